@@ -1,0 +1,105 @@
+// Multi-thread stress (run under ThreadSanitizer): setters on several threads, cursors each
+// owned by one thread.
+//
+// Invariants checked:
+//  1. No cursor is told the same error epoch twice: every report moves the cursor to a new value
+//     whose counter never goes backwards.
+//  2. A set that started after a cursor's previous check finished, and completed before the
+//     cursor's next check began, is reported by that next check.
+//  3. Once the setters are quiescent, one more set is reported to every cursor exactly once.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "errseq/core/errseq.h"
+
+namespace errseq {
+namespace {
+
+TEST(ErrseqStress, ConcurrentSettersAndCursorOwners) {
+  constexpr int kSetters = 3;
+  constexpr int kSetsEach = 30'000;  // total < 2^19, so the counter cannot wrap in this test
+  constexpr int kReaders = 3;
+  const uint64_t seed = 42;
+
+  Errseq e;
+  std::atomic<uint64_t> started{0}, done{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> violations{0}, reports{0};
+
+  std::vector<errseq_t> cursors(kReaders);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&, r] {
+      errseq_t since = e.Sample();
+      uint64_t started_after_prev = started.load();
+      uint32_t last_ctr = 0;
+      bool reported_before = false;
+      while (!stop.load(std::memory_order_acquire)) {
+        uint64_t done_before = done.load();
+        errseq_t prev = since;
+        int err = e.CheckAndAdvance(&since);
+        if (err != 0) {
+          reports.fetch_add(1, std::memory_order_relaxed);
+          if (since == prev) violations.fetch_add(1);  // told the same epoch twice
+          uint32_t ctr = Errseq::CounterOf(since);
+          if (reported_before && ctr < last_ctr) violations.fetch_add(1);
+          last_ctr = ctr;
+          reported_before = true;
+        } else if (done_before > started_after_prev) {
+          // Some set began after our previous check ended and finished before this one began.
+          violations.fetch_add(1);
+        }
+        started_after_prev = started.load();
+      }
+      cursors[r] = since;
+    });
+  }
+  for (int s = 0; s < kSetters; ++s) {
+    threads.emplace_back([&, s] {
+      std::mt19937 rng(static_cast<uint32_t>(seed + s));
+      const int errs[] = {-EIO, -ENOSPC, -EROFS};
+      for (int i = 0; i < kSetsEach; ++i) {
+        started.fetch_add(1);
+        e.Set(errs[rng() % 3]);
+        done.fetch_add(1);
+      }
+    });
+  }
+  for (int s = 0; s < kSetters; ++s) threads[kReaders + s].join();
+  stop.store(true, std::memory_order_release);
+  for (int r = 0; r < kReaders; ++r) threads[r].join();
+
+  EXPECT_EQ(violations.load(), 0u) << "seed " << seed;
+  EXPECT_GT(reports.load(), 0u);
+
+  // Quiescent: bring every cursor up to date, then one more set reaches each exactly once.
+  for (auto& c : cursors) (void)e.CheckAndAdvance(&c);
+  for (auto& c : cursors) ASSERT_EQ(e.Check(c), 0);
+  e.Set(-EIO);
+  for (auto& c : cursors) {
+    EXPECT_EQ(e.CheckAndAdvance(&c), -EIO);
+    EXPECT_EQ(e.CheckAndAdvance(&c), 0);
+  }
+}
+
+TEST(ErrseqStress, ConcurrentSampleV413AndSetNeverLosesAnErrorForOlderCursors) {
+  Errseq e;
+  errseq_t old = e.Sample();
+  std::atomic<bool> stop{false};
+  std::thread sampler([&] {
+    while (!stop.load(std::memory_order_acquire)) (void)e.SampleV4_13();
+  });
+  for (int i = 0; i < 20'000; ++i) e.Set(i % 2 ? -EIO : -ENOSPC);
+  stop.store(true, std::memory_order_release);
+  sampler.join();
+  EXPECT_NE(e.CheckAndAdvance(&old), 0);
+}
+
+}  // namespace
+}  // namespace errseq
