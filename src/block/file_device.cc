@@ -26,8 +26,30 @@ Status OpenError(int e, const std::string& path, const char* what) {
 // progress (end of file) is an I/O error.
 template <class Fn>
 Status TransferAll(Fn&& op, uint64_t offset, std::span<const iovec> iov_in) {
+  // Fast path: one call moves everything (the usual case), no copy of the iovec array.
+  uint64_t total = 0;
+  for (const iovec& v : iov_in) total += v.iov_len;
+  ssize_t first_n = -1;
+  if (total > 0 && iov_in.size() <= IOV_MAX) {
+    first_n = op(iov_in.data(), static_cast<int>(iov_in.size()), static_cast<off_t>(offset));
+    if (first_n == static_cast<ssize_t>(total)) return Status::Ok();
+    if (first_n < 0 && errno != EINTR) return Status::Error(-errno);
+    if (first_n == 0) return Status::Error(-EIO);
+  }
+  // Slow path: a short transfer (or EINTR, or more than IOV_MAX pieces); resume where it ended.
   std::vector<iovec> iov(iov_in.begin(), iov_in.end());
   size_t first = 0;
+  auto advance = [&](size_t done) {
+    offset += done;
+    while (done > 0 && first < iov.size()) {
+      size_t take = std::min(done, iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
+      iov[first].iov_len -= take;
+      done -= take;
+      if (iov[first].iov_len == 0) ++first;
+    }
+  };
+  if (first_n > 0) advance(static_cast<size_t>(first_n));
   while (first < iov.size()) {
     if (iov[first].iov_len == 0) {
       ++first;
@@ -40,15 +62,7 @@ Status TransferAll(Fn&& op, uint64_t offset, std::span<const iovec> iov_in) {
       return Status::Error(-errno);
     }
     if (n == 0) return Status::Error(-EIO);
-    offset += static_cast<uint64_t>(n);
-    size_t left = static_cast<size_t>(n);
-    while (left > 0 && first < iov.size()) {
-      size_t take = std::min(left, iov[first].iov_len);
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
-      iov[first].iov_len -= take;
-      left -= take;
-      if (iov[first].iov_len == 0) ++first;
-    }
+    advance(static_cast<size_t>(n));
   }
   return Status::Ok();
 }

@@ -87,7 +87,7 @@ TEST(FaultTableText, DropOnAllLeavesReadsAlone) {
 
 TEST(FaultTableText, MessagesNameTheLineAndTheProblem) {
   struct Case {
-    const char* text;
+    std::string text;
     const char* want;
   } cases[] = {
       {"0 * write", "line 1: expected START LENGTH OP ACTION"},
@@ -118,7 +118,7 @@ TEST(FaultTableText, MessagesNameTheLineAndTheProblem) {
       {"16777216t * write error", "start '16777216t' is too large"},
       {"18446744073709551615 1 write error", "start + length overflows"},
       {"0 * write error\x01", "control character 0x01"},
-      {std::string("0 * write\0 error", 16).c_str(), "expected START"},
+      {std::string("0 * write\0 error", 16), "control character 0x00"},
   };
   for (const auto& c : cases) {
     std::string m = Error(c.text);

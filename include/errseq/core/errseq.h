@@ -67,7 +67,8 @@ class Errseq {
   // nothing. This is the lock-free fast path: one load.
   int Check(errseq_t since) const {
     errseq_t cur = v_.load(std::memory_order_acquire);
-    return cur == since ? 0 : -static_cast<int>(cur & kErrnoMask);
+    if (cur == since) [[likely]] return 0;
+    return -static_cast<int>(cur & kErrnoMask);
   }
 
   // errseq_check_and_advance: if the value equals *since, return 0. Otherwise mark it SEEN
