@@ -2,6 +2,8 @@
 // becomes a Status for the block layer.
 #include "errseq/block/file_device.h"
 
+#include "errseq/block/posix_io.h"
+
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -11,7 +13,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -20,51 +21,6 @@ namespace {
 
 Status OpenError(int e, const std::string& path, const char* what) {
   return Status::FromErrno(e, fmt::format("cannot {} device '{}': {}", what, path, strerror(e)));
-}
-
-// Moves all of `iov` at `offset`, retrying short transfers and EINTR. A transfer that makes no
-// progress (end of file) is an I/O error.
-template <class Fn>
-Status TransferAll(Fn&& op, uint64_t offset, std::span<const iovec> iov_in) {
-  // Fast path: one call moves everything (the usual case), no copy of the iovec array.
-  uint64_t total = 0;
-  for (const iovec& v : iov_in) total += v.iov_len;
-  ssize_t first_n = -1;
-  if (total > 0 && iov_in.size() <= IOV_MAX) {
-    first_n = op(iov_in.data(), static_cast<int>(iov_in.size()), static_cast<off_t>(offset));
-    if (first_n == static_cast<ssize_t>(total)) return Status::Ok();
-    if (first_n < 0 && errno != EINTR) return Status::Error(-errno);
-    if (first_n == 0) return Status::Error(-EIO);
-  }
-  // Slow path: a short transfer (or EINTR, or more than IOV_MAX pieces); resume where it ended.
-  std::vector<iovec> iov(iov_in.begin(), iov_in.end());
-  size_t first = 0;
-  auto advance = [&](size_t done) {
-    offset += done;
-    while (done > 0 && first < iov.size()) {
-      size_t take = std::min(done, iov[first].iov_len);
-      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
-      iov[first].iov_len -= take;
-      done -= take;
-      if (iov[first].iov_len == 0) ++first;
-    }
-  };
-  if (first_n > 0) advance(static_cast<size_t>(first_n));
-  while (first < iov.size()) {
-    if (iov[first].iov_len == 0) {
-      ++first;
-      continue;
-    }
-    int cnt = static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
-    ssize_t n = op(&iov[first], cnt, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::Error(-errno);
-    }
-    if (n == 0) return Status::Error(-EIO);
-    advance(static_cast<size_t>(n));
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -129,15 +85,13 @@ FileDevice::~FileDevice() { ::close(fd_); }
 
 Status FileDevice::ReadV(uint64_t offset, std::span<const iovec> iov) {
   if (Status s = CheckRange(offset, TotalLength(iov)); !s.ok()) return s;
-  return TransferAll([this](const iovec* v, int n, off_t o) { return ::preadv(fd_, v, n, o); },
-                     offset, iov);
+  return PreadvAll(fd_, offset, iov, /*allow_eof=*/false).status();
 }
 
 Status FileDevice::WriteV(uint64_t offset, std::span<const iovec> iov) {
   if (read_only_) return Status::Error(-EROFS);
   if (Status s = CheckRange(offset, TotalLength(iov)); !s.ok()) return s;
-  return TransferAll([this](const iovec* v, int n, off_t o) { return ::pwritev(fd_, v, n, o); },
-                     offset, iov);
+  return PwritevAll(fd_, offset, iov);
 }
 
 Status FileDevice::Flush() {

@@ -1,0 +1,55 @@
+// PassthroughFs: a host directory as the backing store. Names and metadata go to the host at
+// once; each regular file's pages are written back with pwritev to the host file and fsync ends
+// in the host's fdatasync/fsync. Every host path is resolved beneath the root directory
+// (openat2 RESOLVE_BENEATH), so no path or symlink can reach outside it.
+//
+// Faults: one FaultInjector serves this file system and any device under it. File I/O is
+// presented to it with the file's current path relative to the root (a rule with `path=` matches
+// it; a rule without one matches every file) and the byte range within the file.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "errseq/block/fault_injector.h"
+#include "errseq/vfs/file_system.h"
+
+namespace errseq::fs {
+
+class PassthroughFs final : public vfs::FileSystem {
+ public:
+  // Fails with a clear message if `root` is missing, not a directory or not accessible.
+  static Result<std::unique_ptr<PassthroughFs>> Open(
+      const std::string& root, std::shared_ptr<block::FaultInjector> faults = nullptr);
+  ~PassthroughFs() override;
+
+  std::string TypeName() const override { return "passthrough"; }
+  Result<vfs::NodeAttr> GetAttr(const std::string& path) override;
+  Result<vfs::NodeAttr> Create(const std::string& path, mode_t mode, bool exclusive) override;
+  Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
+                                                        const vfs::NodeAttr& attr) override;
+  void Renamed(mm::AddressSpaceOps& data, const std::string& new_path) override;
+  Status Truncate(const std::string& path, uint64_t size) override;
+  Status Mkdir(const std::string& path, mode_t mode) override;
+  Status Rmdir(const std::string& path) override;
+  Status Unlink(const std::string& path) override;
+  Status Rename(const std::string& from, const std::string& to) override;
+  Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
+  Status SyncFs() override;
+
+  const std::shared_ptr<block::FaultInjector>& faults() const { return faults_; }
+
+ private:
+  PassthroughFs(int root_fd, std::string root, std::shared_ptr<block::FaultInjector> faults)
+      : root_fd_(root_fd), root_(std::move(root)), faults_(std::move(faults)) {}
+  // openat2 beneath the root; "" is the root itself.
+  Result<int> OpenBeneath(const std::string& path, int flags, mode_t mode = 0);
+  // The parent directory of `path` (an O_PATH fd) and the last component.
+  Result<int> OpenParent(const std::string& path, std::string* name);
+
+  const int root_fd_;
+  const std::string root_;
+  const std::shared_ptr<block::FaultInjector> faults_;
+};
+
+}  // namespace errseq::fs

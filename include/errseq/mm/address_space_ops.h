@@ -1,0 +1,41 @@
+// AddressSpaceOps: what a file system supplies to move one file's pages to and from its backing
+// store (mirrors the kernel's address_space_operations: readahead/read_folio, writepages, and
+// the fs's fsync tail). The page cache calls these without holding any mapping lock, so an
+// implementation may block on I/O. Each must be thread-safe: writeback of one range and a
+// read-in of another may run at once.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <span>
+
+#include "errseq/core/status.h"
+
+namespace errseq::mm {
+
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr unsigned kPageShift = 12;
+
+class AddressSpaceOps {
+ public:
+  virtual ~AddressSpaceOps() = default;
+
+  // Fills whole pages starting at page `first_index` (one iovec per page) from the backing
+  // store; bytes past the end of the backing data read as zeros.
+  virtual Status ReadPages(uint64_t first_index, std::span<const iovec> pages) = 0;
+
+  // Writes whole pages starting at `first_index` to the backing store, except bytes at or past
+  // `file_size` (the in-memory i_size when writeback started), which are not written.
+  virtual Status WritePages(uint64_t first_index, std::span<const iovec> pages,
+                            uint64_t file_size) = 0;
+
+  // Makes everything written so far durable (the fs's fsync tail: host fdatasync, device
+  // flush). A failure here means written data may be lost.
+  virtual Status Sync(bool datasync) = 0;
+
+  // How many bytes the backing store holds now (the on-disk i_size), for the revert policy.
+  virtual Result<uint64_t> BackingSize() = 0;
+};
+
+}  // namespace errseq::mm

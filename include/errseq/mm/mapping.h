@@ -1,0 +1,148 @@
+// Mapping: one file's page cache (mirrors the kernel's struct address_space). It holds the
+// pages, which of them are dirty or under writeback, the file's in-memory size (i_size), and
+// the two error trackers every file has: `wb_err` (an Errseq) and the legacy AS_EIO/AS_ENOSPC
+// pair. SetError() is mapping_set_error(): every failed page write of this file goes through it.
+//
+// Locking: `mu_` guards the page index, every page's flags and contents, the dirty and
+// writeback sets, `pending_err_` and `size_` updates. It is never held during I/O:
+//  - read-in: a new page is inserted with `locked` set, the lock is dropped for the I/O, and
+//    anyone else who needs the page waits on `cv_` until it is unlocked;
+//  - writeback: pages are moved from dirty to writeback under the lock, the lock is dropped for
+//    the I/O, and the pages' memory is read without it. That is safe because a writer waits
+//    (on `cv_`) for a page's writeback to end before changing it (stable pages).
+// Errors are recorded before a page's writeback state is released (SEMANTICS.md §1), so a
+// waiter that sees writeback finished also sees the error.
+// Lock order: Mapping::mu_ before Writeback::mu_ (MarkDirty is called with mu_ held); never the
+// reverse, and never two Mapping locks at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+
+#include "errseq/core/errseq.h"
+#include "errseq/core/legacy_errors.h"
+#include "errseq/mm/address_space_ops.h"
+#include "errseq/mm/error_observer.h"
+#include "errseq/mm/failure_policy.h"
+
+namespace errseq::mm {
+
+class Writeback;
+
+enum class SyncMode { kNone, kAll };  // WB_SYNC_NONE, WB_SYNC_ALL
+
+class Mapping : public std::enable_shared_from_this<Mapping> {
+ public:
+  struct Options {
+    uint64_t owner = 0;                 // the host inode's number, for error records
+    FailurePolicy policy = FailurePolicy::kClean;
+    Errseq* sb_err = nullptr;           // the super block's s_wb_err (may be null)
+    ErrorObserver* observer = nullptr;  // may be null; must outlive the mapping
+    uint64_t initial_size = 0;          // i_size when the inode is first read in
+    size_t max_write_pages = 256;       // longest run of pages in one WritePages call
+  };
+
+  Mapping(std::shared_ptr<AddressSpaceOps> ops, Writeback* wb, Options options);
+  ~Mapping();
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  // Buffered write: copies `data` into the cache at `offset` (or at i_size when `append`) and
+  // marks the pages dirty; extends i_size. Returns how many bytes were copied (short only if a
+  // read-in failed part way) and stores where they landed in *landed. Waits for writeback of
+  // the pages it changes. A page that is partly overwritten is read in first.
+  Result<size_t> Write(uint64_t offset, std::span<const std::byte> data, bool append,
+                       uint64_t* landed = nullptr);
+
+  // Buffered read of up to out.size() bytes at `offset`, stopping at i_size.
+  Result<size_t> Read(uint64_t offset, std::span<std::byte> out);
+
+  // Writes back dirty pages with index in [first, last]. kAll also waits for writeback already
+  // in flight in that range. Page I/O errors are recorded with SetError (per the policy), never
+  // returned: the caller learns of them through its errseq cursor.
+  void WriteRange(uint64_t first, uint64_t last, SyncMode mode);
+  void WriteAll(SyncMode mode) { WriteRange(0, UINT64_MAX, mode); }
+  // Waits until no page in [first, last] is under writeback.
+  void WaitRange(uint64_t first, uint64_t last);
+
+  // Sets i_size: drops cached pages wholly past it (dirty ones too) and zeroes the tail of a
+  // partial last page. Waits for writeback of the pages it drops.
+  void Truncate(uint64_t new_size);
+
+  // Drops up to `max` clean, idle pages; returns how many. For cache eviction.
+  size_t DropCleanPages(size_t max);
+  // Drops every page (dirty ones included); for eviction after a final writeback.
+  void DropAllPages();
+
+  // mapping_set_error: records `err` in wb_err, the super block's errseq and the legacy pair,
+  // then tells the observer. REQUIRES: err < 0.
+  void SetError(int err, uint64_t offset, uint64_t length);
+  // delayed policy: records the errors held back since the last call.
+  void FlushDelayedErrors();
+
+  Errseq& wb_err() { return wb_err_; }
+  LegacyErrors& legacy() { return legacy_; }
+  uint64_t size() const { return size_.load(std::memory_order_acquire); }
+  uint64_t owner() const { return options_.owner; }
+  FailurePolicy policy() const { return options_.policy; }
+  AddressSpaceOps& ops() { return *ops_; }
+
+  bool HasDirtyPages() const { return ndirty_.load(std::memory_order_acquire) != 0; }
+  size_t CachedPages() const;
+  size_t DirtyPages() const { return ndirty_.load(std::memory_order_acquire); }
+  // When the mapping last went from clean to dirty (for dirty expiry).
+  std::chrono::steady_clock::time_point dirtied_when() const {
+    return std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(dirtied_when_ns_.load(std::memory_order_acquire)));
+  }
+
+ private:
+  struct Page {
+    std::unique_ptr<std::byte[]> data{new std::byte[kPageSize]};
+    bool uptodate = false;
+    bool dirty = false;
+    bool writeback = false;
+    bool locked = false;
+  };
+  using Lock = std::unique_lock<std::mutex>;
+
+  // Returns the page at `index`, uptodate and not locked, creating and reading it in as needed
+  // (a page wholly at or past i_size is zero-filled without I/O). With `for_write`, also waits
+  // until it is not under writeback. May drop and retake `lock`. `readahead` pages after it
+  // that are not cached are read in the same call.
+  Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write, size_t readahead);
+  void MarkDirty(Lock& lock, uint64_t index, Page& page);
+  // Page for a write that covers it whole: no read-in needed.
+  Page* GetPageForOverwrite(Lock& lock, uint64_t index);
+  void ErasePage(std::map<uint64_t, Page>::iterator it);
+  void AfterRevert(Lock& lock, uint64_t backing_size);
+  bool AnyBusyFrom(uint64_t first_index) const;  // locked or writeback at >= first_index
+
+  const std::shared_ptr<AddressSpaceOps> ops_;
+  Writeback* const wb_;
+  const Options options_;
+  Errseq wb_err_;
+  LegacyErrors legacy_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;  // page unlocked, writeback ended
+  std::map<uint64_t, Page> pages_;
+  std::set<uint64_t> dirty_;
+  std::set<uint64_t> writeback_;
+  std::atomic<uint64_t> size_;
+  int pending_err_ = 0;  // delayed policy: error held back until the next sync call
+  uint64_t pending_off_ = 0, pending_len_ = 0;
+  std::atomic<int64_t> dirtied_when_ns_{0};  // steady_clock, written under mu_
+  std::atomic<size_t> ndirty_{0};             // dirty_.size(), for lock-free reads
+  friend class Writeback;
+  bool on_dirty_list_ = false;  // GUARDED_BY(Writeback::mu_)
+};
+
+}  // namespace errseq::mm

@@ -1,0 +1,104 @@
+// Writeback: dirty-page accounting and the flusher thread for one super block (mirrors the
+// kernel's bdi_writeback). The flusher wakes every `wakeup_ms` and writes back
+//  - every mapping while dirty memory is above `dirty_background_bytes` (background), and
+//  - every mapping that went dirty more than `dirty_expire_ms` ago (periodic).
+// Writers call BalanceDirty() after dirtying pages: above `dirty_limit_bytes` they wait for the
+// flusher to make a pass, so memory stays bounded. When the cache holds more than
+// `cache_limit_bytes`, clean pages are dropped from mappings in turn.
+//
+// Locking: `mu_` guards the dirty list, the mapping registry, the pass counter and the stop
+// flag. It is never held while calling into a Mapping. Counters are atomics.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "errseq/mm/mapping.h"
+
+namespace errseq::mm {
+
+struct WritebackOptions {
+  uint32_t dirty_expire_ms = 30'000;
+  uint32_t wakeup_ms = 500;
+  uint64_t dirty_background_bytes = 64ull << 20;
+  uint64_t dirty_limit_bytes = 256ull << 20;
+  uint64_t cache_limit_bytes = 1ull << 30;
+  size_t max_write_pages = 256;  // 1 MiB per WritePages call
+  bool start_flusher = true;     // false: only explicit writeback (some tests)
+};
+
+class Writeback {
+ public:
+  struct Stats {
+    uint64_t dirty_bytes;
+    uint64_t cached_bytes;
+    uint64_t written_bytes;
+    uint64_t failed_writes;
+    uint64_t flusher_passes;
+    uint64_t throttled;
+    uint64_t evicted_pages;
+  };
+
+  explicit Writeback(WritebackOptions options);
+  ~Writeback();  // stops the flusher; does not write anything back
+  Writeback(const Writeback&) = delete;
+  Writeback& operator=(const Writeback&) = delete;
+
+  const WritebackOptions& options() const { return options_; }
+
+  // A mapping went from clean to dirty: put it on the dirty list.
+  void MarkDirty(std::shared_ptr<Mapping> mapping);
+  // Every mapping registers so that cache eviction can reach it.
+  void Register(const std::shared_ptr<Mapping>& mapping);
+
+  // Writes back every mapping on the dirty list (sync(2), syncfs, unmount).
+  void SyncAll(SyncMode mode);
+  // Writer throttling: waits for a flusher pass while dirty memory is over the limit.
+  void BalanceDirty();
+  // Calls fn on every live mapping (outside every lock).
+  void ForEachMapping(const std::function<void(Mapping&)>& fn);
+  // Drops clean pages until the cache is under its limit.
+  void ShrinkCache();
+  void Stop();
+
+  // Accounting, called by Mapping.
+  void AccountDirty(int64_t pages) { dirty_pages_.fetch_add(pages, std::memory_order_relaxed); }
+  void AccountCached(int64_t pages);
+  void AccountWritten(uint64_t bytes, bool failed);
+
+  Stats GetStats() const;
+
+ private:
+  void FlusherLoop();
+  // Takes the dirty list; returns the mappings to write (all, or only expired ones).
+  std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
+  bool OverBackground() const;
+
+  const WritebackOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;       // flusher: work to do or stop
+  std::condition_variable pass_done_;  // throttled writers
+  std::deque<std::shared_ptr<Mapping>> dirty_list_;  // GUARDED_BY(mu_)
+  std::vector<std::weak_ptr<Mapping>> registry_;     // GUARDED_BY(mu_)
+  size_t shrink_cursor_ = 0;                         // GUARDED_BY(mu_)
+  uint64_t passes_ = 0;                              // GUARDED_BY(mu_)
+  bool stop_ = false;                                // GUARDED_BY(mu_)
+  bool kick_ = false;  // a throttled writer wants a pass now; GUARDED_BY(mu_)
+  std::atomic<int64_t> dirty_pages_{0};
+  std::atomic<int64_t> cached_pages_{0};
+  std::atomic<uint64_t> written_bytes_{0};
+  std::atomic<uint64_t> failed_writes_{0};
+  std::atomic<uint64_t> throttled_{0};
+  std::atomic<uint64_t> evicted_pages_{0};
+  std::atomic<bool> shrinking_{false};
+  std::thread flusher_;
+};
+
+}  // namespace errseq::mm

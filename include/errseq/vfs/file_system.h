@@ -1,0 +1,62 @@
+// FileSystem: what a file system type (fs/) supplies to the VFS: names and attributes, and for
+// each regular file the AddressSpaceOps that move its pages (mirrors inode_operations +
+// super_operations, path-based). Paths given to it are already normalised by the VFS: relative
+// to the root, "" for the root itself, no "." or ".." or empty components.
+// Implementations must be thread-safe.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "errseq/core/status.h"
+#include "errseq/mm/address_space_ops.h"
+#include "errseq/mm/mapping.h"
+
+namespace errseq::vfs {
+
+struct NodeAttr {
+  uint64_t ino = 0;
+  mode_t mode = 0;  // type and permission bits
+  uint64_t size = 0;
+  uint32_t nlink = 1;
+  int64_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
+  bool fixed_size = false;  // a device: writes never extend it, truncate is refused
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino;
+  mode_t type;  // S_IFREG, S_IFDIR, ...
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  virtual std::string TypeName() const = 0;
+
+  virtual Result<NodeAttr> GetAttr(const std::string& path) = 0;
+  // Creates a regular file; with `exclusive`, -EEXIST if it exists, else opens it.
+  virtual Result<NodeAttr> Create(const std::string& path, mode_t mode, bool exclusive) = 0;
+  // The data path of one regular file, for the lifetime of its in-core inode.
+  virtual Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
+                                                                const NodeAttr& attr) = 0;
+  // The file's data ops were moved to a new name (fault rules match the current path).
+  virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*new_path*/) {}
+  virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  virtual Status Mkdir(const std::string& path, mode_t mode) = 0;
+  virtual Status Rmdir(const std::string& path) = 0;
+  virtual Status Unlink(const std::string& path) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Result<std::vector<DirEntry>> ReadDir(const std::string& path) = 0;
+  // Makes everything written durable (host syncfs, device flush).
+  virtual Status SyncFs() = 0;
+  // The mapping that holds this fs's metadata blocks, if it has one (ext2 images); the seed's
+  // per-file metadata cursor samples and checks it (md_cursor=on).
+  virtual mm::Mapping* MetadataMapping() { return nullptr; }
+};
+
+}  // namespace errseq::vfs

@@ -1,0 +1,50 @@
+// Inode: one file in core (mirrors struct inode): its number, type, times and, for a regular
+// file or a device, its Mapping, which holds i_size and the errseq `wb_err`. A recycled in-core
+// slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
+// Thread-safety: the identity fields are const; times are atomics; `path_`, `open_count_` and
+// `unlinked_` are guarded by the owning SuperBlock's `inodes_mu_`.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "errseq/mm/mapping.h"
+
+namespace errseq::vfs {
+
+class SuperBlock;
+
+class Inode {
+ public:
+  Inode(uint64_t ino, mode_t mode, bool fixed_size, std::shared_ptr<mm::Mapping> mapping,
+        std::string path)
+      : ino_(ino), mode_(mode), fixed_size_(fixed_size), mapping_(std::move(mapping)),
+        path_(std::move(path)) {}
+
+  uint64_t ino() const { return ino_; }
+  mode_t mode() const { return mode_; }
+  bool is_dir() const { return S_ISDIR(mode_); }
+  bool has_data() const { return mapping_ != nullptr; }
+  bool fixed_size() const { return fixed_size_; }
+  // REQUIRES: has_data()
+  mm::Mapping& mapping() const { return *mapping_; }
+  const std::shared_ptr<mm::Mapping>& mapping_ptr() const { return mapping_; }
+  uint64_t size() const { return mapping_ ? mapping_->size() : 0; }
+
+  std::atomic<int64_t> atime_ns{0}, mtime_ns{0}, ctime_ns{0};
+
+ private:
+  friend class SuperBlock;
+  const uint64_t ino_;
+  const mode_t mode_;
+  const bool fixed_size_;
+  const std::shared_ptr<mm::Mapping> mapping_;
+  std::string path_;     // GUARDED_BY(SuperBlock::inodes_mu_)
+  int open_count_ = 0;   // GUARDED_BY(SuperBlock::inodes_mu_)
+  bool unlinked_ = false;  // GUARDED_BY(SuperBlock::inodes_mu_)
+};
+
+}  // namespace errseq::vfs

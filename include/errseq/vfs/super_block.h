@@ -1,0 +1,135 @@
+// SuperBlock: one mounted file system (mirrors struct super_block) and the syscall-shaped API on
+// open file descriptions. It owns the FileSystem, the Writeback (flusher) for its mappings, the
+// in-core inode table, `s_wb_err` (the super block's errseq, for syncfs) and the event ledger.
+//
+// The reporting rules of SEMANTICS.md §3-§4 live here and only here: which call checks and
+// advances which cursor under which tracking profile. Every call returns an errno-style Status
+// with the codes Linux gives (EBADF, EINVAL, EISDIR, ENOENT, EEXIST, ENOTDIR, ENOTEMPTY, ...).
+//
+// Thread-safety: every method may be called from any thread. `inodes_mu_` guards the inode
+// table and each Inode's path/open count/unlinked flag; a File's own mutex guards its position
+// and cursors. No SuperBlock lock is held during I/O.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "errseq/core/errseq.h"
+#include "errseq/core/status.h"
+#include "errseq/mm/error_observer.h"
+#include "errseq/mm/writeback.h"
+#include "errseq/vfs/file.h"
+#include "errseq/vfs/file_system.h"
+#include "errseq/vfs/inode.h"
+#include "errseq/vfs/ledger.h"
+#include "errseq/vfs/options.h"
+
+namespace errseq::vfs {
+
+// sync_file_range flags, as in <fcntl.h>.
+inline constexpr unsigned kSyncFileRangeWaitBefore = 1;
+inline constexpr unsigned kSyncFileRangeWrite = 2;
+inline constexpr unsigned kSyncFileRangeWaitAfter = 4;
+
+// The pid recorded in the ledger for calls made on this thread (a FUSE server sets the
+// requester's pid around each request); getpid() when none is set.
+class ScopedCallerPid {
+ public:
+  explicit ScopedCallerPid(int pid);
+  ~ScopedCallerPid();
+
+ private:
+  int prev_;
+};
+
+class SuperBlock final : public mm::ErrorObserver {
+ public:
+  static Result<std::unique_ptr<SuperBlock>> Mount(std::unique_ptr<FileSystem> fs,
+                                                   MountOptions options);
+  ~SuperBlock() override;  // unmounts if Unmount() was not called (errors go to the ledger)
+
+  // Writes back every dirty page and makes it durable. Returns the first writeback error
+  // recorded while doing so (an error that was already recorded before is not repeated).
+  // REQUIRES: no File of this super block is open.
+  Status Unmount();
+
+  // open(2). flags: O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC,
+  // O_DSYNC, O_DIRECTORY. Samples the file's cursors.
+  Result<std::shared_ptr<File>> Open(std::string_view path, int flags, mode_t mode = 0644);
+
+  Result<size_t> Read(File& f, std::span<std::byte> buf);
+  Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset);
+  Result<size_t> Write(File& f, std::span<const std::byte> buf);
+  Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset);
+  Result<uint64_t> Lseek(File& f, int64_t offset, int whence);
+  Status Ftruncate(File& f, uint64_t size);
+
+  Status Fsync(File& f);
+  Status Fdatasync(File& f);
+  Status SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags);
+  Status Syncfs(File& f);
+  void Sync();  // sync(2): writes everything back, reports nothing, consumes nothing
+
+  Result<NodeAttr> Stat(std::string_view path);
+  NodeAttr Fstat(File& f);
+  Status Mkdir(std::string_view path, mode_t mode = 0755);
+  Status Rmdir(std::string_view path);
+  Status Unlink(std::string_view path);
+  Status Rename(std::string_view from, std::string_view to);
+  Result<std::vector<DirEntry>> ReadDir(std::string_view path);
+
+  // Drops the in-core inode of `path` if no description holds it open (drop_caches for one
+  // file), after writing it back. Under evict=pin an inode whose errseq holds an error nobody
+  // has seen stays in core. Returns whether it was evicted.
+  Result<bool> Evict(std::string_view path);
+
+  // mm::ErrorObserver: every recorded writeback error lands in the ledger.
+  void OnWritebackError(const mm::ErrorRecord& r) override;
+
+  const MountOptions& options() const { return options_; }
+  FileSystem& fs() { return *fs_; }
+  Errseq& s_wb_err() { return s_wb_err_; }
+  Ledger& ledger() { return ledger_; }
+  mm::Writeback::Stats WritebackStats() const { return wb_->GetStats(); }
+  size_t CachedInodes() const;
+
+ private:
+  friend class File;
+  SuperBlock(std::unique_ptr<FileSystem> fs, MountOptions options);
+
+  Result<std::shared_ptr<Inode>> GetInode(const std::string& path, const NodeAttr& attr);
+  void Released(File& f);  // the last descriptor of `f` is gone
+  std::string PathOf(const Inode& inode) const;
+  Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
+                 size_t* written);
+  // fsync and everything that behaves like it on a byte range (O_SYNC writes).
+  Status SyncRange(File& f, uint64_t start, uint64_t end, bool datasync, const char* call);
+  // The reporting step of fsync: the file's cursor (or the legacy flags, by profile).
+  int ReportWbErr(File& f, const char* call);
+  void Report(File& f, int err, errseq_t cursor, const char* call);
+  void FlushDelayedErrors();
+  int Sticky() const { return sticky_err_.load(std::memory_order_acquire); }
+  void ShrinkInodeCache();
+
+  const MountOptions options_;
+  const std::unique_ptr<FileSystem> fs_;
+  Errseq s_wb_err_;
+  Ledger ledger_;
+  std::atomic<int> sticky_err_{0};
+  std::atomic<uint64_t> next_file_id_{1};
+  std::atomic<bool> unmounted_{false};
+
+  mutable std::mutex inodes_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(inodes_mu_)
+
+  // Declared last: destroyed first, after the flusher has stopped.
+  std::unique_ptr<mm::Writeback> wb_;
+};
+
+}  // namespace errseq::vfs

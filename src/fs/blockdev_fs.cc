@@ -1,0 +1,100 @@
+// BlockdevFs (see include/errseq/fs/blockdev_fs.h).
+#include "errseq/fs/blockdev_fs.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace errseq::fs {
+namespace {
+
+class DeviceData final : public mm::AddressSpaceOps {
+ public:
+  explicit DeviceData(std::shared_ptr<block::BlockDevice> dev) : dev_(std::move(dev)) {}
+
+  Status ReadPages(uint64_t first_index, std::span<const iovec> pages) override {
+    return dev_->ReadV(first_index << mm::kPageShift, pages);
+  }
+
+  Status WritePages(uint64_t first_index, std::span<const iovec> pages, uint64_t) override {
+    return dev_->WriteV(first_index << mm::kPageShift, pages);
+  }
+
+  Status Sync(bool) override { return dev_->Flush(); }
+  Result<uint64_t> BackingSize() override { return dev_->Size(); }
+
+ private:
+  const std::shared_ptr<block::BlockDevice> dev_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlockdevFs>> BlockdevFs::Open(std::shared_ptr<block::BlockDevice> device,
+                                                     std::string file_name) {
+  if (device->Size() == 0 || device->Size() % mm::kPageSize != 0 ||
+      mm::kPageSize % device->BlockSize() != 0) {
+    return Status::Error(-EINVAL, fmt::format("device '{}': size {} is not a non-zero multiple "
+                                              "of 4096, or its block size {} does not divide 4096",
+                                              device->Name(), device->Size(),
+                                              device->BlockSize()));
+  }
+  if (file_name.empty() || file_name.find('/') != std::string::npos || file_name == "." ||
+      file_name == "..") {
+    return Status::Error(-EINVAL, fmt::format("bad device file name '{}'", file_name));
+  }
+  return std::unique_ptr<BlockdevFs>(new BlockdevFs(std::move(device), std::move(file_name)));
+}
+
+vfs::NodeAttr BlockdevFs::RootAttr() const {
+  vfs::NodeAttr a;
+  a.ino = 1;
+  a.mode = S_IFDIR | 0755;
+  a.nlink = 2;
+  return a;
+}
+
+vfs::NodeAttr BlockdevFs::FileAttr() const {
+  vfs::NodeAttr a;
+  a.ino = 2;
+  a.mode = S_IFREG | 0644;  // shown as a regular file so that any program can open it
+  a.size = dev_->Size();
+  a.fixed_size = true;
+  return a;
+}
+
+Result<vfs::NodeAttr> BlockdevFs::GetAttr(const std::string& path) {
+  if (path.empty()) return RootAttr();
+  if (path == name_) return FileAttr();
+  return Status::Error(-ENOENT);
+}
+
+Result<vfs::NodeAttr> BlockdevFs::Create(const std::string& path, mode_t, bool exclusive) {
+  if (path == name_) return exclusive ? Result<vfs::NodeAttr>(Status::Error(-EEXIST)) : FileAttr();
+  return Status::Error(-EROFS);  // the namespace is fixed: one file
+}
+
+Result<std::shared_ptr<mm::AddressSpaceOps>> BlockdevFs::OpenData(const std::string& path,
+                                                                  const vfs::NodeAttr&) {
+  if (path != name_) return Status::Error(-ENOENT);
+  return std::shared_ptr<mm::AddressSpaceOps>(std::make_shared<DeviceData>(dev_));
+}
+
+Status BlockdevFs::Truncate(const std::string&, uint64_t) { return Status::Error(-EINVAL); }
+Status BlockdevFs::Mkdir(const std::string&, mode_t) { return Status::Error(-EROFS); }
+Status BlockdevFs::Rmdir(const std::string&) { return Status::Error(-EROFS); }
+Status BlockdevFs::Unlink(const std::string&) { return Status::Error(-EROFS); }
+Status BlockdevFs::Rename(const std::string&, const std::string&) {
+  return Status::Error(-EROFS);
+}
+
+Result<std::vector<vfs::DirEntry>> BlockdevFs::ReadDir(const std::string& path) {
+  if (path == name_) return Status::Error(-ENOTDIR);
+  if (!path.empty()) return Status::Error(-ENOENT);
+  return std::vector<vfs::DirEntry>{{name_, 2, S_IFREG}};
+}
+
+Status BlockdevFs::SyncFs() { return dev_->Flush(); }
+
+}  // namespace errseq::fs

@@ -1,0 +1,293 @@
+// PassthroughFs (see include/errseq/fs/passthrough_fs.h). Host errno becomes a Status here.
+#include "errseq/fs/passthrough_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "errseq/block/posix_io.h"
+
+namespace errseq::fs {
+namespace {
+
+Status Errno() { return Status::Error(-errno); }
+
+int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; }
+
+vfs::NodeAttr ToAttr(const struct stat& st) {
+  vfs::NodeAttr a;
+  a.ino = st.st_ino;
+  a.mode = st.st_mode;
+  a.size = static_cast<uint64_t>(st.st_size);
+  a.nlink = static_cast<uint32_t>(st.st_nlink);
+  a.atime_ns = Ns(st.st_atim);
+  a.mtime_ns = Ns(st.st_mtim);
+  a.ctime_ns = Ns(st.st_ctim);
+  return a;
+}
+
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  ~FdCloser() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+
+ private:
+  int fd_;
+};
+
+// One host file's data path. `path_` (guarded by `mu_`) follows renames, for fault matching.
+class HostFileData final : public mm::AddressSpaceOps {
+ public:
+  HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
+      : fd_(fd), path_(std::move(path)), faults_(std::move(faults)) {}
+  ~HostFileData() override { ::close(fd_); }
+
+  void SetPath(std::string p) {
+    std::lock_guard lock(mu_);
+    path_ = std::move(p);
+  }
+
+  Status ReadPages(uint64_t first_index, std::span<const iovec> pages) override {
+    const uint64_t off = first_index << mm::kPageShift;
+    const uint64_t len = pages.size() * mm::kPageSize;
+    if (Status s = Fault(block::IoOp::kRead, off, len); !s.ok()) return s;
+    auto n = block::PreadvAll(fd_, off, pages, /*allow_eof=*/true);
+    if (!n.ok()) return n.status();
+    // Zero what lies past the end of the host file.
+    uint64_t pos = 0;
+    for (const iovec& v : pages) {
+      if (pos + v.iov_len > *n) {
+        size_t keep = *n > pos ? static_cast<size_t>(*n - pos) : 0;
+        std::memset(static_cast<char*>(v.iov_base) + keep, 0, v.iov_len - keep);
+      }
+      pos += v.iov_len;
+    }
+    return Status::Ok();
+  }
+
+  Status WritePages(uint64_t first_index, std::span<const iovec> pages,
+                    uint64_t file_size) override {
+    const uint64_t off = first_index << mm::kPageShift;
+    if (off >= file_size) return Status::Ok();  // truncated away meanwhile: nothing to write
+    uint64_t len = std::min<uint64_t>(pages.size() * mm::kPageSize, file_size - off);
+    std::vector<iovec> iov(pages.begin(), pages.end());
+    uint64_t left = len;
+    size_t used = 0;
+    for (; used < iov.size() && left > 0; ++used) {
+      iov[used].iov_len = std::min<uint64_t>(iov[used].iov_len, left);
+      left -= iov[used].iov_len;
+    }
+    iov.resize(used);
+    block::FaultOutcome f = faults_->Apply({block::IoOp::kWrite, off, len, CurrentPath()});
+    if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
+    if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
+    return block::PwritevAll(fd_, off, iov);
+  }
+
+  Status Sync(bool datasync) override {
+    if (Status s = Fault(block::IoOp::kFlush, 0, 0); !s.ok()) return s;
+    int rc = datasync ? ::fdatasync(fd_) : ::fsync(fd_);
+    return rc == 0 ? Status::Ok() : Errno();
+  }
+
+  Result<uint64_t> BackingSize() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno();
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+ private:
+  std::string CurrentPath() const {
+    std::lock_guard lock(mu_);
+    return path_;
+  }
+  Status Fault(block::IoOp op, uint64_t off, uint64_t len) {
+    if (!faults_->armed()) return Status::Ok();
+    block::FaultOutcome f = faults_->Apply({op, off, len, CurrentPath()});
+    if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
+    return Status::Ok();  // a dropped read or flush: carry on (a flush that lies)
+  }
+
+  const int fd_;
+  mutable std::mutex mu_;
+  std::string path_;  // GUARDED_BY(mu_)
+  const std::shared_ptr<block::FaultInjector> faults_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PassthroughFs>> PassthroughFs::Open(
+    const std::string& root, std::shared_ptr<block::FaultInjector> faults) {
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return Status::FromErrno(e, fmt::format("cannot use '{}' as the passthrough source: {}",
+                                            root, strerror(e)));
+  }
+  open_how how{};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH;
+  long probe = ::syscall(SYS_openat2, fd, ".", &how, sizeof how);
+  if (probe < 0) {
+    int e = errno;
+    ::close(fd);
+    return Status::FromErrno(e, fmt::format("openat2 is not available ({}); errseq needs Linux "
+                                            "5.6 or later", strerror(e)));
+  }
+  ::close(static_cast<int>(probe));
+  if (!faults) faults = std::make_shared<block::FaultInjector>();
+  return std::unique_ptr<PassthroughFs>(new PassthroughFs(fd, root, std::move(faults)));
+}
+
+PassthroughFs::~PassthroughFs() { ::close(root_fd_); }
+
+Result<int> PassthroughFs::OpenBeneath(const std::string& path, int flags, mode_t mode) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd_, path.empty() ? "." : path.c_str(), &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    if (errno == EINTR || errno == EAGAIN) continue;
+    if (errno == EXDEV) return Status::Error(-EACCES);  // would leave the root
+    return Errno();
+  }
+}
+
+Result<int> PassthroughFs::OpenParent(const std::string& path, std::string* name) {
+  size_t slash = path.rfind('/');
+  std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
+  *name = slash == std::string::npos ? path : path.substr(slash + 1);
+  return OpenBeneath(parent, O_PATH | O_DIRECTORY);
+}
+
+Result<vfs::NodeAttr> PassthroughFs::GetAttr(const std::string& path) {
+  auto fd = OpenBeneath(path, O_PATH);
+  if (!fd.ok()) return fd.status();
+  FdCloser c(*fd);
+  struct stat st;
+  if (::fstat(*fd, &st) != 0) return Errno();
+  return ToAttr(st);
+}
+
+Result<vfs::NodeAttr> PassthroughFs::Create(const std::string& path, mode_t mode, bool exclusive) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser cd(*dir);
+  int fd = ::openat(*dir, name.c_str(),
+                    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
+  if (fd < 0) return Errno();
+  FdCloser cf(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Errno();
+  return ToAttr(st);
+}
+
+Result<std::shared_ptr<mm::AddressSpaceOps>> PassthroughFs::OpenData(const std::string& path,
+                                                                     const vfs::NodeAttr& attr) {
+  auto fd = OpenBeneath(path, O_RDWR);
+  if (!fd.ok() && (fd.err() == -EACCES || fd.err() == -EROFS)) fd = OpenBeneath(path, O_RDONLY);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (::fstat(*fd, &st) != 0 || st.st_ino != attr.ino) {
+    ::close(*fd);
+    return Status::Error(-ESTALE);  // replaced on the host between lookup and open
+  }
+  return std::shared_ptr<mm::AddressSpaceOps>(
+      std::make_shared<HostFileData>(*fd, path, faults_));
+}
+
+void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& new_path) {
+  static_cast<HostFileData&>(data).SetPath(new_path);
+}
+
+Status PassthroughFs::Truncate(const std::string& path, uint64_t size) {
+  auto fd = OpenBeneath(path, O_WRONLY);
+  if (!fd.ok()) return fd.status();
+  FdCloser c(*fd);
+  return ::ftruncate(*fd, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser c(*dir);
+  return ::mkdirat(*dir, name.c_str(), mode) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Rmdir(const std::string& path) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser c(*dir);
+  return ::unlinkat(*dir, name.c_str(), AT_REMOVEDIR) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Unlink(const std::string& path) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser c(*dir);
+  return ::unlinkat(*dir, name.c_str(), 0) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
+  std::string fname, tname;
+  auto fdir = OpenParent(from, &fname);
+  if (!fdir.ok()) return fdir.status();
+  FdCloser cf(*fdir);
+  auto tdir = OpenParent(to, &tname);
+  if (!tdir.ok()) return tdir.status();
+  FdCloser ct(*tdir);
+  return ::renameat(*fdir, fname.c_str(), *tdir, tname.c_str()) == 0 ? Status::Ok() : Errno();
+}
+
+Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& path) {
+  auto fd = OpenBeneath(path, O_RDONLY | O_DIRECTORY);
+  if (!fd.ok()) return fd.status();
+  DIR* d = ::fdopendir(*fd);
+  if (!d) {
+    Status s = Errno();
+    ::close(*fd);
+    return s;
+  }
+  std::vector<vfs::DirEntry> out;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    mode_t type = e->d_type == DT_DIR ? S_IFDIR : e->d_type == DT_REG ? S_IFREG
+                : e->d_type == DT_LNK ? S_IFLNK : 0;
+    out.push_back({e->d_name, e->d_ino, type});
+  }
+  Status s = errno ? Errno() : Status::Ok();
+  ::closedir(d);
+  if (!s.ok()) return s;
+  return out;
+}
+
+Status PassthroughFs::SyncFs() {
+  if (faults_->armed()) {
+    block::FaultOutcome f = faults_->Apply({block::IoOp::kFlush, 0, 0, {}});
+    if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
+  }
+  return ::syncfs(root_fd_) == 0 ? Status::Ok() : Errno();
+}
+
+}  // namespace errseq::fs

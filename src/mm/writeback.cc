@@ -1,0 +1,196 @@
+// Writeback: the flusher thread, dirty throttling and cache eviction (see writeback.h).
+#include "errseq/mm/writeback.h"
+
+#include <chrono>
+
+namespace errseq::mm {
+
+Writeback::Writeback(WritebackOptions options) : options_(options) {
+  if (options_.start_flusher) flusher_ = std::thread([this] { FlusherLoop(); });
+}
+
+Writeback::~Writeback() { Stop(); }
+
+void Writeback::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  pass_done_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  std::deque<std::shared_ptr<Mapping>> drop;
+  {
+    std::lock_guard lock(mu_);
+    drop.swap(dirty_list_);
+    for (auto& m : drop) m->on_dirty_list_ = false;
+  }
+  // `drop` releases its mappings here, outside mu_.
+}
+
+void Writeback::MarkDirty(std::shared_ptr<Mapping> mapping) {
+  bool kick;
+  {
+    std::lock_guard lock(mu_);
+    if (!mapping->on_dirty_list_) {
+      mapping->on_dirty_list_ = true;
+      dirty_list_.push_back(std::move(mapping));
+    }
+    kick = OverBackground();
+    if (kick) kick_ = true;
+  }
+  if (kick) wake_.notify_one();
+}
+
+void Writeback::Register(const std::shared_ptr<Mapping>& mapping) {
+  std::lock_guard lock(mu_);
+  registry_.push_back(mapping);
+  if ((registry_.size() & 1023) == 0) {
+    std::erase_if(registry_, [](const std::weak_ptr<Mapping>& w) { return w.expired(); });
+  }
+}
+
+bool Writeback::OverBackground() const {
+  return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize >
+         options_.dirty_background_bytes;
+}
+
+std::vector<std::shared_ptr<Mapping>> Writeback::TakeDirty(bool all) {
+  // REQUIRES: mu_ held.
+  std::vector<std::shared_ptr<Mapping>> out;
+  const auto expired_before =
+      std::chrono::steady_clock::now() - std::chrono::milliseconds(options_.dirty_expire_ms);
+  for (auto it = dirty_list_.begin(); it != dirty_list_.end();) {
+    Mapping& m = **it;
+    if (!m.HasDirtyPages() || all || m.dirtied_when() <= expired_before) {
+      m.on_dirty_list_ = false;
+      out.push_back(std::move(*it));  // a clean one is released by the caller, outside mu_
+      it = dirty_list_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return out;
+}
+
+void Writeback::SyncAll(SyncMode mode) {
+  std::vector<std::shared_ptr<Mapping>> work;
+  {
+    std::lock_guard lock(mu_);
+    if (mode == SyncMode::kAll) {
+      // Every mapping, not just the dirty list: one the flusher is writing right now is off
+      // the list, and a data-integrity sync must wait for that I/O (and its errors) too.
+      std::erase_if(registry_, [](const std::weak_ptr<Mapping>& w) { return w.expired(); });
+      for (auto& w : registry_) {
+        if (auto m = w.lock()) work.push_back(std::move(m));
+      }
+    } else {
+      work = TakeDirty(true);
+    }
+  }
+  for (auto& m : work) {
+    if (m) m->WriteAll(mode);
+  }
+}
+
+void Writeback::ForEachMapping(const std::function<void(Mapping&)>& fn) {
+  std::vector<std::shared_ptr<Mapping>> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& w : registry_) {
+      if (auto m = w.lock()) all.push_back(std::move(m));
+    }
+  }
+  for (auto& m : all) fn(*m);
+}
+
+void Writeback::BalanceDirty() {
+  if (static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize <=
+      options_.dirty_limit_bytes) {
+    return;
+  }
+  throttled_.fetch_add(1, std::memory_order_relaxed);
+  std::unique_lock lock(mu_);
+  if (stop_ || !flusher_.joinable()) {
+    // No flusher: the writer cleans up after itself.
+    auto work = TakeDirty(true);
+    lock.unlock();
+    for (auto& m : work) {
+      if (m) m->WriteAll(SyncMode::kNone);
+    }
+    return;
+  }
+  // Wait for one whole flusher pass (it writes everything while over the background limit).
+  // One pass, not "until under the limit": under keep_dirty with a failing disk the dirty
+  // memory cannot go down, and writers must not hang forever.
+  const uint64_t target = passes_ + 2;  // +2: the pass in progress may predate our pages
+  kick_ = true;
+  wake_.notify_one();
+  pass_done_.wait(lock, [&] { return passes_ >= target || stop_; });
+}
+
+void Writeback::AccountCached(int64_t pages) {
+  cached_pages_.fetch_add(pages, std::memory_order_relaxed);
+}
+
+void Writeback::AccountWritten(uint64_t bytes, bool failed) {
+  written_bytes_.fetch_add(failed ? 0 : bytes, std::memory_order_relaxed);
+  if (failed) failed_writes_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Writeback::ShrinkCache() {
+  const uint64_t limit_pages = options_.cache_limit_bytes / kPageSize;
+  if (static_cast<uint64_t>(std::max<int64_t>(0, cached_pages_.load())) <= limit_pages) return;
+  if (shrinking_.exchange(true)) return;  // one shrinker at a time
+  std::vector<std::shared_ptr<Mapping>> all;
+  size_t start;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& w : registry_) {
+      if (auto m = w.lock()) all.push_back(std::move(m));
+    }
+    start = all.empty() ? 0 : shrink_cursor_++ % all.size();
+  }
+  const uint64_t target = limit_pages - limit_pages / 10;
+  for (size_t k = 0; k < all.size(); ++k) {
+    int64_t cached = cached_pages_.load();
+    if (cached <= static_cast<int64_t>(target)) break;
+    size_t n = all[(start + k) % all.size()]->DropCleanPages(
+        static_cast<size_t>(cached - static_cast<int64_t>(target)));
+    evicted_pages_.fetch_add(n, std::memory_order_relaxed);
+  }
+  shrinking_.store(false);
+}
+
+void Writeback::FlusherLoop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(options_.wakeup_ms),
+                   [&] { return stop_ || kick_; });
+    if (stop_) break;
+    kick_ = false;
+    auto work = TakeDirty(OverBackground());
+    lock.unlock();
+    for (auto& m : work) {
+      if (m) m->WriteAll(SyncMode::kNone);
+    }
+    work.clear();
+    ShrinkCache();
+    lock.lock();
+    ++passes_;
+    pass_done_.notify_all();
+  }
+}
+
+Writeback::Stats Writeback::GetStats() const {
+  std::lock_guard lock(mu_);
+  return {static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize,
+          static_cast<uint64_t>(std::max<int64_t>(0, cached_pages_.load())) * kPageSize,
+          written_bytes_.load(),
+          failed_writes_.load(),
+          passes_,
+          throttled_.load(),
+          evicted_pages_.load()};
+}
+
+}  // namespace errseq::mm

@@ -1,0 +1,21 @@
+// Path normalisation for the VFS: every path a caller gives is turned into the canonical
+// relative form a FileSystem expects ("" is the root), or refused with the errno Linux gives.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "errseq/core/status.h"
+
+namespace errseq::vfs {
+
+// Leading '/' is ignored (paths are relative to the mount's root either way); "." and empty
+// components are dropped; ".." removes the previous component and stays at the root when
+// there is none (as at "/"). -ENOENT for "", -EINVAL for a NUL byte, -ENAMETOOLONG for a
+// component over 255 bytes or a path over 4095.
+Result<std::string> NormalizePath(std::string_view path);
+
+// "a/b/c" -> "a/b"; "c" -> "".
+std::string ParentOf(const std::string& path);
+
+}  // namespace errseq::vfs

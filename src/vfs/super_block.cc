@@ -1,0 +1,614 @@
+// SuperBlock: the mounted file system and the syscall-shaped API; the reporting rules of
+// SEMANTICS.md §3-§4 are in SyncRange, ReportWbErr, SyncFileRange and Syncfs below.
+#include "errseq/vfs/super_block.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "errseq/core/errno_name.h"
+#include "path.h"
+
+namespace errseq::vfs {
+namespace {
+
+thread_local int t_caller_pid = 0;
+
+int CallerPid() { return t_caller_pid ? t_caller_pid : static_cast<int>(::getpid()); }
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Status Err(int e) { return Status::Error(e); }
+
+}  // namespace
+
+ScopedCallerPid::ScopedCallerPid(int pid) : prev_(t_caller_pid) { t_caller_pid = pid; }
+ScopedCallerPid::~ScopedCallerPid() { t_caller_pid = prev_; }
+
+File::~File() { sb_->Released(*this); }
+
+SuperBlock::SuperBlock(std::unique_ptr<FileSystem> fs, MountOptions options)
+    : options_(options),
+      fs_(std::move(fs)),
+      ledger_(options.ledger_capacity),
+      wb_(std::make_unique<mm::Writeback>(options.writeback)) {}
+
+Result<std::unique_ptr<SuperBlock>> SuperBlock::Mount(std::unique_ptr<FileSystem> fs,
+                                                      MountOptions options) {
+  auto root = fs->GetAttr("");
+  if (!root.ok()) return root.status();
+  if (!S_ISDIR(root->mode)) {
+    return Status::Error(-ENOTDIR, fmt::format("{}: the root is not a directory", fs->TypeName()));
+  }
+  return std::unique_ptr<SuperBlock>(new SuperBlock(std::move(fs), options));
+}
+
+SuperBlock::~SuperBlock() {
+  if (!unmounted_.load()) Unmount().IgnoreError();
+  {
+    std::lock_guard lock(inodes_mu_);
+    inodes_.clear();
+  }
+  wb_.reset();  // stops the flusher and releases the mappings it still held
+}
+
+Status SuperBlock::Unmount() {
+  if (unmounted_.exchange(true)) return Status::Ok();
+  const errseq_t before = s_wb_err_.Load();
+  wb_->SyncAll(mm::SyncMode::kAll);
+  FlushDelayedErrors();
+  Status fs_status = fs_->SyncFs();
+  wb_->Stop();
+  const errseq_t after = s_wb_err_.Load();
+  if (after != before) {
+    return Status::Error(Errseq::ErrnoOf(after),
+                         fmt::format("writeback failed while unmounting ({}): data written "
+                                     "before the unmount is lost",
+                                     ErrnoName(Errseq::ErrnoOf(after))));
+  }
+  if (after != 0 && !Errseq::IsSeen(after)) {
+    return Status::Error(Errseq::ErrnoOf(after),
+                         fmt::format("a writeback error ({}) was recorded that no fsync or syncfs "
+                                     "ever reported: data written earlier is lost",
+                                     ErrnoName(Errseq::ErrnoOf(after))));
+  }
+  if (!fs_status.ok()) return fs_status;
+  return Status::Ok();
+}
+
+// ---- inodes ------------------------------------------------------------------------------
+
+Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, const NodeAttr& attr) {
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr.ino);
+    if (it != inodes_.end()) {
+      if ((it->second->mode() & S_IFMT) == (attr.mode & S_IFMT)) {
+        it->second->path_ = path;
+        ++it->second->open_count_;
+        return it->second;
+      }
+      inodes_.erase(it);  // the number now names a different kind of file
+    }
+  }
+  std::shared_ptr<mm::Mapping> mapping;
+  if (S_ISREG(attr.mode) || attr.fixed_size) {
+    auto ops = fs_->OpenData(path, attr);
+    if (!ops.ok()) return ops.status();
+    mm::Mapping::Options mo;
+    mo.owner = attr.ino;
+    mo.policy = options_.policy;
+    mo.sb_err = &s_wb_err_;
+    mo.observer = this;
+    mo.initial_size = attr.size;
+    mo.max_write_pages = options_.writeback.max_write_pages;
+    mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
+    wb_->Register(mapping);
+  }
+  auto inode = std::make_shared<Inode>(attr.ino, attr.mode, attr.fixed_size, std::move(mapping),
+                                       path);
+  inode->mtime_ns = attr.mtime_ns;
+  inode->ctime_ns = attr.ctime_ns;
+  inode->atime_ns = attr.atime_ns;
+  bool shrink;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto [it, inserted] = inodes_.emplace(attr.ino, inode);
+    if (!inserted) it->second->path_ = path;  // lost a race: use the one already there
+    ++it->second->open_count_;
+    inode = it->second;
+    shrink = inodes_.size() > options_.inode_cache_limit;
+  }
+  if (shrink) ShrinkInodeCache();
+  return inode;
+}
+
+void SuperBlock::Released(File& f) {
+  std::lock_guard lock(inodes_mu_);
+  --f.inode_->open_count_;
+}
+
+std::string SuperBlock::PathOf(const Inode& inode) const {
+  std::lock_guard lock(inodes_mu_);
+  return inode.path_;
+}
+
+size_t SuperBlock::CachedInodes() const {
+  std::lock_guard lock(inodes_mu_);
+  return inodes_.size();
+}
+
+void SuperBlock::ShrinkInodeCache() {
+  std::vector<std::shared_ptr<Inode>> dropped;
+  {
+    std::lock_guard lock(inodes_mu_);
+    const size_t target = options_.inode_cache_limit - options_.inode_cache_limit / 10;
+    for (auto it = inodes_.begin(); it != inodes_.end() && inodes_.size() > target;) {
+      Inode& i = *it->second;
+      bool busy = i.open_count_ > 0 || (i.has_data() && i.mapping().HasDirtyPages());
+      if (!busy && i.has_data() && options_.evict == EvictMode::kPin) {
+        errseq_t v = i.mapping().wb_err().Load();
+        busy = v != 0 && !Errseq::IsSeen(v);  // pinned: holds an unseen error
+      }
+      if (busy) {
+        ++it;
+      } else {
+        dropped.push_back(std::move(it->second));
+        it = inodes_.erase(it);
+      }
+    }
+  }
+  for (auto& i : dropped) {
+    if (i->has_data()) i->mapping().DropAllPages();
+  }
+}
+
+// ---- open / read / write -------------------------------------------------------------------
+
+Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags, mode_t mode) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  const int acc = flags & O_ACCMODE;
+  if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return Err(-EINVAL);
+  auto attr = fs_->GetAttr(*norm);
+  if (!attr.ok()) {
+    if (attr.err() != -ENOENT || !(flags & O_CREAT)) return attr.status();
+    attr = fs_->Create(*norm, mode & 07777, (flags & O_EXCL) != 0);
+    if (!attr.ok()) return attr.status();
+  } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
+    return Err(-EEXIST);
+  }
+  if (S_ISDIR(attr->mode)) {
+    if (acc != O_RDONLY || (flags & O_TRUNC)) return Err(-EISDIR);
+  } else {
+    if (flags & O_DIRECTORY) return Err(-ENOTDIR);
+    if (!S_ISREG(attr->mode) && !attr->fixed_size) return Err(-ENXIO);
+  }
+  auto inode = GetInode(*norm, *attr);
+  if (!inode.ok()) return inode.status();
+  auto file = std::make_shared<File>(this, *inode, flags, next_file_id_.fetch_add(1), CallerPid());
+  if ((flags & O_TRUNC) && acc != O_RDONLY && (*inode)->has_data() && !attr->fixed_size) {
+    (*inode)->mapping().Truncate(0);
+    if (Status s = fs_->Truncate(*norm, 0); !s.ok()) return s;
+  }
+  const auto mode_sample = options_.profile == Profile::kErrseq413 ? Errseq::SampleMode::kV4_13
+                                                                    : Errseq::SampleMode::kMainline;
+  {
+    std::lock_guard lock(file->mu_);
+    if ((*inode)->has_data()) file->f_wb_err_ = (*inode)->mapping().wb_err().Sample(mode_sample);
+    file->f_sb_err_ = s_wb_err_.Sample(mode_sample);
+    if (options_.md_cursor) {
+      if (mm::Mapping* md = fs_->MetadataMapping()) {
+        file->f_md_wb_err_ = md->wb_err().Sample(mode_sample);
+      }
+    }
+  }
+  return file;
+}
+
+Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t offset) {
+  if (!f.readable()) return Err(-EBADF);
+  if (f.inode().is_dir()) return Err(-EISDIR);
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
+  auto r = f.inode().mapping().Read(offset, buf);
+  if (r.ok()) f.inode().atime_ns = NowNs();
+  return r;
+}
+
+Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
+  if (!f.readable()) return Err(-EBADF);
+  if (f.inode().is_dir()) return Err(-EISDIR);
+  std::lock_guard pos(f.pos_mu_);
+  auto r = f.inode().mapping().Read(f.pos_, buf);
+  if (r.ok()) f.pos_ += *r;
+  return r;
+}
+
+Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
+                           size_t* written) {
+  *written = 0;
+  if (!f.writable()) return Err(-EBADF);
+  Inode& inode = f.inode();
+  if (inode.is_dir()) return Err(-EISDIR);
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
+  mm::Mapping& m = inode.mapping();
+  bool append = (f.flags() & O_APPEND) != 0;
+  if (inode.fixed_size()) {  // a device never grows
+    const uint64_t size = m.size();
+    if (append) offset = size;
+    append = false;
+    if (buf.empty()) return Status::Ok();
+    if (offset >= size) return Err(-ENOSPC);
+    buf = buf.first(static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset)));
+  }
+  uint64_t landed = offset;
+  auto n = m.Write(offset, buf, append, &landed);
+  if (!n.ok()) return n.status();
+  *written = *n;
+  const int64_t now = NowNs();
+  inode.mtime_ns = now;
+  inode.ctime_ns = now;
+  if (use_pos) f.pos_ = landed + *n;
+  if ((f.flags() & (O_SYNC | O_DSYNC)) && *n > 0) {
+    // generic_write_sync: an fsync of the range just written, with fsync's reporting. It can
+    // fail with an earlier writeback error of the file (SEMANTICS.md §3).
+    const bool datasync = (f.flags() & O_SYNC) != O_SYNC;
+    Status s = SyncRange(f, landed, landed + *n - 1, datasync,
+                         datasync ? "write(O_DSYNC)" : "write(O_SYNC)");
+    if (!s.ok()) return s;
+  }
+  return Status::Ok();
+}
+
+Result<size_t> SuperBlock::Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset) {
+  size_t n = 0;
+  Status s = WriteAt(f, buf, offset, false, &n);
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<size_t> SuperBlock::Write(File& f, std::span<const std::byte> buf) {
+  std::lock_guard pos(f.pos_mu_);
+  size_t n = 0;
+  Status s = WriteAt(f, buf, f.pos_, true, &n);
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<uint64_t> SuperBlock::Lseek(File& f, int64_t offset, int whence) {
+  std::lock_guard pos(f.pos_mu_);
+  int64_t base;
+  switch (whence) {
+    case SEEK_SET: base = 0; break;
+    case SEEK_CUR: base = static_cast<int64_t>(f.pos_); break;
+    case SEEK_END: base = static_cast<int64_t>(f.inode().size()); break;
+    default: return Err(-EINVAL);
+  }
+  if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0) return Err(-EINVAL);
+  f.pos_ = static_cast<uint64_t>(base + offset);
+  return f.pos_;
+}
+
+Status SuperBlock::Ftruncate(File& f, uint64_t size) {
+  Inode& inode = f.inode();
+  if (!f.writable() || inode.is_dir() || inode.fixed_size()) return Err(-EINVAL);
+  if (size > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
+  inode.mapping().Truncate(size);
+  Status s = fs_->Truncate(PathOf(inode), size);
+  if (!s.ok()) return s;
+  const int64_t now = NowNs();
+  inode.mtime_ns = now;
+  inode.ctime_ns = now;
+  return Status::Ok();
+}
+
+// ---- the reporting rules (SEMANTICS.md §3-§4) ------------------------------------------------
+
+void SuperBlock::Report(File& f, int err, errseq_t cursor, const char* call) {
+  Event e;
+  e.kind = Event::Kind::kReported;
+  e.ino = f.inode().ino();
+  e.err = err;
+  e.value = cursor;
+  e.file_id = f.id();
+  e.call = call;
+  e.pid = CallerPid();
+  e.path = PathOf(f.inode());
+  ledger_.Append(std::move(e));
+}
+
+int SuperBlock::ReportWbErr(File& f, const char* call) {
+  mm::Mapping& m = f.inode().mapping();
+  int err;
+  errseq_t cursor = 0;
+  if (options_.profile == Profile::kLegacy) {
+    err = m.legacy().TestAndClear();  // the first caller anywhere gets it
+  } else {
+    {
+      std::lock_guard lock(f.mu_);
+      err = m.wb_err().CheckAndAdvance(&f.f_wb_err_);
+      cursor = f.f_wb_err_;
+    }
+    (void)m.legacy().TestAndClear();  // file_check_and_advance_wb_err clears them too
+  }
+  if (options_.md_cursor) {
+    if (mm::Mapping* md = fs_->MetadataMapping()) {
+      std::lock_guard lock(f.mu_);
+      int md_err = md->wb_err().CheckAndAdvance(&f.f_md_wb_err_);
+      if (err == 0) err = md_err;
+    }
+  }
+  if (err != 0) Report(f, err, cursor, call);
+  return err;
+}
+
+Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasync,
+                             const char* call) {
+  Inode& inode = f.inode();
+  int err = 0;
+  if (inode.has_data()) {
+    mm::Mapping& m = inode.mapping();
+    // Write back and wait. Page errors are recorded in the mapping, not returned here.
+    m.WriteRange(start >> mm::kPageShift, end >> mm::kPageShift, mm::SyncMode::kAll);
+    // The fs's durability step; its failure means written data may be gone: record it like a
+    // failed page write so that every description learns of it.
+    Status s = m.ops().Sync(datasync);
+    if (!s.ok()) m.SetError(s.err(), 0, 0);
+    // Always check and advance, even when writing failed (the cursor must move).
+    err = ReportWbErr(f, call);
+    if (options_.policy == mm::FailurePolicy::kDelayed) m.FlushDelayedErrors();
+  }
+  if (options_.profile == Profile::kSticky && err == 0 && Sticky() != 0) {
+    err = Sticky();
+    Report(f, err, 0, call);
+  }
+  return err ? Err(err) : Status::Ok();
+}
+
+Status SuperBlock::Fsync(File& f) { return SyncRange(f, 0, UINT64_MAX, false, "fsync"); }
+Status SuperBlock::Fdatasync(File& f) { return SyncRange(f, 0, UINT64_MAX, true, "fdatasync"); }
+
+Status SuperBlock::SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags) {
+  if (flags & ~(kSyncFileRangeWaitBefore | kSyncFileRangeWrite | kSyncFileRangeWaitAfter)) {
+    return Err(-EINVAL);
+  }
+  if (offset > static_cast<uint64_t>(INT64_MAX) || nbytes > static_cast<uint64_t>(INT64_MAX) ||
+      offset + nbytes > static_cast<uint64_t>(INT64_MAX)) {
+    return Err(-EINVAL);
+  }
+  Inode& inode = f.inode();
+  if (!inode.has_data()) return Status::Ok();
+  mm::Mapping& m = inode.mapping();
+  const uint64_t first = offset >> mm::kPageShift;
+  const uint64_t last = nbytes == 0 ? UINT64_MAX : (offset + nbytes - 1) >> mm::kPageShift;
+  if (flags & kSyncFileRangeWaitBefore) {
+    m.WaitRange(first, last);
+    if (int err = ReportWbErr(f, "sync_file_range"); err != 0) return Err(err);
+  }
+  if (flags & kSyncFileRangeWrite) m.WriteRange(first, last, mm::SyncMode::kNone);
+  if (flags & kSyncFileRangeWaitAfter) {
+    m.WaitRange(first, last);
+    if (int err = ReportWbErr(f, "sync_file_range"); err != 0) return Err(err);
+  }
+  return Status::Ok();
+}
+
+void SuperBlock::FlushDelayedErrors() {
+  if (options_.policy != mm::FailurePolicy::kDelayed) return;
+  wb_->ForEachMapping([](mm::Mapping& m) { m.FlushDelayedErrors(); });
+}
+
+Status SuperBlock::Syncfs(File& f) {
+  wb_->SyncAll(mm::SyncMode::kAll);
+  Status fs_status = fs_->SyncFs();
+  if (!fs_status.ok()) {
+    errseq_t v = s_wb_err_.Set(fs_status.err());
+    ledger_.Append({0, 0, Event::Kind::kRecorded, 0, 0, 0, fs_status.err(), v, 0, "", 0,
+                    "(file system sync)"});
+  }
+  int err = 0;
+  if (options_.profile == Profile::kLegacy) {
+    err = fs_status.err();  // before 5.8 syncfs reported only the fs's own sync error
+  } else {
+    errseq_t cursor;
+    {
+      std::lock_guard lock(f.mu_);
+      err = s_wb_err_.CheckAndAdvance(&f.f_sb_err_);
+      cursor = f.f_sb_err_;
+    }
+    if (err != 0) Report(f, err, cursor, "syncfs");
+  }
+  FlushDelayedErrors();
+  if (options_.profile == Profile::kSticky && err == 0 && Sticky() != 0) {
+    err = Sticky();
+    Report(f, err, 0, "syncfs");
+  }
+  return err ? Err(err) : Status::Ok();
+}
+
+void SuperBlock::Sync() {
+  wb_->SyncAll(mm::SyncMode::kAll);
+  Status s = fs_->SyncFs();
+  if (!s.ok()) {
+    errseq_t v = s_wb_err_.Set(s.err());
+    ledger_.Append({0, 0, Event::Kind::kRecorded, 0, 0, 0, s.err(), v, 0, "", 0,
+                    "(file system sync)"});
+  }
+  FlushDelayedErrors();
+}
+
+void SuperBlock::OnWritebackError(const mm::ErrorRecord& r) {
+  sticky_err_.store(r.err, std::memory_order_release);
+  Event e;
+  e.kind = Event::Kind::kRecorded;
+  e.ino = r.owner;
+  e.offset = r.offset;
+  e.length = r.length;
+  e.err = r.err;
+  e.value = r.value;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(r.owner);
+    if (it != inodes_.end()) e.path = it->second->path_;
+  }
+  ledger_.Append(std::move(e));
+}
+
+// ---- names ---------------------------------------------------------------------------------
+
+Result<NodeAttr> SuperBlock::Stat(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  auto attr = fs_->GetAttr(*norm);
+  if (!attr.ok()) return attr;
+  std::lock_guard lock(inodes_mu_);
+  auto it = inodes_.find(attr->ino);
+  if (it != inodes_.end() && it->second->has_data()) {
+    attr->size = it->second->size();
+    attr->mtime_ns = it->second->mtime_ns;
+    attr->ctime_ns = it->second->ctime_ns;
+  }
+  return attr;
+}
+
+NodeAttr SuperBlock::Fstat(File& f) {
+  Inode& i = f.inode();
+  NodeAttr a;
+  bool unlinked;
+  std::string path;
+  {
+    std::lock_guard lock(inodes_mu_);
+    unlinked = i.unlinked_;
+    path = i.path_;
+  }
+  if (!unlinked) {
+    auto from_fs = fs_->GetAttr(path);
+    if (from_fs.ok() && from_fs->ino == i.ino()) a = *from_fs;
+  }
+  a.ino = i.ino();
+  a.mode = i.mode();
+  a.size = i.size();
+  a.fixed_size = i.fixed_size();
+  if (unlinked) a.nlink = 0;
+  a.mtime_ns = i.mtime_ns;
+  a.ctime_ns = i.ctime_ns;
+  a.atime_ns = i.atime_ns;
+  return a;
+}
+
+Status SuperBlock::Mkdir(std::string_view path, mode_t mode) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EEXIST);
+  return fs_->Mkdir(*norm, mode & 07777);
+}
+
+Status SuperBlock::Rmdir(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EBUSY);
+  return fs_->Rmdir(*norm);
+}
+
+Status SuperBlock::Unlink(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EISDIR);
+  auto attr = fs_->GetAttr(*norm);
+  if (attr.ok() && S_ISDIR(attr->mode)) return Err(-EISDIR);
+  if (Status s = fs_->Unlink(*norm); !s.ok()) return s;
+  if (attr.ok() && attr->nlink <= 1) {
+    // The inode leaves the table now: a new file that gets the same number gets a new Inode
+    // with a zero errseq (SEMANTICS.md §2). Open descriptions keep the old one.
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr->ino);
+    if (it != inodes_.end()) {
+      it->second->unlinked_ = true;
+      inodes_.erase(it);
+    }
+  }
+  return Status::Ok();
+}
+
+Status SuperBlock::Rename(std::string_view from, std::string_view to) {
+  auto f = NormalizePath(from);
+  if (!f.ok()) return f.status();
+  auto t = NormalizePath(to);
+  if (!t.ok()) return t.status();
+  if (f->empty() || t->empty()) return Err(-EBUSY);
+  auto src = fs_->GetAttr(*f);
+  if (!src.ok()) return src.status();
+  auto dst = fs_->GetAttr(*t);
+  if (Status s = fs_->Rename(*f, *t); !s.ok()) return s;
+  std::lock_guard lock(inodes_mu_);
+  if (dst.ok() && dst->ino != src->ino && !S_ISDIR(dst->mode) && dst->nlink <= 1) {
+    auto it = inodes_.find(dst->ino);
+    if (it != inodes_.end()) {
+      it->second->unlinked_ = true;
+      inodes_.erase(it);
+    }
+  }
+  const std::string prefix = *f + "/";
+  for (auto& [ino, inode] : inodes_) {
+    std::string& p = inode->path_;
+    if (p == *f) {
+      p = *t;
+    } else if (p.compare(0, prefix.size(), prefix) == 0) {
+      p = *t + p.substr(f->size());
+    } else {
+      continue;
+    }
+    if (inode->has_data()) fs_->Renamed(inode->mapping().ops(), p);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<DirEntry>> SuperBlock::ReadDir(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  return fs_->ReadDir(*norm);
+}
+
+Result<bool> SuperBlock::Evict(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  auto attr = fs_->GetAttr(*norm);
+  if (!attr.ok()) return attr.status();
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr->ino);
+    if (it == inodes_.end()) return false;  // not in core
+    if (it->second->open_count_ > 0) return false;
+    inode = it->second;
+  }
+  if (inode->has_data()) {
+    inode->mapping().WriteAll(mm::SyncMode::kAll);  // as the flusher would before eviction
+    inode->mapping().FlushDelayedErrors();
+  }
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr->ino);
+    if (it == inodes_.end() || it->second != inode || inode->open_count_ > 0) return false;
+    if (inode->has_data()) {
+      if (inode->mapping().HasDirtyPages()) return false;  // keep_dirty: data still unwritten
+      errseq_t v = inode->mapping().wb_err().Load();
+      if (options_.evict == EvictMode::kPin && v != 0 && !Errseq::IsSeen(v)) {
+        return false;  // pinned until somebody is told (SEMANTICS.md §6)
+      }
+    }
+    inodes_.erase(it);
+  }
+  if (inode->has_data()) inode->mapping().DropAllPages();
+  return true;
+}
+
+}  // namespace errseq::vfs

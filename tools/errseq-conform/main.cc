@@ -1,0 +1,66 @@
+// errseq-conform: runs scenario files against a target and prints who got what, scenario by
+// scenario and mode by mode. Exit 0 when every run passes, 1 on any mismatch, 2 on bad input.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "lib_target.h"
+#include "runner.h"
+#include "scenario.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"errseq-conform: run errseq scenario files (.scn) against a target"};
+  std::string target_name = "lib";
+  std::string json_path;
+  std::vector<std::string> paths;
+  app.add_option("--target", target_name, "where to run: lib (the in-process library)")
+      ->check(CLI::IsMember({"lib"}));
+  app.add_option("--json", json_path, "also write the results as JSON to this file");
+  app.add_option("paths", paths, "scenario files or directories of .scn files")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  auto files = errseq::conform::FindScenarioFiles(paths);
+  if (!files.ok()) {
+    std::fprintf(stderr, "errseq-conform: %s\n", files.status().message().c_str());
+    return 2;
+  }
+  if (files->empty()) {
+    std::fprintf(stderr, "errseq-conform: no .scn files found\n");
+    return 2;
+  }
+  std::vector<errseq::conform::Scenario> scenarios;
+  for (const auto& f : *files) {
+    auto sc = errseq::conform::LoadScenario(f);
+    if (!sc.ok()) {
+      std::fprintf(stderr, "errseq-conform: %s\n", sc.status().message().c_str());
+      return 2;
+    }
+    scenarios.push_back(std::move(*sc));
+  }
+  errseq::conform::LibTarget target;
+  std::vector<errseq::conform::RunResult> results;
+  for (const auto& sc : scenarios) {
+    auto r = errseq::conform::RunScenario(sc, target);
+    results.insert(results.end(), r.begin(), r.end());
+  }
+  errseq::conform::PrintReport(results, target.Name(), std::cout);
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << errseq::conform::ReportJson(results, target.Name());
+    if (!out) {
+      std::fprintf(stderr, "errseq-conform: cannot write %s\n", json_path.c_str());
+      return 2;
+    }
+  }
+  for (const auto& r : results) {
+    if (r.outcome == errseq::conform::RunResult::Outcome::kFail) return 1;
+  }
+  return 0;
+}
