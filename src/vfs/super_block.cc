@@ -74,11 +74,20 @@ Status SuperBlock::Unmount() {
                                      "before the unmount is lost",
                                      ErrnoName(Errseq::ErrnoOf(after))));
   }
-  if (after != 0 && !Errseq::IsSeen(after)) {
-    return Status::Error(Errseq::ErrnoOf(after),
-                         fmt::format("a writeback error ({}) was recorded that no fsync or syncfs "
-                                     "ever reported: data written earlier is lost",
-                                     ErrnoName(Errseq::ErrnoOf(after))));
+  // Errors recorded in a file that no fsync (or O_SYNC write, or sync_file_range) ever reported.
+  int unseen_err = 0;
+  size_t unseen_files = 0;
+  wb_->ForEachMapping([&](mm::Mapping& m) {
+    errseq_t v = m.wb_err().Load();
+    if (v != 0 && !Errseq::IsSeen(v)) {
+      unseen_err = Errseq::ErrnoOf(v);
+      ++unseen_files;
+    }
+  });
+  if (unseen_files > 0) {
+    return Status::Error(unseen_err, fmt::format("{} file(s) had a writeback error ({}) that no "
+                                                 "fsync ever reported: data written earlier is "
+                                                 "lost", unseen_files, ErrnoName(unseen_err)));
   }
   if (!fs_status.ok()) return fs_status;
   return Status::Ok();

@@ -54,8 +54,9 @@ class SuperBlock final : public mm::ErrorObserver {
                                                    MountOptions options);
   ~SuperBlock() override;  // unmounts if Unmount() was not called (errors go to the ledger)
 
-  // Writes back every dirty page and makes it durable. Returns the first writeback error
-  // recorded while doing so (an error that was already recorded before is not repeated).
+  // Writes back every dirty page and makes it durable. Fails if that final writeback failed,
+  // or if any file still holds a writeback error that no fsync ever reported (data was lost
+  // and nobody was told): the last chance to say so.
   // REQUIRES: no File of this super block is open.
   Status Unmount();
 

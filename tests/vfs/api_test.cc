@@ -1,0 +1,232 @@
+// The syscall-shaped API: the errno Linux gives for each bad argument, paths that try to leave
+// the root, eviction (pin vs linux), the ledger, unmount's report, O_SYNC and sync_file_range.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include "../support/stack.h"
+
+namespace errseq {
+namespace {
+
+using testing::Stack;
+
+std::span<const std::byte> B(const std::string& s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+TEST(Api, BadDescriptorIsEbadf) {
+  Stack s;
+  std::byte b[1];
+  EXPECT_EQ(s.v().Close(42).err(), -EBADF);
+  EXPECT_EQ(s.v().Fsync(42).err(), -EBADF);
+  EXPECT_EQ(s.v().Pread(42, b, 0).err(), -EBADF);
+  EXPECT_EQ(s.v().Dup(-1).err(), -EBADF);
+}
+
+TEST(Api, AccessModeIsEnforced) {
+  Stack s;
+  int r = s.Open("f", O_RDONLY | O_CREAT), w = s.Open("f", O_WRONLY);
+  std::byte b[4];
+  EXPECT_EQ(s.v().Pwrite(r, B("x"), 0).err(), -EBADF);
+  EXPECT_EQ(s.v().Pread(w, b, 0).err(), -EBADF);
+  EXPECT_EQ(s.v().Ftruncate(r, 0).err(), -EINVAL);
+  EXPECT_EQ(s.v().Open("f", 3).err(), -EINVAL);
+  EXPECT_EQ(s.Fsync(r), 0);  // fsync works on read-only descriptions
+}
+
+TEST(Api, CreateExclTruncAndMissing) {
+  Stack s;
+  EXPECT_EQ(s.v().Open("nope", O_RDONLY).err(), -ENOENT);
+  int a = s.Open("f", O_RDWR | O_CREAT | O_EXCL);
+  ASSERT_EQ(s.Write(a, 0, 100, 7), 0);
+  EXPECT_EQ(s.v().Open("f", O_RDWR | O_CREAT | O_EXCL).err(), -EEXIST);
+  int t = s.Open("f", O_RDWR | O_TRUNC);
+  EXPECT_EQ(s.v().Fstat(t)->size, 0u);
+  EXPECT_EQ(s.v().Open("missing/f", O_RDWR | O_CREAT).err(), -ENOENT);
+}
+
+TEST(Api, DirectoriesAndNames) {
+  Stack s;
+  ASSERT_EQ(s.sb().Mkdir("d").err(), 0);
+  EXPECT_EQ(s.sb().Mkdir("d").err(), -EEXIST);
+  EXPECT_EQ(s.v().Open("d", O_RDWR).err(), -EISDIR);
+  int f = s.Open("d/f", O_RDWR | O_CREAT);
+  EXPECT_EQ(s.v().Open("d/f", O_RDONLY | O_DIRECTORY).err(), -ENOTDIR);
+  EXPECT_EQ(s.v().Open("d/f/x", O_RDONLY).err(), -ENOTDIR);
+  EXPECT_EQ(s.sb().Rmdir("d").err(), -ENOTEMPTY);
+  EXPECT_EQ(s.sb().Unlink("d").err(), -EISDIR);
+  auto ls = s.sb().ReadDir("d");
+  ASSERT_TRUE(ls.ok());
+  ASSERT_EQ(ls->size(), 1u);
+  EXPECT_EQ((*ls)[0].name, "f");
+  ASSERT_EQ(s.sb().Rename("d/f", "g").err(), 0);
+  EXPECT_EQ(s.sb().Rmdir("d").err(), 0);
+  EXPECT_EQ(s.sb().Stat("d").err(), -ENOENT);
+  ASSERT_EQ(s.Write(f, 0, 10, 1), 0);  // still the same open file, now named g
+  EXPECT_EQ(s.sb().Stat("g")->size, 10u);
+}
+
+TEST(Api, LseekAndPosition) {
+  Stack s;
+  int f = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(s.v().Write(f, B("hello")).ok());
+  EXPECT_EQ(*s.v().Lseek(f, 0, SEEK_CUR), 5u);
+  EXPECT_EQ(*s.v().Lseek(f, -2, SEEK_END), 3u);
+  EXPECT_EQ(s.v().Lseek(f, -10, SEEK_SET).err(), -EINVAL);
+  EXPECT_EQ(s.v().Lseek(f, 0, 99).err(), -EINVAL);
+  std::byte b[2];
+  ASSERT_EQ(*s.v().Read(f, b), 2u);
+  EXPECT_EQ(b[0], std::byte('l'));
+}
+
+TEST(Api, AppendWritesAtTheEnd) {
+  Stack s;
+  int f = s.Open("f", O_RDWR | O_CREAT | O_APPEND);
+  ASSERT_TRUE(s.v().Write(f, B("ab")).ok());
+  ASSERT_TRUE(s.v().Pwrite(f, B("cd"), 0).ok());  // Linux: O_APPEND wins over pwrite's offset
+  EXPECT_EQ(s.v().Fstat(f)->size, 4u);
+}
+
+TEST(Api, HostilePathsStayInsideTheRoot) {
+  Stack s;
+  std::ofstream(s.dir() + "/../errseq-outside-secret") << "secret";
+  EXPECT_EQ(s.v().Open("../errseq-outside-secret", O_RDONLY).err(), -ENOENT);  // ".." at root
+  ASSERT_EQ(::symlink("/etc", (s.HostPath("etc-link")).c_str()), 0);
+  ASSERT_EQ(::symlink("../..", (s.HostPath("up")).c_str()), 0);
+  EXPECT_LT(s.v().Open("etc-link/passwd", O_RDONLY).err(), 0);
+  EXPECT_LT(s.v().Open("up/etc/passwd", O_RDONLY).err(), 0);
+  EXPECT_LT(s.sb().Mkdir("etc-link/x").err(), 0);
+  EXPECT_EQ(s.v().Open(std::string("a\0b", 3), O_RDONLY).err(), -EINVAL);
+  EXPECT_EQ(s.v().Open(std::string(300, 'x'), O_RDONLY).err(), -ENAMETOOLONG);
+  EXPECT_EQ(s.v().Open("", O_RDONLY).err(), -ENOENT);
+  std::filesystem::remove(s.dir() + "/../errseq-outside-secret");
+}
+
+TEST(Api, EvictPinsAnUnseenErrorByDefault) {
+  Stack s;
+  int w = s.Open("f", O_RDWR | O_CREAT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(w, 0, 4096, 1), 0);
+  ASSERT_EQ(s.v().Close(w).err(), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(*s.sb().Evict("f"), false);  // pinned
+  int n = s.Open("f", O_RDWR);
+  EXPECT_EQ(s.Fsync(n), -EIO);
+  ASSERT_EQ(s.v().Close(n).err(), 0);
+  EXPECT_EQ(*s.sb().Evict("f"), true);  // seen now: may go
+}
+
+TEST(Api, EvictLinuxLosesTheUnseenError) {
+  auto o = Stack::DefaultOptions();
+  o.evict = vfs::EvictMode::kLinux;
+  Stack s(o);
+  int w = s.Open("f", O_RDWR | O_CREAT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(w, 0, 4096, 1), 0);
+  ASSERT_EQ(s.v().Close(w).err(), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(*s.sb().Evict("f"), true);
+  int n = s.Open("f", O_RDWR);
+  EXPECT_EQ(s.Fsync(n), 0);
+}
+
+TEST(Api, EvictRefusesWhileOpen) {
+  Stack s;
+  int w = s.Open("f", O_RDWR | O_CREAT);
+  EXPECT_EQ(*s.sb().Evict("f"), false);
+  ASSERT_EQ(s.v().Close(w).err(), 0);
+  EXPECT_EQ(*s.sb().Evict("f"), true);
+  EXPECT_EQ(*s.sb().Evict("f"), false);  // not in core any more
+}
+
+TEST(Api, LedgerRecordsTheErrorAndEveryReport) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT), b = s.Open("f", O_RDWR);
+  s.Fail("0 * write error ENOSPC path=f");
+  ASSERT_EQ(s.Write(a, 4096, 4096, 1), 0);
+  EXPECT_EQ(s.Fsync(a), -ENOSPC);
+  EXPECT_EQ(s.v().Fdatasync(b).err(), -ENOSPC);
+  auto ev = s.sb().ledger().Since(0, 100);
+  ASSERT_EQ(ev.size(), 3u);
+  EXPECT_EQ(ev[0].kind, vfs::Event::Kind::kRecorded);
+  EXPECT_EQ(ev[0].err, -ENOSPC);
+  EXPECT_EQ(ev[0].offset, 4096u);
+  EXPECT_EQ(ev[0].path, "f");
+  EXPECT_EQ(ev[1].kind, vfs::Event::Kind::kReported);
+  EXPECT_EQ(ev[1].call, "fsync");
+  EXPECT_EQ(ev[1].pid, ::getpid());
+  EXPECT_EQ(ev[2].call, "fdatasync");
+  EXPECT_NE(ev[1].file_id, ev[2].file_id);
+  EXPECT_EQ(s.sb().ledger().dropped(), 0u);
+}
+
+TEST(Api, LedgerRingDropsOldestAndCounts) {
+  vfs::Ledger l(2);
+  for (int i = 0; i < 5; ++i) l.Append({});
+  auto ev = l.Since(0, 10);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].seq, 4u);
+  EXPECT_EQ(l.dropped(), 3u);
+}
+
+TEST(Api, OSyncWriteReportsEarlierErrorThenSucceeds) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT), sy = s.Open("f", O_WRONLY | O_SYNC);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 1), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(s.Write(sy, 8192, 4096, 3), -EIO);
+  EXPECT_EQ(s.Write(sy, 8192, 4096, 3), 0);
+  EXPECT_EQ(s.ReadByte(a, 8192, 4096), 3);  // the data was written all the same
+}
+
+TEST(Api, SyncFileRangeFlagsAndRanges) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT);
+  EXPECT_EQ(s.v().SyncFileRange(a, 0, 0, 8).err(), -EINVAL);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  EXPECT_EQ(s.v().SyncFileRange(a, 0, 4096, vfs::kSyncFileRangeWrite).err(), 0);
+  EXPECT_EQ(s.sb().WritebackStats().dirty_bytes, 4096u);  // only the range went out
+  s.Fail("0 * write error EIO path=f");
+  EXPECT_EQ(s.v().SyncFileRange(a, 4096, 4096, vfs::kSyncFileRangeWrite).err(), 0);  // no wait
+  EXPECT_EQ(s.v().SyncFileRange(a, 0, 1, vfs::kSyncFileRangeWaitAfter).err(), -EIO);
+}
+
+TEST(Api, UnmountReportsErrorsNobodyWasToldAbout) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 1), 0);
+  ASSERT_EQ(s.v().Close(a).err(), 0);
+  Status st = s.Remount();  // the final writeback fails
+  EXPECT_EQ(st.err(), -EIO);
+  EXPECT_NE(st.message().find("unmounting"), std::string::npos) << st.message();
+}
+
+TEST(Api, DataSurvivesCloseReopenAndRemount) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 5, 10000, 9), 0);
+  ASSERT_EQ(s.v().Close(a).err(), 0);
+  int b = s.Open("f", O_RDONLY);
+  EXPECT_EQ(s.ReadByte(b, 5, 10000), 9);
+  ASSERT_EQ(s.v().Close(b).err(), 0);
+  ASSERT_TRUE(s.Remount().ok());
+  int c = s.Open("f", O_RDONLY);
+  EXPECT_EQ(s.ReadByte(c, 5, 10000), 9);
+  EXPECT_EQ(s.ReadByte(c, 0, 5), 0);
+  EXPECT_EQ(std::filesystem::file_size(s.HostPath("f")), 10005u);
+}
+
+}  // namespace
+}  // namespace errseq
