@@ -124,9 +124,10 @@ void Writeback::BalanceDirty() {
   // One pass, not "until under the limit": under keep_dirty with a failing disk the dirty
   // memory cannot go down, and writers must not hang forever.
   const uint64_t target = passes_ + 2;  // +2: the pass in progress may predate our pages
-  kick_ = true;
+  ++throttled_now_;
   wake_.notify_one();
   pass_done_.wait(lock, [&] { return passes_ >= target || stop_; });
+  --throttled_now_;
 }
 
 void Writeback::AccountCached(int64_t pages) {
@@ -166,7 +167,7 @@ void Writeback::FlusherLoop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     wake_.wait_for(lock, std::chrono::milliseconds(options_.wakeup_ms),
-                   [&] { return stop_ || kick_; });
+                   [&] { return stop_ || kick_ || throttled_now_ > 0; });
     if (stop_) break;
     kick_ = false;
     auto work = TakeDirty(OverBackground());

@@ -468,6 +468,9 @@ void SuperBlock::OnWritebackError(const mm::ErrorRecord& r) {
     auto it = inodes_.find(r.owner);
     if (it != inodes_.end()) e.path = it->second->path_;
   }
+  if (options_.on_error) {
+    options_.on_error(e);  // before Append moves it; seq and time are stamped by the ledger
+  }
   ledger_.Append(std::move(e));
 }
 

@@ -90,7 +90,8 @@ class Writeback {
   size_t shrink_cursor_ = 0;                         // GUARDED_BY(mu_)
   uint64_t passes_ = 0;                              // GUARDED_BY(mu_)
   bool stop_ = false;                                // GUARDED_BY(mu_)
-  bool kick_ = false;  // a throttled writer wants a pass now; GUARDED_BY(mu_)
+  bool kick_ = false;     // work is waiting (over background); GUARDED_BY(mu_)
+  int throttled_now_ = 0;  // writers waiting in BalanceDirty; GUARDED_BY(mu_)
   std::atomic<int64_t> dirty_pages_{0};
   std::atomic<int64_t> cached_pages_{0};
   std::atomic<uint64_t> written_bytes_{0};

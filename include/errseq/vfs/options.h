@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -10,6 +11,8 @@
 #include "errseq/mm/writeback.h"
 
 namespace errseq::vfs {
+
+struct Event;  // ledger.h
 
 enum class Profile {
   kErrseq,     // mainline: errseq, 4.17+ sample
@@ -31,6 +34,10 @@ struct MountOptions {
   mm::WritebackOptions writeback;
   size_t ledger_capacity = 65536;
   size_t inode_cache_limit = 100'000;  // unopened inodes kept in core
+  // Called after every writeback error is recorded in the errseqs (just before it enters the
+  // ledger), on the thread that recorded it, with no lock held: a front end mirrors
+  // super-block errors from here. Event::seq is not stamped yet.
+  std::function<void(const Event&)> on_error;
 };
 
 std::string_view ProfileName(Profile p);
