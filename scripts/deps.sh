@@ -8,6 +8,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev          # tests (GoogleTest)
   libbenchmark-dev                   # bench/ (Google Benchmark)
   libfmt-dev                         # formatting of tables and messages
+  libcli11-dev                       # command-line parsing of the tools
+  nlohmann-json3-dev                 # JSON output (errseq-conform --json)
   util-linux                         # losetup, for the real-block-device test
 )
 
