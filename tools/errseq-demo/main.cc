@@ -1,58 +1,117 @@
-// errseq-demo: the core at work, as a table a person can read. One file's mapping, four open
-// file descriptions (A-D), a script of writeback failures and fsync calls, and what each call
-// returns under three trackings side by side: errseq (mainline, 4.17+), errseq as in 4.13-4.16,
-// and the legacy pre-4.13 flags. Until the page cache exists this drives the core directly;
-// each "fsync" here is exactly the reporting step fsync performs (check-and-advance the
-// description's cursor; legacy: test-and-clear the mapping's flags).
-#include <cerrno>
+// errseq-demo: the library at work, as a table a person can read. The same script runs on two
+// mounts of a passthrough file system over temporary directories, one tracking errors with
+// errseq (Linux 4.17+), one with the legacy pre-4.13 flags. A real fault table makes the file's
+// writeback fail; four open file descriptions (A-D) then call fsync, and the table shows side
+// by side what each is told. The errseq mount's event ledger closes the show: every recorded
+// error and every description that was told of it.
+#include <fcntl.h>
+
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "errseq/block/fault_table_text.h"
 #include "errseq/core/errno_name.h"
-#include "errseq/core/errseq.h"
-#include "errseq/core/legacy_errors.h"
+#include "errseq/fs/passthrough_fs.h"
+#include "errseq/vfs/super_block.h"
 
 namespace {
 
-using errseq::Errseq;
-using errseq::errseq_t;
+using namespace errseq;
 
-// One tracking world: the mapping's state and every description's cursor.
+// One mount and the descriptions opened on it.
 struct World {
-  Errseq::SampleMode mode;
-  bool legacy;
-  Errseq wb_err;
-  errseq::LegacyErrors flags;
-  std::map<char, errseq_t> cursors;
-  std::map<char, int> told;  // how many errors each description was told
+  std::string dir;
+  std::shared_ptr<block::FaultInjector> faults = std::make_shared<block::FaultInjector>();
+  std::unique_ptr<vfs::SuperBlock> sb;
+  std::map<char, std::shared_ptr<vfs::File>> files;
+  std::map<char, int> told;
 
-  World(Errseq::SampleMode m, bool l) : mode(m), legacy(l) {}
-  void Open(char fd) { cursors[fd] = wb_err.Sample(mode); }
-  void Fail(int err) {
-    wb_err.Set(err);
-    flags.Set(err);
+  static std::unique_ptr<World> Make(vfs::Profile profile) {
+    auto w = std::make_unique<World>();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "errseq-demo-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) return nullptr;
+    w->dir = tmpl;
+    auto fs = fs::PassthroughFs::Open(w->dir, w->faults);
+    if (!fs.ok()) return nullptr;
+    vfs::MountOptions o;
+    o.profile = profile;
+    o.writeback.start_flusher = false;  // the script says when writeback happens
+    auto sb = vfs::SuperBlock::Mount(std::move(*fs), o);
+    if (!sb.ok()) return nullptr;
+    w->sb = std::move(*sb);
+    return w;
   }
-  int Fsync(char fd) {
-    int e = legacy ? flags.TestAndClear() : wb_err.CheckAndAdvance(&cursors[fd]);
-    if (!legacy) (void)flags.TestAndClear();  // fsync always clears the legacy pair too
-    if (e != 0) ++told[fd];
-    return e;
+  ~World() {
+    files.clear();
+    if (sb) sb->Unmount().IgnoreError();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
   }
 };
 
-std::string Result(int e) { return e == 0 ? "0" : errseq::ErrnoName(e); }
+struct Step {
+  enum Kind { kOpen, kWrite, kFault, kHeal, kSync, kFsync } kind;
+  char fd = 0;
+  std::string arg;  // fault table line, or the byte written
+  const char* note = "";
+};
+
+std::string Run(World& w, const Step& s) {
+  switch (s.kind) {
+    case Step::kOpen: {
+      auto f = w.sb->Open("data.db", O_RDWR | O_CREAT);
+      if (!f.ok()) return f.status().ToString();
+      w.files[s.fd] = std::move(*f);
+      return "";
+    }
+    case Step::kWrite: {
+      std::vector<std::byte> page(4096, std::byte(s.arg[0]));
+      auto n = w.sb->Pwrite(*w.files[s.fd], page, 0);
+      return n.ok() ? "" : ErrnoName(n.err());
+    }
+    case Step::kFault:
+      w.faults->Load(*block::ParseFaultTable(s.arg));
+      return "";
+    case Step::kHeal:
+      w.faults->Clear();
+      return "";
+    case Step::kSync:
+      w.sb->Sync();
+      return "";
+    case Step::kFsync: {
+      int e = w.sb->Fsync(*w.files[s.fd]).err();
+      if (e != 0) ++w.told[s.fd];
+      return e == 0 ? "0" : ErrnoName(e);
+    }
+  }
+  return "";
+}
+
+std::string Describe(const Step& s) {
+  switch (s.kind) {
+    case Step::kOpen: return fmt::format("open {}", s.fd);
+    case Step::kWrite: return fmt::format("write via {}", s.fd);
+    case Step::kFault: return "fault: " + s.arg;
+    case Step::kHeal: return "heal";
+    case Step::kSync: return "sync (writeback runs)";
+    case Step::kFsync: return fmt::format("fsync {}", s.fd);
+  }
+  return "";
+}
 
 int Usage(FILE* out, int code) {
   std::fprintf(out,
                "usage: errseq-demo\n"
-               "Shows, step by step, what fsync on each of four open file descriptions of one\n"
-               "file returns after writeback errors, under errseq (mainline), errseq as in\n"
-               "Linux 4.13-4.16, and the legacy pre-4.13 error flags.\n");
+               "Runs one script on two in-process mounts of a passthrough file system (errseq\n"
+               "and legacy error tracking) with a real injected writeback fault, and prints\n"
+               "what fsync tells each of four open file descriptions, side by side.\n");
   return code;
 }
 
@@ -66,75 +125,75 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "errseq-demo: unexpected argument '%s'\n", argv[1]);
     return Usage(stderr, 2);
   }
-
-  World mainline(Errseq::SampleMode::kMainline, false);
-  World v413(Errseq::SampleMode::kV4_13, false);
-  World legacy(Errseq::SampleMode::kMainline, true);
-  World* worlds[] = {&mainline, &v413, &legacy};
-
-  struct Step {
-    char kind;  // 'o' open, 'f' fsync, 'e' writeback error
-    char fd;
-    int err;
-    const char* why;
-  };
+  auto modern = World::Make(vfs::Profile::kErrseq);
+  auto legacy = World::Make(vfs::Profile::kLegacy);
+  if (!modern || !legacy) {
+    std::fprintf(stderr, "errseq-demo: cannot set up a temporary directory\n");
+    return 1;
+  }
+  const std::string kFault = "0 * write error EIO path=data.db";
   const std::vector<Step> script = {
-      {'o', 'A', 0, "A and B are open on the file"},
-      {'o', 'B', 0, ""},
-      {'e', 0, -EIO, "writeback of a dirty page fails"},
-      {'f', 'A', 0, "every description is told once"},
-      {'f', 'B', 0, "legacy: only the first caller"},
-      {'f', 'A', 0, "already told: 0"},
-      {'o', 'C', 0, "C opens after A and B were told"},
-      {'f', 'C', 0, "nothing new since C opened"},
-      {'e', 0, -EIO, "two failures before anyone looks"},
-      {'e', 0, -ENOSPC, "(the latest errno is kept)"},
-      {'o', 'D', 0, "D opens while that error is unseen"},
-      {'f', 'D', 0, "late opener told (4.13: no); legacy: EIO wins"},
-      {'f', 'A', 0, "legacy: D already consumed it"},
-      {'f', 'B', 0, ""},
-      {'f', 'C', 0, ""},
-      {'f', 'D', 0, "told once, then 0"},
+      {Step::kOpen, 'A', "", "A and B open data.db"},
+      {Step::kOpen, 'B', "", ""},
+      {Step::kWrite, 'A', "a", ""},
+      {Step::kFsync, 'A', "", "healthy disk: 0"},
+      {Step::kFault, 0, kFault, "the disk starts failing"},
+      {Step::kWrite, 'A', "b", ""},
+      {Step::kSync, 0, "", "the page's write fails: recorded"},
+      {Step::kFsync, 'A', "", "every description is told once"},
+      {Step::kFsync, 'B', "", "legacy: only the first caller"},
+      {Step::kFsync, 'A', "", "already told"},
+      {Step::kOpen, 'C', "", "C opens after A and B were told"},
+      {Step::kFsync, 'C', "", "nothing new since C opened"},
+      {Step::kWrite, 'B', "c", ""},
+      {Step::kSync, 0, "", "fails again; nobody looks"},
+      {Step::kHeal, 0, "", "the disk recovers"},
+      {Step::kOpen, 'D', "", "D opens while that error is unseen"},
+      {Step::kWrite, 'A', "d", ""},
+      {Step::kSync, 0, "", "a later write succeeds..."},
+      {Step::kFsync, 'D', "", "...but does not erase the error"},
+      {Step::kFsync, 'A', "", ""},
+      {Step::kFsync, 'B', "", ""},
+      {Step::kFsync, 'C', "", ""},
+      {Step::kFsync, 'D', "", "told once, then 0"},
   };
 
-  std::printf("errseq-demo: one file, four open file descriptions (A-D), writeback errors,\n"
-              "and what each fsync returns under three ways of tracking errors.\n\n");
-  std::string header = fmt::format("{:>3}  {:<28}  {:<16}  {:>8}  {:>8}  {:>8}  {}", "#",
-                                   "event", "errseq value", "errseq", "4.13", "legacy", "note");
-  std::printf("%s\n%s\n", header.c_str(), std::string(header.size() + 28, '-').c_str());
+  std::printf("errseq-demo: one file (data.db) on a passthrough file system, a failing disk\n"
+              "(fault table: \"%s\"), four open file descriptions A-D.\n"
+              "Each row runs on two mounts: errseq tracking and legacy (pre-4.13) tracking.\n\n",
+              kFault.c_str());
+  std::string header = fmt::format("{:>3}  {:<48}  {:>8}  {:>8}  {}", "#", "step", "errseq",
+                                   "legacy", "note");
+  std::printf("%s\n%s\n", header.c_str(), std::string(header.size() + 34, '-').c_str());
   int n = 0;
   for (const Step& s : script) {
-    std::string event, cols[3];
-    switch (s.kind) {
-      case 'o':
-        event = fmt::format("open {}", s.fd);
-        for (World* w : worlds) w->Open(s.fd);
-        break;
-      case 'e':
-        event = fmt::format("writeback error {}", errseq::ErrnoName(s.err));
-        for (World* w : worlds) w->Fail(s.err);
-        break;
-      default:
-        event = fmt::format("fsync {}", s.fd);
-        for (int i = 0; i < 3; ++i) cols[i] = Result(worlds[i]->Fsync(s.fd));
-        break;
-    }
-    std::printf("%s\n", fmt::format("{:>3}  {:<28}  {:<16}  {:>8}  {:>8}  {:>8}  {}", ++n, event,
-                                    Errseq::Describe(mainline.wb_err.Load()), cols[0], cols[1],
-                                    cols[2], s.why)
+    std::string a = Run(*modern, s), b = Run(*legacy, s);
+    std::printf("%s\n", fmt::format("{:>3}  {:<48}  {:>8}  {:>8}  {}", ++n, Describe(s), a, b,
+                                    s.note)
                             .c_str());
   }
-  std::printf("\nErrors told to each description (two failure episodes happened while A and B\n"
-              "were open; C opened after the first was told, D while the second was unseen):\n");
-  std::printf("%s\n", fmt::format("{:>6}  {:>8}  {:>8}  {:>8}", "", "errseq", "4.13", "legacy")
-                          .c_str());
+  std::printf("\nErrors told to each description over the two failure episodes:\n");
+  std::printf("%s\n", fmt::format("{:>6}  {:>8}  {:>8}", "", "errseq", "legacy").c_str());
   for (char fd : {'A', 'B', 'C', 'D'}) {
-    std::printf("%s\n", fmt::format("{:>6}  {:>8}  {:>8}  {:>8}", fd, mainline.told[fd],
-                                    v413.told[fd], legacy.told[fd])
-                            .c_str());
+    std::printf("%s\n",
+                fmt::format("{:>6}  {:>8}  {:>8}", fd, modern->told[fd], legacy->told[fd]).c_str());
   }
-  std::printf("\nUnder legacy tracking one caller consumes each error and the others never hear "
-              "of it;\nunder errseq every description that was open when the error happened is "
-              "told exactly once.\n");
+  std::map<uint64_t, char> name_of;
+  for (auto& [c, f] : modern->files) name_of[f->id()] = c;
+  std::printf("\nThe errseq mount's ledger (who was told what):\n");
+  for (const auto& e : modern->sb->ledger().Since(0, 1000)) {
+    if (e.kind == vfs::Event::Kind::kRecorded) {
+      std::printf("  #%llu  recorded %s on %s, bytes %llu+%llu  (errseq now %s)\n",
+                  static_cast<unsigned long long>(e.seq), ErrnoName(e.err).c_str(),
+                  e.path.c_str(), static_cast<unsigned long long>(e.offset),
+                  static_cast<unsigned long long>(e.length), Errseq::Describe(e.value).c_str());
+    } else {
+      std::printf("  #%llu  told %s to %c (pid %d) by %s\n", static_cast<unsigned long long>(e.seq),
+                  ErrnoName(e.err).c_str(), name_of[e.file_id], e.pid, e.call.c_str());
+    }
+  }
+  std::printf("\nUnder legacy tracking the first fsync consumes each error and the other\n"
+              "descriptions never hear of it; under errseq every description that was open when\n"
+              "the error happened, or opened while nobody had seen it, is told exactly once.\n");
   return 0;
 }
