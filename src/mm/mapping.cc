@@ -26,68 +26,144 @@ Mapping::Mapping(std::shared_ptr<AddressSpaceOps> ops, Writeback* wb, Options op
 
 Mapping::~Mapping() {
   if (wb_) {
-    wb_->AccountCached(-static_cast<int64_t>(pages_.size()));
-    wb_->AccountDirty(-static_cast<int64_t>(dirty_.size()));
+    wb_->AccountCached(-static_cast<int64_t>(npages_));
+    wb_->AccountDirty(-static_cast<int64_t>(ndirty_.load()));
   }
 }
 
-void Mapping::ErasePage(std::map<uint64_t, Page>::iterator it) {
-  if (it->second.dirty) {
-    dirty_.erase(it->first);
-    ndirty_.store(dirty_.size(), std::memory_order_release);
-    if (wb_) wb_->AccountDirty(-1);
-  }
-  pages_.erase(it);
-  if (wb_) wb_->AccountCached(-1);
+// ---- the page index ------------------------------------------------------------------------
+
+Mapping::Page* Mapping::Find(uint64_t index) {
+  auto it = chunks_.find(index >> kChunkShift);
+  if (it == chunks_.end()) return nullptr;
+  Page& p = it->second->pages[index & (kChunkPages - 1)];
+  return p.data ? &p : nullptr;
 }
+
+Mapping::Page& Mapping::Insert(uint64_t index) {
+  auto& chunk = chunks_[index >> kChunkShift];
+  if (!chunk) chunk = std::make_unique<Chunk>();
+  Page& p = chunk->pages[index & (kChunkPages - 1)];
+  p.data = AllocPage();
+  ++chunk->present;
+  ++npages_;
+  if (wb_) wb_->AccountCached(1);
+  return p;
+}
+
+void Mapping::Erase(uint64_t index) {
+  auto it = chunks_.find(index >> kChunkShift);
+  Chunk& c = *it->second;
+  const size_t slot = index & (kChunkPages - 1);
+  Page& p = c.pages[slot];
+  if (p.dirty) SetDirtyBit(index, p, false);
+  if (p.writeback) SetWritebackBit(index, p, false);
+  p = Page();
+  --npages_;
+  if (wb_) wb_->AccountCached(-1);
+  if (--c.present == 0) chunks_.erase(it);
+}
+
+void Mapping::SetDirtyBit(uint64_t index, Page& p, bool on) {
+  if (p.dirty == on) return;
+  p.dirty = on;
+  chunks_.at(index >> kChunkShift)->dirty.set(index & (kChunkPages - 1), on);
+  ndirty_.store(ndirty_.load(std::memory_order_relaxed) + (on ? 1 : -1),
+                std::memory_order_release);
+  if (wb_) wb_->AccountDirty(on ? 1 : -1);
+}
+
+void Mapping::SetWritebackBit(uint64_t index, Page& p, bool on) {
+  if (p.writeback == on) return;
+  p.writeback = on;
+  chunks_.at(index >> kChunkShift)->writeback.set(index & (kChunkPages - 1), on);
+  nwriteback_ += on ? 1 : -1;
+}
+
+template <class Fn>
+void Mapping::ForEachTagged(bool writeback, uint64_t first, uint64_t last, Fn&& fn) {
+  if (writeback ? nwriteback_ == 0 : ndirty_.load(std::memory_order_relaxed) == 0) return;
+  for (auto it = chunks_.lower_bound(first >> kChunkShift);
+       it != chunks_.end() && (it->first << kChunkShift) <= last;) {
+    auto next = std::next(it);
+    const uint64_t base = it->first << kChunkShift;
+    Chunk& c = *it->second;
+    auto& bits = writeback ? c.writeback : c.dirty;
+    size_t slot = first > base ? static_cast<size_t>(first - base) : 0;
+    slot = slot == 0 ? bits._Find_first() : (bits.test(slot) ? slot : bits._Find_next(slot));
+    while (slot < kChunkPages && base + slot <= last) {
+      size_t following = bits._Find_next(slot);
+      fn(base + slot, c.pages[slot]);
+      slot = following;
+    }
+    it = next;
+  }
+}
+
+bool Mapping::AnyWriteback(uint64_t first, uint64_t last) {
+  bool any = false;
+  ForEachTagged(true, first, last, [&](uint64_t, Page&) { any = true; });
+  return any;
+}
+
+uint64_t Mapping::LastTagged() {
+  for (auto it = chunks_.rbegin(); it != chunks_.rend(); ++it) {
+    auto both = it->second->dirty | it->second->writeback;
+    if (both.none()) continue;
+    for (size_t slot = kChunkPages; slot-- > 0;) {
+      if (both.test(slot)) return (it->first << kChunkShift) + slot + 1;
+    }
+  }
+  return 0;
+}
+
+// ---- reading pages in ----------------------------------------------------------------------
 
 Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_write,
                                         size_t readahead) {
   for (;;) {
-    auto it = pages_.find(index);
-    if (it != pages_.end()) {
-      Page& p = it->second;
-      if (p.locked || (for_write && p.writeback)) {
+    if (Page* p = Find(index)) {
+      if (p->locked || (for_write && p->writeback)) {
         cv_.wait(lock);
         continue;
       }
-      return &p;
+      return p;
     }
     const uint64_t sz = size_.load(std::memory_order_relaxed);
     if ((index << kPageShift) >= sz) {  // wholly past EOF: nothing on disk to read
-      Page& p = pages_[index];
+      Page& p = Insert(index);
       std::memset(p.data.get(), 0, kPageSize);
       p.uptodate = true;
-      if (wb_) wb_->AccountCached(1);
       return &p;
     }
     // Read in this page and up to `readahead` uncached pages after it, below EOF.
     std::vector<uint64_t> idx{index};
     for (size_t k = 1; k <= readahead; ++k) {
       uint64_t j = index + k;
-      if ((j << kPageShift) >= sz || pages_.count(j)) break;
+      if ((j << kPageShift) >= sz || Find(j)) break;
       idx.push_back(j);
     }
     std::vector<iovec> iov;
     iov.reserve(idx.size());
     for (uint64_t j : idx) {
-      Page& p = pages_[j];
+      Page& p = Insert(j);
       p.locked = true;
+      ++nlocked_;
       iov.push_back({p.data.get(), kPageSize});
     }
     lock.unlock();
     Status s = ops_->ReadPages(index, iov);
     lock.lock();
     for (uint64_t j : idx) {
-      auto pit = pages_.find(j);
-      pit->second.locked = false;
+      Page* p = Find(j);
+      p->locked = false;
+      --nlocked_;
       if (s.ok()) {
-        pit->second.uptodate = true;
+        p->uptodate = true;
       } else {
-        pages_.erase(pit);
+        Erase(j);
       }
     }
-    if (s.ok() && wb_) wb_->AccountCached(static_cast<int64_t>(idx.size()));
     cv_.notify_all();
     if (!s.ok()) return s;
   }
@@ -95,34 +171,31 @@ Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_wri
 
 Mapping::Page* Mapping::GetPageForOverwrite(Lock& lock, uint64_t index) {
   for (;;) {
-    auto it = pages_.find(index);
-    if (it == pages_.end()) {
-      Page& p = pages_[index];
-      p.uptodate = true;  // about to be overwritten whole
-      if (wb_) wb_->AccountCached(1);
-      return &p;
+    Page* p = Find(index);
+    if (!p) {
+      Page& fresh = Insert(index);
+      fresh.uptodate = true;  // about to be overwritten whole
+      return &fresh;
     }
-    if (it->second.locked || it->second.writeback) {
+    if (p->locked || p->writeback) {
       cv_.wait(lock);
       continue;
     }
-    return &it->second;
+    return p;
   }
 }
 
 void Mapping::MarkDirty(Lock& /*lock*/, uint64_t index, Page& page) {
   if (page.dirty) return;
-  page.dirty = true;
-  dirty_.insert(index);
-  ndirty_.store(dirty_.size(), std::memory_order_release);
-  if (wb_) {
-    wb_->AccountDirty(1);
-    if (dirty_.size() == 1) {
-      dirtied_when_ns_.store(NowNs(), std::memory_order_release);
-      wb_->MarkDirty(shared_from_this());
-    }
+  const bool was_clean = ndirty_.load(std::memory_order_relaxed) == 0;
+  SetDirtyBit(index, page, true);
+  if (wb_ && was_clean) {
+    dirtied_when_ns_.store(NowNs(), std::memory_order_release);
+    wb_->MarkDirty(shared_from_this());
   }
 }
+
+// ---- read and write ------------------------------------------------------------------------
 
 Result<size_t> Mapping::Write(uint64_t offset, std::span<const std::byte> data, bool append,
                               uint64_t* landed) {
@@ -191,6 +264,8 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
   return done;
 }
 
+// ---- writeback -----------------------------------------------------------------------------
+
 void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
   struct Run {
     uint64_t first;
@@ -200,25 +275,19 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
   uint64_t size_snapshot;
   {
     Lock lock(mu_);
-    for (auto it = dirty_.lower_bound(first); it != dirty_.end() && *it <= last;) {
-      const uint64_t index = *it;
-      Page& p = pages_.at(index);
+    ForEachTagged(false, first, last, [&](uint64_t index, Page& p) {
       if (runs.empty() || runs.back().first + runs.back().iov.size() != index ||
           runs.back().iov.size() >= options_.max_write_pages) {
         runs.push_back({index, {}});
       }
-      p.dirty = false;
-      p.writeback = true;
-      writeback_.insert(index);
+      SetDirtyBit(index, p, false);
+      SetWritebackBit(index, p, true);
       runs.back().iov.push_back({p.data.get(), kPageSize});
-      it = dirty_.erase(it);
-    }
-    ndirty_.store(dirty_.size(), std::memory_order_release);
+    });
     size_snapshot = size_.load(std::memory_order_relaxed);
   }
   for (Run& run : runs) {
     const uint64_t n = run.iov.size();
-    if (wb_) wb_->AccountDirty(-static_cast<int64_t>(n));
     Status s = ops_->WritePages(run.first, run.iov, size_snapshot);
     const uint64_t off = run.first << kPageShift;
     const uint64_t len = n << kPageShift;
@@ -242,14 +311,13 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
     Lock lock(mu_);
     for (uint64_t k = 0; k < n; ++k) {
       const uint64_t index = run.first + k;
-      auto it = pages_.find(index);
-      it->second.writeback = false;
-      writeback_.erase(index);
+      Page* p = Find(index);
+      SetWritebackBit(index, *p, false);
       if (s.ok()) continue;
       if (options_.policy == FailurePolicy::kKeepDirty) {
-        MarkDirty(lock, index, it->second);
+        MarkDirty(lock, index, *p);
       } else if (options_.policy == FailurePolicy::kRevert) {
-        ErasePage(it);
+        Erase(index);
       }
     }
     if (!s.ok() && options_.policy == FailurePolicy::kRevert) AfterRevert(lock, backing);
@@ -260,55 +328,60 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
 
 void Mapping::AfterRevert(Lock& /*lock*/, uint64_t backing_size) {
   // Back to the on-disk size, except for data still waiting to be written.
-  uint64_t live_end = 0;
-  if (!dirty_.empty()) live_end = (*dirty_.rbegin() + 1) << kPageShift;
-  if (!writeback_.empty()) live_end = std::max(live_end, (*writeback_.rbegin() + 1) << kPageShift);
+  const uint64_t live_end = LastTagged() << kPageShift;
   const uint64_t cur = size_.load(std::memory_order_relaxed);
   const uint64_t new_size = std::min(cur, std::max(backing_size, live_end));
   size_.store(new_size, std::memory_order_release);
-  const uint64_t keep = (new_size + kPageMask) >> kPageShift;
-  for (auto it = pages_.lower_bound(keep); it != pages_.end();) {
-    Page& p = it->second;
-    if (p.dirty || p.writeback || p.locked) {
-      ++it;
-    } else {
-      auto next = std::next(it);
-      ErasePage(it);
-      it = next;
-    }
-  }
+  DropFrom((new_size + kPageMask) >> kPageShift, /*dirty_too=*/false, SIZE_MAX);
 }
 
 void Mapping::WaitRange(uint64_t first, uint64_t last) {
   Lock lock(mu_);
-  cv_.wait(lock, [&] {
-    auto it = writeback_.lower_bound(first);
-    return it == writeback_.end() || *it > last;
-  });
+  cv_.wait(lock, [&] { return !AnyWriteback(first, last); });
 }
 
-bool Mapping::AnyBusyFrom(uint64_t first_index) const {
-  for (auto it = pages_.lower_bound(first_index); it != pages_.end(); ++it) {
-    if (it->second.locked || it->second.writeback) return true;
+bool Mapping::AnyBusyFrom(uint64_t first_index) {
+  if (AnyWriteback(first_index, UINT64_MAX)) return true;
+  if (nlocked_ == 0) return false;
+  for (auto it = chunks_.lower_bound(first_index >> kChunkShift); it != chunks_.end(); ++it) {
+    for (size_t slot = 0; slot < kChunkPages; ++slot) {
+      if (it->second->pages[slot].locked && (it->first << kChunkShift) + slot >= first_index) {
+        return true;
+      }
+    }
   }
   return false;
+}
+
+size_t Mapping::DropFrom(uint64_t first, bool dirty_too, size_t max) {
+  size_t dropped = 0;
+  std::vector<uint64_t> victims;
+  for (auto it = chunks_.lower_bound(first >> kChunkShift); it != chunks_.end(); ++it) {
+    const uint64_t base = it->first << kChunkShift;
+    for (size_t slot = 0; slot < kChunkPages && victims.size() < max; ++slot) {
+      const Page& p = it->second->pages[slot];
+      if (!p.data || base + slot < first || p.writeback || p.locked) continue;
+      if (p.dirty && !dirty_too) continue;
+      victims.push_back(base + slot);
+    }
+    if (victims.size() >= max) break;
+  }
+  for (uint64_t i : victims) {
+    Erase(i);
+    ++dropped;
+  }
+  return dropped;
 }
 
 void Mapping::Truncate(uint64_t new_size) {
   Lock lock(mu_);
   const uint64_t first_touched = new_size >> kPageShift;
   cv_.wait(lock, [&] { return !AnyBusyFrom(first_touched); });
-  const uint64_t keep = (new_size + kPageMask) >> kPageShift;
-  for (auto it = pages_.lower_bound(keep); it != pages_.end();) {
-    auto next = std::next(it);
-    ErasePage(it);
-    it = next;
-  }
+  DropFrom((new_size + kPageMask) >> kPageShift, /*dirty_too=*/true, SIZE_MAX);
   if (new_size & kPageMask) {
-    auto it = pages_.find(first_touched);
-    if (it != pages_.end()) {
+    if (Page* p = Find(first_touched)) {
       const size_t in = static_cast<size_t>(new_size & kPageMask);
-      std::memset(it->second.data.get() + in, 0, kPageSize - in);
+      std::memset(p->data.get() + in, 0, kPageSize - in);
     }
   }
   size_.store(new_size, std::memory_order_release);
@@ -316,26 +389,16 @@ void Mapping::Truncate(uint64_t new_size) {
 
 size_t Mapping::DropCleanPages(size_t max) {
   Lock lock(mu_);
-  size_t dropped = 0;
-  for (auto it = pages_.begin(); it != pages_.end() && dropped < max;) {
-    const Page& p = it->second;
-    if (p.dirty || p.writeback || p.locked) {
-      ++it;
-      continue;
-    }
-    auto next = std::next(it);
-    ErasePage(it);
-    it = next;
-    ++dropped;
-  }
-  return dropped;
+  return DropFrom(0, /*dirty_too=*/false, max);
 }
 
 void Mapping::DropAllPages() {
   Lock lock(mu_);
   cv_.wait(lock, [&] { return !AnyBusyFrom(0); });
-  while (!pages_.empty()) ErasePage(pages_.begin());
+  DropFrom(0, /*dirty_too=*/true, SIZE_MAX);
 }
+
+// ---- errors --------------------------------------------------------------------------------
 
 void Mapping::SetError(int err, uint64_t offset, uint64_t length) {
   if (err >= 0) return;
@@ -362,7 +425,7 @@ void Mapping::FlushDelayedErrors() {
 
 size_t Mapping::CachedPages() const {
   Lock lock(mu_);
-  return pages_.size();
+  return npages_;
 }
 
 }  // namespace errseq::mm

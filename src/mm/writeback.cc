@@ -1,11 +1,23 @@
 // Writeback: the flusher thread, dirty throttling and cache eviction (see writeback.h).
 #include "errseq/mm/writeback.h"
 
+#include <unistd.h>
+
 #include <chrono>
 
 namespace errseq::mm {
 
-Writeback::Writeback(WritebackOptions options) : options_(options) {
+uint64_t PercentOfRam(unsigned percent) {
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  long page = ::sysconf(_SC_PAGESIZE);
+  uint64_t ram = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page)
+                                       : 4ull << 30;
+  return ram / 100 * percent;
+}
+
+Writeback::Writeback(WritebackOptions options)
+    : options_(options),
+      background_pages_(static_cast<int64_t>(options.dirty_background_bytes / kPageSize)) {
   if (options_.start_flusher) flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
@@ -40,6 +52,14 @@ void Writeback::MarkDirty(std::shared_ptr<Mapping> mapping) {
     if (kick) kick_ = true;
   }
   if (kick) wake_.notify_one();
+}
+
+void Writeback::Kick() {
+  {
+    std::lock_guard lock(mu_);
+    kick_ = true;
+  }
+  wake_.notify_one();
 }
 
 void Writeback::Register(const std::shared_ptr<Mapping>& mapping) {

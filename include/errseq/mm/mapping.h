@@ -20,10 +20,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <array>
+#include <bitset>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <span>
 
 #include "errseq/core/errseq.h"
@@ -31,6 +32,7 @@
 #include "errseq/mm/address_space_ops.h"
 #include "errseq/mm/error_observer.h"
 #include "errseq/mm/failure_policy.h"
+#include "errseq/mm/page_pool.h"
 
 namespace errseq::mm {
 
@@ -105,25 +107,47 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 
  private:
   struct Page {
-    std::unique_ptr<std::byte[]> data{new std::byte[kPageSize]};
+    PageMemory data;  // null: no page at this index
     bool uptodate = false;
     bool dirty = false;
     bool writeback = false;
     bool locked = false;
   };
+  // The page index: 512-page chunks (2 MiB of file) in an ordered map, with dirty and
+  // writeback bitmaps so that range scans are bit operations (the kernel's xarray with tags).
+  static constexpr unsigned kChunkShift = 9;
+  static constexpr uint64_t kChunkPages = uint64_t{1} << kChunkShift;
+  struct Chunk {
+    std::array<Page, kChunkPages> pages;
+    std::bitset<kChunkPages> dirty, writeback;
+    uint32_t present = 0;
+  };
   using Lock = std::unique_lock<std::mutex>;
+
+  Page* Find(uint64_t index);
+  Page& Insert(uint64_t index);  // REQUIRES: no page at index
+  void Erase(uint64_t index);
+  void SetDirtyBit(uint64_t index, Page& p, bool on);
+  void SetWritebackBit(uint64_t index, Page& p, bool on);
+  // Calls fn(index, page) for every dirty (or writeback) page in [first, last], in order. fn may
+  // change the page's tags but must not erase pages.
+  template <class Fn>
+  void ForEachTagged(bool writeback, uint64_t first, uint64_t last, Fn&& fn);
+  bool AnyWriteback(uint64_t first, uint64_t last);
+  uint64_t LastTagged();  // highest dirty or writeback index + 1, or 0
 
   // Returns the page at `index`, uptodate and not locked, creating and reading it in as needed
   // (a page wholly at or past i_size is zero-filled without I/O). With `for_write`, also waits
   // until it is not under writeback. May drop and retake `lock`. `readahead` pages after it
   // that are not cached are read in the same call.
   Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write, size_t readahead);
-  void MarkDirty(Lock& lock, uint64_t index, Page& page);
   // Page for a write that covers it whole: no read-in needed.
   Page* GetPageForOverwrite(Lock& lock, uint64_t index);
-  void ErasePage(std::map<uint64_t, Page>::iterator it);
+  void MarkDirty(Lock& lock, uint64_t index, Page& page);
   void AfterRevert(Lock& lock, uint64_t backing_size);
-  bool AnyBusyFrom(uint64_t first_index) const;  // locked or writeback at >= first_index
+  bool AnyBusyFrom(uint64_t first_index);  // locked or writeback at >= first_index
+  // Drops pages at index >= first that are idle (and clean, unless `dirty_too`).
+  size_t DropFrom(uint64_t first, bool dirty_too, size_t max);
 
   const std::shared_ptr<AddressSpaceOps> ops_;
   Writeback* const wb_;
@@ -133,14 +157,13 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;  // page unlocked, writeback ended
-  std::map<uint64_t, Page> pages_;
-  std::set<uint64_t> dirty_;
-  std::set<uint64_t> writeback_;
+  std::map<uint64_t, std::unique_ptr<Chunk>> chunks_;  // by index >> kChunkShift
+  size_t npages_ = 0, nwriteback_ = 0, nlocked_ = 0;
   std::atomic<uint64_t> size_;
   int pending_err_ = 0;  // delayed policy: error held back until the next sync call
   uint64_t pending_off_ = 0, pending_len_ = 0;
   std::atomic<int64_t> dirtied_when_ns_{0};  // steady_clock, written under mu_
-  std::atomic<size_t> ndirty_{0};             // dirty_.size(), for lock-free reads
+  std::atomic<size_t> ndirty_{0};             // dirty pages; written under mu_, read anywhere
   friend class Writeback;
   bool on_dirty_list_ = false;  // GUARDED_BY(Writeback::mu_)
 };

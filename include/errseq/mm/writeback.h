@@ -24,12 +24,16 @@
 
 namespace errseq::mm {
 
+// Memory-based defaults follow Linux (vm.dirty_background_ratio=10, vm.dirty_ratio=20) over the
+// machine's RAM; the cache may use half of it.
+uint64_t PercentOfRam(unsigned percent);
+
 struct WritebackOptions {
-  uint32_t dirty_expire_ms = 30'000;
-  uint32_t wakeup_ms = 500;
-  uint64_t dirty_background_bytes = 64ull << 20;
-  uint64_t dirty_limit_bytes = 256ull << 20;
-  uint64_t cache_limit_bytes = 1ull << 30;
+  uint32_t dirty_expire_ms = 30'000;  // vm.dirty_expire_centisecs
+  uint32_t wakeup_ms = 500;           // vm.dirty_writeback_centisecs
+  uint64_t dirty_background_bytes = PercentOfRam(10);
+  uint64_t dirty_limit_bytes = PercentOfRam(20);
+  uint64_t cache_limit_bytes = PercentOfRam(50);
   size_t max_write_pages = 256;  // 1 MiB per WritePages call
   bool start_flusher = true;     // false: only explicit writeback (some tests)
 };
@@ -69,7 +73,12 @@ class Writeback {
   void Stop();
 
   // Accounting, called by Mapping.
-  void AccountDirty(int64_t pages) { dirty_pages_.fetch_add(pages, std::memory_order_relaxed); }
+  // Crossing the background threshold upwards wakes the flusher (a file that stays dirty never
+  // goes through MarkDirty again).
+  void AccountDirty(int64_t pages) {
+    int64_t now = dirty_pages_.fetch_add(pages, std::memory_order_relaxed) + pages;
+    if (pages > 0 && now >= background_pages_ && now - pages < background_pages_) Kick();
+  }
   void AccountCached(int64_t pages);
   void AccountWritten(uint64_t bytes, bool failed);
 
@@ -77,6 +86,7 @@ class Writeback {
 
  private:
   void FlusherLoop();
+  void Kick();
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
   bool OverBackground() const;
@@ -92,6 +102,7 @@ class Writeback {
   bool stop_ = false;                                // GUARDED_BY(mu_)
   bool kick_ = false;     // work is waiting (over background); GUARDED_BY(mu_)
   int throttled_now_ = 0;  // writers waiting in BalanceDirty; GUARDED_BY(mu_)
+  const int64_t background_pages_;
   std::atomic<int64_t> dirty_pages_{0};
   std::atomic<int64_t> cached_pages_{0};
   std::atomic<uint64_t> written_bytes_{0};
