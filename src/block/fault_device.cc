@@ -12,20 +12,25 @@ Status FaultDevice::ReadV(uint64_t offset, std::span<const iovec> iov) {
   return inner_->ReadV(offset, iov);
 }
 
-Status FaultDevice::WriteV(uint64_t offset, std::span<const iovec> iov) {
-  const uint64_t len = TotalLength(iov);
-  FaultOutcome f = faults_->Apply({IoOp::kWrite, offset, len, {}});
+template <class Fn>
+Status FaultDevice::Modify(IoOp op, uint64_t offset, uint64_t length, Fn&& change) {
+  FaultOutcome f = faults_->Apply({op, offset, length, {}});
   if (f.kind == FaultOutcome::Kind::kFail) return Status::Error(f.err);
-  if (f.kind == FaultOutcome::Kind::kDrop) return CheckRange(offset, len);
-  if (!crash_mode_.load(std::memory_order_acquire)) return inner_->WriteV(offset, iov);
+  if (f.kind == FaultOutcome::Kind::kDrop) return CheckRange(offset, length);
+  if (!crash_mode_.load(std::memory_order_acquire)) return change();
 
   std::lock_guard lock(crash_mu_);
-  JournalEntry e{offset, std::vector<std::byte>(len)};
+  JournalEntry e{offset, std::vector<std::byte>(length)};
   if (Status s = inner_->Read(offset, e.old_bytes); !s.ok()) return s;
-  Status s = inner_->WriteV(offset, iov);
+  Status s = change();
   // Even a failed write may have changed some blocks: remember the old bytes either way.
   journal_.push_back(std::move(e));
   return s;
+}
+
+Status FaultDevice::WriteV(uint64_t offset, std::span<const iovec> iov) {
+  return Modify(IoOp::kWrite, offset, TotalLength(iov),
+                [&] { return inner_->WriteV(offset, iov); });
 }
 
 Status FaultDevice::Flush() {
@@ -49,16 +54,8 @@ Status FaultDevice::Flush() {
 }
 
 Status FaultDevice::Discard(uint64_t offset, uint64_t length) {
-  FaultOutcome f = faults_->Apply({IoOp::kDiscard, offset, length, {}});
-  if (f.kind == FaultOutcome::Kind::kFail) return Status::Error(f.err);
-  if (f.kind == FaultOutcome::Kind::kDrop) return CheckRange(offset, length);
-  if (!crash_mode_.load(std::memory_order_acquire)) return inner_->Discard(offset, length);
-  std::lock_guard lock(crash_mu_);
-  JournalEntry e{offset, std::vector<std::byte>(length)};
-  if (Status s = inner_->Read(offset, e.old_bytes); !s.ok()) return s;
-  Status s = inner_->Discard(offset, length);
-  journal_.push_back(std::move(e));
-  return s;
+  return Modify(IoOp::kDiscard, offset, length,
+                [&] { return inner_->Discard(offset, length); });
 }
 
 void FaultDevice::SetCrashMode(bool on) {

@@ -7,12 +7,11 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "errseq/core/errno_name.h"
+#include "errseq/core/read_file.h"
 
 namespace errseq::block {
 namespace {
@@ -245,14 +244,11 @@ Result<std::vector<FaultRule>> ParseFaultTable(std::string_view text) {
 }
 
 Result<std::vector<FaultRule>> LoadFaultTableFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int e = errno ? errno : ENOENT;
-    return Status::FromErrno(e, fmt::format("{}: cannot read fault table: {}", path, strerror(e)));
+  auto text = ReadFile(path);
+  if (!text.ok()) {
+    return Status::Error(text.err(), text.status().message() + " (fault table)");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  auto r = ParseFaultTable(ss.str());
+  auto r = ParseFaultTable(*text);
   if (!r.ok()) return Status::Error(r.err(), fmt::format("{}: {}", path, r.status().message()));
   return r;
 }

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -12,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "errseq/core/errno_name.h"
+#include "errseq/core/read_file.h"
 
 namespace errseq::conform {
 namespace {
@@ -226,14 +226,9 @@ Result<Scenario> ParseScenario(const std::string& text, const std::string& file_
 }
 
 Result<Scenario> LoadScenario(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    int e = errno ? errno : ENOENT;
-    return Status::FromErrno(e, fmt::format("{}: cannot read: {}", path, strerror(e)));
-  }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ParseScenario(ss.str(), path);
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return ParseScenario(*text, path);
 }
 
 Result<std::vector<std::string>> FindScenarioFiles(const std::vector<std::string>& paths) {

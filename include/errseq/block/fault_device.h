@@ -54,6 +54,11 @@ class FaultDevice final : public BlockDevice {
     std::vector<std::byte> old_bytes;
   };
 
+  // A write or discard: apply the fault table, then run `change`, journaling the old bytes in
+  // crash mode.
+  template <class Fn>
+  Status Modify(IoOp op, uint64_t offset, uint64_t length, Fn&& change);
+
   const std::shared_ptr<BlockDevice> inner_;
   const std::shared_ptr<FaultInjector> faults_;
   std::atomic<bool> crash_mode_{false};
