@@ -11,6 +11,8 @@ PACKAGES=(
   libcli11-dev                       # command-line parsing of the tools
   nlohmann-json3-dev                 # JSON output (errseq-conform --json)
   util-linux                         # losetup, for the real-block-device test
+  libfuse3-dev fuse3                 # errseqfs (FUSE low-level API) and fusermount3
+  sqlite3                            # the sqlite3 workload test on a mount
 )
 
 missing=()

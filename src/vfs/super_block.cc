@@ -454,6 +454,10 @@ void SuperBlock::Sync() {
   FlushDelayedErrors();
 }
 
+void SuperBlock::DiscardCache() {
+  wb_->ForEachMapping([](mm::Mapping& m) { m.DropAllPages(); });
+}
+
 void SuperBlock::OnWritebackError(const mm::ErrorRecord& r) {
   sticky_err_.store(r.err, std::memory_order_release);
   Event e;

@@ -90,6 +90,10 @@ class SuperBlock final : public mm::ErrorObserver {
   // has seen stays in core. Returns whether it was evicted.
   Result<bool> Evict(std::string_view path);
 
+  // A simulated power cut: every cached page is dropped, written back or not. Data not yet
+  // written back is lost, and nobody is told (as after a real power cut).
+  void DiscardCache();
+
   // mm::ErrorObserver: every recorded writeback error lands in the ledger.
   void OnWritebackError(const mm::ErrorRecord& r) override;
 

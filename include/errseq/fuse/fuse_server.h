@@ -1,0 +1,82 @@
+// FuseServer: the FUSE front end (libfuse3 low-level API, multi-threaded loop) over one
+// SuperBlock. It holds no semantics: every request becomes one call on the VFS, and every
+// handler ends in exactly one fuse_reply_*.
+//
+// - The FUSE inode number is the file system's own inode number (the root is 1); a node table
+//   maps it to the file's current path (the VFS is path-based).
+// - Each FUSE open creates one vfs::File (fuse_file_info::fh points at it), so FSYNC, FLUSH and
+//   RELEASE reach the open file description the kernel means. FLUSH answers 0 (close consumes
+//   nothing); fsync and flush are never answered with ENOSYS.
+// - The kernel's writeback cache stays off, so every write reaches our page cache; open sets
+//   keep_cache=0 so reads after a reopen come from our cache.
+// - The requester's pid is recorded in the ledger for every report.
+// Thread-safety: `mu_` guards the node table; everything else is the VFS's business.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "errseq/vfs/super_block.h"
+
+struct fuse_session;
+
+namespace errseq::fuse {
+
+class FuseServer {
+ public:
+  struct Options {
+    std::string mountpoint;
+    bool foreground = true;
+    bool debug = false;
+    bool allow_other = false;
+    double attr_timeout = 0.0;  // the VFS is the truth (sizes change under revert)
+    double entry_timeout = 1.0;
+    unsigned max_threads = 8;
+    std::vector<std::string> fuse_options;  // passed to libfuse as -o (the usual fuse ones)
+  };
+
+  FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mount_options,
+             std::string source, Options options);
+  ~FuseServer();
+
+  // Mounts, daemonizes unless foreground, mounts the super block (its threads start only now,
+  // after any fork), calls `ready` with it, serves until unmounted (fusermount3 -u, a signal,
+  // or Exit()), then unmounts the super block, writing back everything. Returns the first
+  // failure: of mounting (nothing stays mounted) or of the final writeback.
+  Status Run(const std::function<void(vfs::SuperBlock&)>& ready = nullptr);
+  // Ends the loop from any thread (errseqctl crash).
+  void Exit();
+
+  // Internal: request handlers reach the server through these.
+  vfs::SuperBlock& sb() { return *sb_; }
+  const Options& options() const { return options_; }
+  Result<std::string> PathOf(uint64_t ino);
+  std::string Child(uint64_t parent_ino, const char* name, Status* st);
+  uint64_t Remember(const std::string& path, uint64_t host_ino);  // returns the FUSE ino
+  void Forget(uint64_t ino, uint64_t nlookup);
+  void Renamed(const std::string& from, const std::string& to);
+  uint64_t root_host_ino() const { return root_host_ino_; }
+
+ private:
+  struct Node {
+    std::string path;
+    uint64_t nlookup = 0;
+  };
+  std::unique_ptr<vfs::FileSystem> fs_;
+  const vfs::MountOptions mount_options_;
+  std::unique_ptr<vfs::SuperBlock> sb_;
+  std::atomic<fuse_session*> session_{nullptr};
+  const std::string source_;
+  const Options options_;
+  uint64_t root_host_ino_ = 0;
+  std::mutex mu_;
+  std::map<uint64_t, Node> nodes_;  // GUARDED_BY(mu_), by FUSE ino
+};
+
+}  // namespace errseq::fuse

@@ -1,0 +1,275 @@
+// ControlServer (see include/errseq/ctl/control_server.h).
+#include "errseq/ctl/control_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "errseq/block/fault_table_text.h"
+#include "errseq/core/errno_name.h"
+
+namespace errseq::ctl {
+namespace {
+
+using nlohmann::json;
+
+json Error(const std::string& what) { return {{"ok", false}, {"error", what}}; }
+
+std::string Str(const json& j, const char* key, const std::string& def = "") {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return def;
+  return it->get<std::string>();
+}
+
+json EventJson(const vfs::Event& e) {
+  json j = {{"seq", e.seq},
+            {"time_ns", e.time_ns},
+            {"kind", e.kind == vfs::Event::Kind::kRecorded ? "recorded" : "reported"},
+            {"ino", e.ino},
+            {"path", e.path},
+            {"errno", ErrnoName(e.err)},
+            {"errseq", Errseq::Describe(e.value)}};
+  if (e.kind == vfs::Event::Kind::kRecorded) {
+    j["offset"] = e.offset;
+    j["length"] = e.length;
+  } else {
+    j["file"] = e.file_id;
+    j["call"] = e.call;
+    j["pid"] = e.pid;
+  }
+  return j;
+}
+
+}  // namespace
+
+ControlServer::ControlServer(vfs::SuperBlock& sb, std::shared_ptr<block::FaultInjector> faults,
+                             std::string mountpoint, Hooks hooks)
+    : sb_(sb), faults_(std::move(faults)), mountpoint_(std::move(mountpoint)), hooks_(hooks) {}
+
+ControlServer::~ControlServer() { Stop(); }
+
+std::string ControlServer::DefaultSocket(const std::string& mountpoint) {
+  std::error_code ec;
+  std::string canon = std::filesystem::weakly_canonical(mountpoint, ec).string();
+  if (ec) canon = mountpoint;
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  std::string dir = xdg && *xdg ? std::string(xdg) + "/errseqfs" : "/run/errseq";
+  return fmt::format("{}/{:016x}.sock", dir, std::hash<std::string>{}(canon));
+}
+
+Status ControlServer::Start(const std::string& socket_path) {
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof addr.sun_path) {
+    return Status::Error(-ENAMETOOLONG, fmt::format("control socket path too long: {}", socket_path));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
+  ::chmod(std::filesystem::path(socket_path).parent_path().c_str(), 0700);
+  // A socket nobody answers on is stale; one that answers belongs to a live mount.
+  int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, socket_path.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    ::close(probe);
+    return Status::Error(-EADDRINUSE, fmt::format("control socket {} is in use by another mount",
+                                                  socket_path));
+  }
+  ::close(probe);
+  ::unlink(socket_path.c_str());
+  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  mode_t old = ::umask(0177);
+  int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0 || ::listen(listen_fd_, 16) != 0) {
+    int e = errno;
+    ::close(listen_fd_);
+    listen_fd_ = -1;
+    return Status::FromErrno(e, fmt::format("cannot listen on {}: {}", socket_path, strerror(e)));
+  }
+  ::chmod(socket_path.c_str(), 0600);
+  socket_path_ = socket_path;
+  acceptor_ = std::thread([this] { AcceptLoop(); });
+  return Status::Ok();
+}
+
+void ControlServer::Stop() {
+  if (stop_.exchange(true)) return;
+  if (listen_fd_ >= 0) {
+    ::shutdown(listen_fd_, SHUT_RDWR);
+    ::close(listen_fd_);
+  }
+  if (acceptor_.joinable()) acceptor_.join();
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(mu_);
+    workers.swap(workers_);
+  }
+  for (auto& w : workers) w.join();
+  if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
+}
+
+void ControlServer::AcceptLoop() {
+  while (!stop_.load()) {
+    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    std::lock_guard lock(mu_);
+    workers_.emplace_back([this, fd] { Serve(fd); });
+  }
+}
+
+void ControlServer::Serve(int fd) {
+  timeval tv{1, 0};  // wake up now and then to notice Stop()
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string buf;
+  char chunk[4096];
+  while (!stop_.load()) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (n <= 0) break;
+    buf.append(chunk, static_cast<size_t>(n));
+    if (buf.size() > (16 << 20)) break;  // a runaway client
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string reply = Handle(buf.substr(0, nl)) + "\n";
+      buf.erase(0, nl + 1);
+      for (size_t off = 0; off < reply.size();) {
+        ssize_t w = ::write(fd, reply.data() + off, reply.size() - off);
+        if (w <= 0) {
+          ::close(fd);
+          return;
+        }
+        off += static_cast<size_t>(w);
+      }
+    }
+  }
+  ::close(fd);
+}
+
+std::string ControlServer::RelativePath(const std::string& path) const {
+  std::string p = path;
+  if (!p.empty() && p[0] == '/') {
+    std::error_code ec;
+    std::string mp = std::filesystem::weakly_canonical(mountpoint_, ec).string();
+    if (!ec && p.compare(0, mp.size(), mp) == 0 && (p.size() == mp.size() || p[mp.size()] == '/')) {
+      p = p.substr(mp.size());
+    }
+  }
+  size_t start = p.find_first_not_of('/');
+  return start == std::string::npos ? "" : p.substr(start);
+}
+
+std::string ControlServer::Handle(const std::string& line) {
+  json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (req.is_discarded() || !req.is_object()) return Error("not a JSON object").dump();
+  const std::string cmd = Str(req, "cmd");
+  if (cmd == "fail") {
+    const std::string op = Str(req, "op", "write");
+    const std::string what = Str(req, "what", "device");
+    block::FaultRule r;
+    if (op == "read") r.ops = static_cast<uint32_t>(block::IoOp::kRead);
+    else if (op == "write") r.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+    else if (op == "all") r.ops = block::kAllOps;
+    else return Error(fmt::format("unknown operation '{}' (expected read, write or all)", op)).dump();
+    int e = ErrnoFromName(Str(req, "errno", "EIO"));
+    if (e == 0) return Error(fmt::format("unknown errno '{}'", Str(req, "errno"))).dump();
+    r.err = -e;
+    if (what == "data") {
+      r.path = RelativePath(Str(req, "path"));
+      if (r.path.empty()) return Error("fail ... data needs a PATH inside the mount").dump();
+      auto attr = sb_.Stat(r.path);
+      if (!attr.ok()) return Error(fmt::format("{}: {}", r.path, attr.status().ToString())).dump();
+    } else if (what != "device") {
+      return Error(fmt::format("expected 'data PATH' or 'device', got '{}'", what)).dump();
+    }
+    std::lock_guard lock(mu_);
+    rules_.insert(rules_.begin(), r);
+    faults_->Load(rules_);
+    return json({{"ok", true}, {"rule", block::FormatFaultRule(r)}}).dump();
+  }
+  if (cmd == "heal") {
+    std::lock_guard lock(mu_);
+    rules_.clear();
+    faults_->Clear();
+    return json({{"ok", true}}).dump();
+  }
+  if (cmd == "load") {
+    auto rules = block::ParseFaultTable(Str(req, "text"));
+    if (!rules.ok()) return Error(rules.status().message()).dump();
+    std::lock_guard lock(mu_);
+    rules_ = *rules;
+    faults_->Load(std::move(*rules));
+    return json({{"ok", true}, {"rules", rules_.size()}}).dump();
+  }
+  if (cmd == "show") {
+    json rules = json::array();
+    for (const auto& st : faults_->Current()->Stats()) {
+      rules.push_back({{"rule", block::FormatFaultRule(st.rule)}, {"matched", st.matched},
+                       {"hits", st.hits}});
+    }
+    return json({{"ok", true}, {"rules", rules}}).dump();
+  }
+  if (cmd == "stats") {
+    auto w = sb_.WritebackStats();
+    json rules = json::array();
+    for (const auto& st : faults_->Current()->Stats()) {
+      rules.push_back({{"rule", block::FormatFaultRule(st.rule)}, {"hits", st.hits}});
+    }
+    return json({{"ok", true},
+                 {"dirty_bytes", w.dirty_bytes},
+                 {"cached_bytes", w.cached_bytes},
+                 {"written_bytes", w.written_bytes},
+                 {"failed_writes", w.failed_writes},
+                 {"errors_recorded", sb_.ledger().recorded()},
+                 {"errors_reported", sb_.ledger().reported()},
+                 {"events_dropped", sb_.ledger().dropped()},
+                 {"cached_inodes", sb_.CachedInodes()},
+                 {"rules", rules}})
+        .dump();
+  }
+  if (cmd == "events") {
+    uint64_t after = req.value("after", uint64_t{0});
+    size_t max = req.value("max", size_t{1000});
+    int wait_ms = req.value("wait_ms", 0);
+    json ev = json::array();
+    for (const auto& e : sb_.ledger().Since(after, max, std::chrono::milliseconds(wait_ms))) {
+      ev.push_back(EventJson(e));
+    }
+    return json({{"ok", true}, {"events", ev}, {"dropped", sb_.ledger().dropped()}}).dump();
+  }
+  if (cmd == "sync") {
+    sb_.Sync();
+    return json({{"ok", true}}).dump();
+  }
+  if (cmd == "syncfs") {
+    auto f = sb_.Open(RelativePath(Str(req, "path")), O_RDONLY);
+    if (!f.ok()) return Error(f.status().ToString()).dump();
+    Status s = sb_.Syncfs(**f);
+    return json({{"ok", true}, {"result", s.ok() ? "0" : ErrnoName(s.err())}}).dump();
+  }
+  if (cmd == "evict") {
+    auto r = sb_.Evict(RelativePath(Str(req, "path")));
+    if (!r.ok()) return Error(r.status().ToString()).dump();
+    return json({{"ok", true}, {"evicted", *r}}).dump();
+  }
+  if (cmd == "crash") {
+    if (!hooks_.crash) return Error("crash is not supported by this mount").dump();
+    hooks_.crash();
+    return json({{"ok", true}}).dump();
+  }
+  return Error(fmt::format("unknown command '{}'", cmd)).dump();
+}
+
+}  // namespace errseq::ctl

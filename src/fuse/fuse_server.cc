@@ -1,0 +1,438 @@
+// FuseServer: the libfuse3 low-level handlers (see include/errseq/fuse/fuse_server.h). This file
+// is where a Status becomes a FUSE reply (the errno boundary on the way out).
+#define FUSE_USE_VERSION 312
+#include "errseq/fuse/fuse_server.h"
+
+#include <fuse3/fuse_lowlevel.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace errseq::fuse {
+namespace {
+
+FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
+
+vfs::File* FileOf(fuse_file_info* fi) {
+  return reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh)->get();
+}
+
+// Sets the ledger's pid for this request.
+class RequestScope {
+ public:
+  explicit RequestScope(fuse_req_t req) : pid_(static_cast<int>(fuse_req_ctx(req)->pid)) {}
+
+ private:
+  vfs::ScopedCallerPid pid_;
+};
+
+struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
+  struct stat st {};
+  st.st_ino = fuse_ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = 4096;
+  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_uid = ::getuid();
+  st.st_gid = ::getgid();
+  auto ts = [](int64_t ns) {
+    return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+  };
+  st.st_atim = ts(a.atime_ns);
+  st.st_mtim = ts(a.mtime_ns);
+  st.st_ctim = ts(a.ctime_ns);
+  return st;
+}
+
+void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vfs::NodeAttr& a) {
+  fuse_entry_param e{};
+  e.ino = s->Remember(path, a.ino);
+  e.generation = 1;
+  e.attr = ToStat(a, e.ino);
+  e.attr_timeout = s->options().attr_timeout;
+  e.entry_timeout = s->options().entry_timeout;
+  fuse_reply_entry(req, &e);
+}
+
+void OnInit(void* userdata, fuse_conn_info* conn) {
+  (void)userdata;
+  // Every write must reach our page cache: never the kernel's writeback cache.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  conn->max_write = 1 << 20;
+  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+}
+
+void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto a = s->sb().Stat(path);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  ReplyEntry(req, s, path, *a);
+}
+
+void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  Server(req)->Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) Server(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  vfs::NodeAttr a;
+  if (fi) {
+    a = s->sb().Fstat(*FileOf(fi));
+  } else {
+    auto path = s->PathOf(ino);
+    if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+    auto r = s->sb().Stat(*path);
+    if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
+    a = *r;
+  }
+  struct stat st = ToStat(a, ino);
+  fuse_reply_attr(req, &st, s->options().attr_timeout);
+}
+
+void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  RequestScope scope(req);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    Status r;
+    if (fi) {
+      r = s->sb().Ftruncate(*FileOf(fi), static_cast<uint64_t>(attr->st_size));
+    } else {
+      auto f = s->sb().Open(*path, O_WRONLY);
+      r = f.ok() ? s->sb().Ftruncate(**f, static_cast<uint64_t>(attr->st_size)) : f.status();
+    }
+    if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
+  }
+  // Mode, owner and times are not modelled by the VFS yet: accepted and left as they are.
+  auto a = s->sb().Stat(*path);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  struct stat st = ToStat(*a, ino);
+  fuse_reply_attr(req, &st, s->options().attr_timeout);
+}
+
+void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
+               const std::string* path, FuseServer* s) {
+  fi->fh = reinterpret_cast<uint64_t>(new std::shared_ptr<vfs::File>(file));
+  fi->keep_cache = 0;  // the kernel must not serve pages our cache may have dropped
+  if (path) {
+    fuse_entry_param e{};
+    vfs::NodeAttr a = s->sb().Fstat(*file);
+    e.ino = s->Remember(*path, a.ino);
+    e.generation = 1;
+    e.attr = ToStat(a, e.ino);
+    e.attr_timeout = s->options().attr_timeout;
+    e.entry_timeout = s->options().entry_timeout;
+    if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
+  } else if (fuse_reply_open(req, fi) != 0) {
+    delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);  // the opener went away
+  }
+}
+
+void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  RequestScope scope(req);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
+  auto f = s->sb().Open(*path, fi->flags & ~(O_CREAT | O_EXCL));
+  if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
+  OpenReply(req, fi, std::move(*f), nullptr, s);
+}
+
+void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  RequestScope scope(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto f = s->sb().Open(path, fi->flags | O_CREAT, mode);
+  if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
+  OpenReply(req, fi, std::move(*f), &path, s);
+}
+
+void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  std::vector<std::byte> buf(size);
+  auto n = s->sb().Pread(*FileOf(fi), buf, static_cast<uint64_t>(off));
+  if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+}
+
+void OnWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
+             fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  RequestScope scope(req);
+  auto n = s->sb().Pwrite(*FileOf(fi), {reinterpret_cast<const std::byte*>(data), size},
+                          static_cast<uint64_t>(off));
+  if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
+  fuse_reply_write(req, *n);
+}
+
+void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  fuse_reply_err(req, 0);  // close reports nothing and consumes nothing (never ENOSYS)
+}
+
+void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  RequestScope scope(req);
+  Status r = datasync ? s->sb().Fdatasync(*FileOf(fi)) : s->sb().Fsync(*FileOf(fi));
+  fuse_reply_err(req, -r.err());
+}
+
+struct DirHandle {
+  std::vector<vfs::DirEntry> entries;
+};
+
+void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  auto ls = s->sb().ReadDir(*path);
+  if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
+  auto* h = new DirHandle{std::move(*ls)};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  if (fuse_reply_open(req, fi) != 0) delete h;
+}
+
+void OnReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {
+    struct stat st {};
+    st.st_ino = h->entries[i].ino;
+    st.st_mode = h->entries[i].type;
+    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, h->entries[i].name.c_str(),
+                                    &st, static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OnReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  fuse_reply_err(req, 0);  // directories have no cached data here; never ENOSYS
+}
+
+void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (st.ok()) st = s->sb().Mkdir(path, mode);
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto a = s->sb().Stat(path);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  ReplyEntry(req, s, path, *a);
+}
+
+void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (st.ok()) st = s->sb().Unlink(path);
+  fuse_reply_err(req, -st.err());
+}
+
+void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (st.ok()) st = s->sb().Rmdir(path);
+  fuse_reply_err(req, -st.err());
+}
+
+void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  FuseServer* s = Server(req);
+  if (flags != 0) return (void)fuse_reply_err(req, EINVAL);  // RENAME_NOREPLACE/EXCHANGE
+  Status st;
+  std::string from = s->Child(parent, name, &st);
+  std::string to = st.ok() ? s->Child(newparent, newname, &st) : "";
+  if (st.ok()) st = s->sb().Rename(from, to);
+  if (st.ok()) s->Renamed(from, to);
+  fuse_reply_err(req, -st.err());
+}
+
+void OnStatfs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs sv {};
+  sv.f_bsize = 4096;
+  sv.f_frsize = 4096;
+  sv.f_namemax = 255;
+  fuse_reply_statfs(req, &sv);
+}
+
+const fuse_lowlevel_ops kOps = [] {
+  fuse_lowlevel_ops o{};
+  o.init = OnInit;
+  o.lookup = OnLookup;
+  o.forget = OnForget;
+  o.forget_multi = OnForgetMulti;
+  o.getattr = OnGetattr;
+  o.setattr = OnSetattr;
+  o.open = OnOpen;
+  o.create = OnCreate;
+  o.read = OnRead;
+  o.write = OnWrite;
+  o.flush = OnFlush;
+  o.release = OnRelease;
+  o.fsync = OnFsync;
+  o.opendir = OnOpendir;
+  o.readdir = OnReaddir;
+  o.releasedir = OnReleasedir;
+  o.fsyncdir = OnFsyncdir;
+  o.mkdir = OnMkdir;
+  o.unlink = OnUnlink;
+  o.rmdir = OnRmdir;
+  o.rename = OnRename;
+  o.statfs = OnStatfs;
+  return o;
+}();
+
+}  // namespace
+
+FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mount_options,
+                       std::string source, Options options)
+    : fs_(std::move(fs)),
+      mount_options_(std::move(mount_options)),
+      source_(std::move(source)),
+      options_(std::move(options)) {
+  auto root = fs_->GetAttr("");
+  root_host_ino_ = root.ok() ? root->ino : 0;
+  nodes_[FUSE_ROOT_ID] = {"/", 1};  // absolute paths: the VFS refuses "" as a name
+}
+
+void FuseServer::Exit() {
+  if (fuse_session* se = session_.load()) fuse_session_exit(se);
+}
+
+FuseServer::~FuseServer() = default;
+
+Result<std::string> FuseServer::PathOf(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return Status::Error(-ESTALE);
+  return it->second.path;
+}
+
+std::string FuseServer::Child(uint64_t parent_ino, const char* name, Status* st) {
+  auto parent = PathOf(parent_ino);
+  if (!parent.ok()) {
+    *st = parent.status();
+    return "";
+  }
+  if (std::strchr(name, '/') || std::strcmp(name, "..") == 0 || std::strcmp(name, ".") == 0) {
+    *st = Status::Error(-EINVAL);
+    return "";
+  }
+  *st = Status::Ok();
+  return *parent == "/" ? "/" + std::string(name) : *parent + "/" + name;
+}
+
+uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
+  uint64_t ino = host_ino == root_host_ino_ ? FUSE_ROOT_ID : host_ino;
+  std::lock_guard lock(mu_);
+  Node& n = nodes_[ino];
+  n.path = path;
+  ++n.nlookup;
+  return ino;
+}
+
+void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
+  if (ino == FUSE_ROOT_ID) return;
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;
+  if (it->second.nlookup <= nlookup) {
+    nodes_.erase(it);
+  } else {
+    it->second.nlookup -= nlookup;
+  }
+}
+
+void FuseServer::Renamed(const std::string& from, const std::string& to) {
+  std::lock_guard lock(mu_);
+  const std::string prefix = from + "/";
+  for (auto& [ino, n] : nodes_) {
+    if (n.path == from) {
+      n.path = to;
+    } else if (n.path.compare(0, prefix.size(), prefix) == 0) {
+      n.path = to + n.path.substr(from.size());
+    }
+  }
+}
+
+Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
+  std::vector<std::string> args = {"errseqfs", "-o", "fsname=errseqfs:" + source_,
+                                   "-o", "subtype=errseqfs", "-o", "default_permissions"};
+  if (options_.allow_other) args.insert(args.end(), {"-o", "allow_other"});
+  for (const auto& o : options_.fuse_options) args.insert(args.end(), {"-o", o});
+  if (options_.debug) args.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&fargs, &kOps, sizeof kOps, this);
+  if (!se) return Status::Error(-EINVAL, "cannot create the FUSE session (bad -o option?)");
+  auto fail = [&](int stage, Status st) {
+    if (stage >= 2) fuse_session_unmount(se);
+    if (stage >= 1) fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    return st;
+  };
+  if (fuse_set_signal_handlers(se) != 0) {
+    return fail(0, Status::Error(-EIO, "cannot install signal handlers"));
+  }
+  if (fuse_session_mount(se, options_.mountpoint.c_str()) != 0) {
+    return fail(1, Status::Error(-EIO, fmt::format("cannot mount on '{}' (missing, busy, or no "
+                                                   "access to /dev/fuse)", options_.mountpoint)));
+  }
+  if (!options_.foreground && fuse_daemonize(0) != 0) {
+    return fail(2, Status::Error(-EIO, "cannot daemonize"));
+  }
+  auto sb = vfs::SuperBlock::Mount(std::move(fs_), mount_options_);
+  if (!sb.ok()) return fail(2, sb.status());
+  sb_ = std::move(*sb);
+  session_.store(se);
+  if (ready) ready(*sb_);
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, options_.max_threads);
+  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  int rc = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  session_.store(nullptr);
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  Status unmount = sb_->Unmount();
+  if (rc < 0) return Status::Error(rc, "the FUSE loop failed");
+  return unmount;
+}
+
+}  // namespace errseq::fuse

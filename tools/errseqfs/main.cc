@@ -1,0 +1,215 @@
+// errseqfs: mounts a directory (passthrough) or an image file / block device (-o fs=blockdev)
+// through FUSE on errseq's page cache, so unmodified programs see Linux's writeback error
+// reporting, with faults armed from the shell (errseqctl) or a fault table (-o faults=FILE).
+//
+//   errseqfs [-f] [-d] [-o opt,...] SOURCE MOUNTPOINT
+//
+// Exit status: 0 after a clean unmount; 1 if mounting failed or the final writeback lost data
+// (the message says what); 2 for bad arguments.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "errseq/block/fault_device.h"
+#include "errseq/block/fault_table_text.h"
+#include "errseq/block/file_device.h"
+#include "errseq/ctl/control_server.h"
+#include "errseq/fs/blockdev_fs.h"
+#include "errseq/fs/passthrough_fs.h"
+#include "errseq/fuse/fuse_server.h"
+
+namespace {
+
+using namespace errseq;
+
+constexpr const char* kUsage =
+    "usage: errseqfs [-f] [-d] [-o opt,...] SOURCE MOUNTPOINT\n"
+    "\n"
+    "SOURCE is a directory (passthrough), or with -o fs=blockdev an image file or block device\n"
+    "shown as one file. Unmount with: fusermount3 -u MOUNTPOINT\n"
+    "\n"
+    "  -f                     stay in the foreground\n"
+    "  -d                     FUSE debug output (implies -f)\n"
+    "  -o fs=passthrough|blockdev\n"
+    "  -o faults=FILE         fault table to load at mount (docs/fault-tables.md)\n"
+    "  -o profile=errseq|errseq-4.13|legacy|sticky\n"
+    "  -o policy=clean|keep_dirty|revert|delayed\n"
+    "  -o evict=pin|linux\n"
+    "  -o dirty_expire_ms=N   age at which dirty pages are written back (default 30000)\n"
+    "  -o cache_size=N[k|m|g] page cache size (default half of RAM)\n"
+    "  -o ctl=SOCKET          control socket for errseqctl (default under $XDG_RUNTIME_DIR\n"
+    "                         or /run/errseq)\n"
+    "  -o allow_other         let other users in (off by default); default_permissions is on\n"
+    "  other -o options go to libfuse\n";
+
+int Bad(const std::string& what) {
+  std::fprintf(stderr, "errseqfs: %s\n(see errseqfs --help)\n", what.c_str());
+  return 2;
+}
+
+bool ParseSize(const std::string& s, uint64_t* out) {
+  if (s.empty()) return false;
+  uint64_t mult = 1;
+  std::string d = s;
+  switch (d.back()) {
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    default: break;
+  }
+  if (mult != 1) d.pop_back();
+  if (d.empty() || d.size() > 15 || d.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *out = std::stoull(d) * mult;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fuse::FuseServer::Options fo;
+  fo.foreground = false;
+  vfs::MountOptions mo;
+  std::string fs_type = "passthrough", faults_file, ctl_socket;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "-f") {
+      fo.foreground = true;
+    } else if (a == "-d") {
+      fo.debug = fo.foreground = true;
+    } else if (a == "-o" || (a.size() > 2 && a.compare(0, 2, "-o") == 0)) {
+      std::string list = a == "-o" ? (i + 1 < argc ? argv[++i] : "") : a.substr(2);
+      if (list.empty()) return Bad("-o needs options");
+      size_t pos = 0;
+      while (pos <= list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        std::string opt = list.substr(pos, comma - pos);
+        pos = comma + 1;
+        if (opt.empty()) continue;
+        size_t eq = opt.find('=');
+        std::string key = opt.substr(0, eq), val = eq == std::string::npos ? "" : opt.substr(eq + 1);
+        if (key == "fs") {
+          if (val != "passthrough" && val != "blockdev") return Bad("fs= must be passthrough or blockdev");
+          fs_type = val;
+        } else if (key == "faults") {
+          faults_file = val;
+        } else if (key == "profile") {
+          auto p = vfs::ParseProfile(val);
+          if (!p) return Bad(fmt::format("unknown profile '{}'", val));
+          mo.profile = *p;
+        } else if (key == "policy") {
+          auto p = mm::ParsePolicy(val);
+          if (!p) return Bad(fmt::format("unknown policy '{}'", val));
+          mo.policy = *p;
+        } else if (key == "evict") {
+          auto e = vfs::ParseEvictMode(val);
+          if (!e) return Bad(fmt::format("evict= must be pin or linux, not '{}'", val));
+          mo.evict = *e;
+        } else if (key == "dirty_expire_ms") {
+          uint64_t v;
+          if (!ParseSize(val, &v) || v > 86'400'000) return Bad("dirty_expire_ms= needs milliseconds");
+          mo.writeback.dirty_expire_ms = static_cast<uint32_t>(v);
+        } else if (key == "cache_size") {
+          uint64_t v;
+          if (!ParseSize(val, &v) || v < (1 << 20)) return Bad("cache_size= needs a size of at least 1m");
+          mo.writeback.cache_limit_bytes = v;
+          mo.writeback.dirty_limit_bytes = std::min(mo.writeback.dirty_limit_bytes, v / 2);
+          mo.writeback.dirty_background_bytes = std::min(mo.writeback.dirty_background_bytes, v / 4);
+        } else if (key == "ctl") {
+          if (val.empty()) return Bad("ctl= needs a socket path");
+          ctl_socket = val;
+        } else if (key == "md_cursor") {
+          mo.md_cursor = val.empty() || val == "on";
+        } else if (key == "allow_other") {
+          fo.allow_other = true;
+        } else if (key == "default_permissions") {
+          // always on
+        } else {
+          fo.fuse_options.push_back(opt);
+        }
+      }
+    } else if (!a.empty() && a[0] == '-') {
+      return Bad(fmt::format("unknown option '{}'", a));
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) return Bad("expected SOURCE and MOUNTPOINT");
+  const std::string source = positional[0];
+  fo.mountpoint = positional[1];
+  struct stat st;
+  if (::stat(fo.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "errseqfs: mountpoint '%s' is not a directory\n", fo.mountpoint.c_str());
+    return 1;
+  }
+
+  auto faults = std::make_shared<block::FaultInjector>();
+  if (!faults_file.empty()) {
+    auto rules = block::LoadFaultTableFile(faults_file);
+    if (!rules.ok()) {
+      std::fprintf(stderr, "errseqfs: %s\n", rules.status().message().c_str());
+      return 1;
+    }
+    faults->Load(std::move(*rules));
+  }
+  std::unique_ptr<vfs::FileSystem> fs;
+  if (fs_type == "passthrough") {
+    auto p = fs::PassthroughFs::Open(source, faults);
+    if (!p.ok()) {
+      std::fprintf(stderr, "errseqfs: %s\n", p.status().message().c_str());
+      return 1;
+    }
+    fs = std::move(*p);
+  } else {
+    auto dev = block::FileDevice::Open(source);
+    if (!dev.ok()) {
+      std::fprintf(stderr, "errseqfs: %s\n", dev.status().message().c_str());
+      return 1;
+    }
+    auto fdev = std::make_shared<block::FaultDevice>(std::shared_ptr<block::BlockDevice>(std::move(*dev)), faults);
+    auto b = fs::BlockdevFs::Open(fdev, std::filesystem::path(source).filename().string());
+    if (!b.ok()) {
+      std::fprintf(stderr, "errseqfs: %s\n", b.status().message().c_str());
+      return 1;
+    }
+    fs = std::move(*b);
+  }
+  if (ctl_socket.empty()) ctl_socket = ctl::ControlServer::DefaultSocket(fo.mountpoint);
+
+  std::string mountpoint_abs = std::filesystem::absolute(fo.mountpoint).string();
+  fuse::FuseServer server(std::move(fs), mo, source, fo);
+  std::unique_ptr<ctl::ControlServer> control;
+  Status ctl_status;
+  Status s = server.Run([&](vfs::SuperBlock& sb) {
+    ctl::ControlServer::Hooks hooks;
+    hooks.crash = [&server, &sb] {
+      sb.DiscardCache();  // everything not yet written back is lost
+      server.Exit();
+    };
+    control = std::make_unique<ctl::ControlServer>(sb, faults, mountpoint_abs, hooks);
+    ctl_status = control->Start(ctl_socket);
+    if (!ctl_status.ok()) {
+      std::fprintf(stderr, "errseqfs: %s (errseqctl will not reach this mount)\n",
+                   ctl_status.message().c_str());
+    }
+  });
+  if (control) control->Stop();
+  if (!s.ok()) {
+    std::fprintf(stderr, "errseqfs: %s\n", s.message().empty() ? s.ToString().c_str() : s.message().c_str());
+    return 1;
+  }
+  return 0;
+}
