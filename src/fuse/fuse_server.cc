@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -330,7 +331,14 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
 }
 
 void FuseServer::Exit() {
-  if (fuse_session* se = session_.load()) fuse_session_exit(se);
+  fuse_session* se = session_.load();
+  if (!se) return;
+  fuse_session_exit(se);
+  // The loop notices only when a request arrives: make one, from a thread that may block.
+  std::thread([mnt = options_.mountpoint] {
+    struct stat st;
+    ::stat(mnt.c_str(), &st);
+  }).detach();
 }
 
 FuseServer::~FuseServer() = default;

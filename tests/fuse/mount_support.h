@@ -1,0 +1,156 @@
+// Helpers for tests that mount errseqfs for real: start it in the foreground as a child
+// process, wait until the mount is up, run errseqctl, unmount and collect the exit status.
+// Tests that need root and /dev/fuse skip with the reason when those are missing.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../support/temp_dir.h"
+
+namespace errseq::testing {
+
+inline std::string FuseSkipReason() {
+  if (::geteuid() != 0) return "needs root to mount FUSE";
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) return "no /dev/fuse on this machine";
+  if (std::system("command -v fusermount3 >/dev/null 2>&1") != 0) return "fusermount3 missing";
+  return "";
+}
+
+inline bool IsMounted(const std::string& mnt) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" " + mnt + " ") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Runs a program, returns its exit status (or 128+signal); stdout+stderr into *out.
+inline int RunProgram(const std::vector<std::string>& argv, std::string* out = nullptr) {
+  std::string cmd;
+  for (const auto& a : argv) {  // single-quoted, with ' written as '\''
+    cmd += "'";
+    for (char c : a) cmd += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    cmd += "' ";
+  }
+  cmd += "2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  int st = ::pclose(p);
+  if (out) *out = text;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+class Mount {
+ public:
+  explicit Mount(std::vector<std::string> opts = {}, bool blockdev_image = false)
+      : opts_(std::move(opts)) {
+    src_ = dir_ / "src";
+    mnt_ = dir_ / "mnt";
+    sock_ = dir_ / "ctl.sock";
+    ::mkdir(mnt_.c_str(), 0755);
+    if (blockdev_image) {
+      std::ofstream(src_).close();
+      ::truncate(src_.c_str(), 1 << 20);
+    } else {
+      ::mkdir(src_.c_str(), 0755);
+    }
+  }
+  ~Mount() {
+    if (pid_ > 0) Unmount();
+  }
+
+  // Starts errseqfs -f; true once the mount is up.
+  bool Start() {
+    std::string o = "ctl=" + sock_;
+    for (const auto& x : opts_) o += "," + x;
+    log_ = dir_ / "errseqfs.log";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      ::execl(ERRSEQFS_BIN, "errseqfs", "-f", "-o", o.c_str(), src_.c_str(), mnt_.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200; ++i) {
+      if (IsMounted(mnt_) && ::access(sock_.c_str(), F_OK) == 0) return true;
+      int st;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
+  }
+
+  // fusermount3 -u, then errseqfs's exit status.
+  int Unmount() {
+    if (pid_ <= 0) return -1;
+    RunProgram({"fusermount3", "-u", mnt_});
+    int st = 0;
+    for (int i = 0; i < 400; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+    RunProgram({"fusermount3", "-u", "-z", mnt_});
+    return -2;  // hung
+  }
+  // Waits for errseqfs to exit by itself (after errseqctl crash).
+  int WaitExit() {
+    int st = 0;
+    for (int i = 0; i < 400 && pid_ > 0; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return -2;
+  }
+
+  int Ctl(std::vector<std::string> args, std::string* out = nullptr) {
+    args.insert(args.begin(), {ERRSEQCTL_BIN, "-s", sock_});
+    return RunProgram(args, out);
+  }
+  std::string Log() const {
+    std::ifstream in(log_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  std::string Path(const std::string& rel) const { return mnt_ + "/" + rel; }
+  const std::string& mnt() const { return mnt_; }
+  const std::string& src() const { return src_; }
+
+ private:
+  TempDir dir_;
+  std::vector<std::string> opts_;
+  std::string src_, mnt_, sock_, log_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace errseq::testing

@@ -1,0 +1,310 @@
+// errseqfs mounted for real, driven by separate processes and errseqctl: the reporting rules
+// through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "mount_support.h"
+
+namespace errseq::testing {
+namespace {
+
+#define SKIP_WITHOUT_FUSE()                                   \
+  do {                                                        \
+    std::string why = FuseSkipReason();                       \
+    if (!why.empty()) GTEST_SKIP() << why;                    \
+  } while (0)
+
+// A process that opens `path`, says it is ready, waits for "go", then fsyncs twice and exits
+// with a code that encodes both results (10*first + second, 0 for success, 5 for EIO).
+class FsyncChild {
+ public:
+  explicit FsyncChild(const std::string& path) {
+    int ready[2], go[2];
+    EXPECT_EQ(::pipe(ready), 0);
+    EXPECT_EQ(::pipe(go), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(path.c_str(), O_RDWR);
+      char c = fd >= 0 ? 'r' : 'x';
+      (void)!::write(ready[1], &c, 1);
+      (void)!::read(go[0], &c, 1);
+      int a = ::fsync(fd) == 0 ? 0 : errno;
+      int b = ::fsync(fd) == 0 ? 0 : errno;
+      int closed = ::close(fd);
+      ::_exit(closed != 0 ? 99 : 10 * (a == EIO ? 5 : a ? 9 : 0) + (b == EIO ? 5 : b ? 9 : 0));
+    }
+    ::close(ready[1]);
+    ::close(go[0]);
+    char c;
+    EXPECT_EQ(::read(ready[0], &c, 1), 1);
+    EXPECT_EQ(c, 'r');
+    ::close(ready[0]);
+    go_ = go[1];
+  }
+  int Finish() {
+    char c = 'g';
+    (void)!::write(go_, &c, 1);
+    ::close(go_);
+    int st;
+    ::waitpid(pid_, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+
+ private:
+  pid_t pid_;
+  int go_;
+};
+
+void WritePage(const std::string& path, char byte) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string page(4096, byte);
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096);
+  ASSERT_EQ(::close(fd), 0);  // close reports nothing
+}
+
+TEST(Mount, EachProcessIsToldOnceAndLateOpenerOfUnseenErrorIsTold) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("f"), 'a');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  FsyncChild p1(m.Path("f")), p2(m.Path("f")), p3(m.Path("f"));
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  WritePage(m.Path("f"), 'b');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // writeback fails; nobody is told
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(p1.Finish(), 50);  // EIO, then 0
+  EXPECT_EQ(p2.Finish(), 50);
+  EXPECT_EQ(p3.Finish(), 50);
+  FsyncChild late_after_seen(m.Path("f"));
+  EXPECT_EQ(late_after_seen.Finish(), 0);
+  // A second failure nobody is told of reaches a process that opens afterwards.
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", m.Path("f")}), 0);  // absolute path works too
+  WritePage(m.Path("f"), 'c');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  FsyncChild late(m.Path("f"));
+  EXPECT_EQ(late.Finish(), 50);
+  std::string ev;
+  ASSERT_EQ(m.Ctl({"events"}, &ev), 0);
+  EXPECT_NE(ev.find("recorded EIO on f"), std::string::npos) << ev;
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  EXPECT_FALSE(IsMounted(m.mnt()));
+}
+
+TEST(Mount, FaultTableFromTheCommandLineAndEnospc) {
+  SKIP_WITHOUT_FUSE();
+  TempDir t;
+  std::ofstream(t / "faults") << "0 * write error ENOSPC path=g\n";
+  Mount m({"faults=" + (t / "faults")});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("g").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 0), 1);
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, ENOSPC);
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  std::string out;
+  ASSERT_EQ(m.Ctl({"show"}, &out), 0);
+  EXPECT_NE(out.find("path=g"), std::string::npos) << out;
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+TEST(Mount, UnmountReportsDataNobodyWasToldWasLost) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  ASSERT_EQ(m.Ctl({"fail", "write", "device", "EIO"}), 0);
+  WritePage(m.Path("f"), 'z');
+  EXPECT_EQ(m.Unmount(), 1);
+  EXPECT_NE(m.Log().find("lost"), std::string::npos) << m.Log();
+  EXPECT_FALSE(IsMounted(m.mnt()));
+}
+
+TEST(Mount, CrashLosesWhatWasNotWrittenBack) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("kept"), 'k');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  WritePage(m.Path("kept"), 'l');  // dirty only in our cache
+  ASSERT_EQ(m.Ctl({"crash"}), 0);
+  EXPECT_EQ(m.WaitExit(), 0) << m.Log();
+  RunProgram({"fusermount3", "-u", "-z", m.mnt()});
+  std::ifstream in(m.src() + "/kept");
+  char c = 0;
+  in.get(c);
+  EXPECT_EQ(c, 'k');
+}
+
+TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
+  SKIP_WITHOUT_FUSE();
+  TempDir t;
+  ::mkdir((t / "mnt").c_str(), 0755);
+  ::mkdir((t / "src").c_str(), 0755);
+  std::string out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "missing", t / "mnt"}, &out), 1);
+  EXPECT_NE(out.find("missing"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src", t / "nomnt"}, &out), 1);
+  EXPECT_NE(out.find("not a directory"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "profile=modern", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("unknown profile 'modern'"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "cache_size=lots", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
+  std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),
+            1);
+  EXPECT_NE(out.find("line 2: unknown operation 'sideways'"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "fs=blockdev", t / "src", t / "mnt"}, &out), 1);
+  EXPECT_NE(out.find("directory"), std::string::npos) << out;
+  EXPECT_FALSE(IsMounted(t / "mnt"));
+}
+
+TEST(Mount, ErrseqctlBadInputLeavesTheServerWorking) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::string out;
+  EXPECT_EQ(m.Ctl({"fail", "write", "device", "EBOGUS"}, &out), 2);
+  EXPECT_NE(out.find("unknown errno 'EBOGUS'"), std::string::npos) << out;
+  EXPECT_EQ(m.Ctl({"fail", "sideways", "device"}, &out), 2);
+  EXPECT_EQ(m.Ctl({"fail", "write", "data", "no/such/file"}, &out), 2);
+  EXPECT_EQ(m.Ctl({"frobnicate"}, &out), 2);
+  EXPECT_EQ(m.Ctl({"load", "/nonexistent"}, &out), 2);
+  EXPECT_EQ(RunProgram({ERRSEQCTL_BIN, "-s", "/nonexistent.sock", "stats"}, &out), 1);
+  EXPECT_EQ(m.Ctl({"stats"}, &out), 0) << out;
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+TEST(Mount, BlockdevImageAsOneFile) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"fs=blockdev"}, /*blockdev_image=*/true);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::string dev = m.Path("src");
+  int a = ::open(dev.c_str(), O_WRONLY), b = ::open(dev.c_str(), O_WRONLY);
+  ASSERT_GE(a, 0);
+  std::string page(65536, 'q');
+  ASSERT_EQ(::pwrite(a, page.data(), page.size(), 0), 65536);
+  ASSERT_EQ(m.Ctl({"fail", "write", "device"}), 0);
+  ASSERT_EQ(::pwrite(b, page.data(), page.size(), 65536), 65536);
+  EXPECT_EQ(::fsync(a), -1);
+  EXPECT_EQ(::fsync(b), -1);
+  EXPECT_EQ(::fsync(a), 0);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ::close(a);
+  ::close(b);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+TEST(Mount, Sqlite3CommitFailsWithDiskIoErrorAndTheDatabaseStaysIntact) {
+  SKIP_WITHOUT_FUSE();
+  if (std::system("command -v sqlite3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "sqlite3 missing";
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::string db = m.Path("test.db"), out;
+  std::string setup = "CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT);";
+  for (int i = 0; i < 50; ++i) {
+    setup += "BEGIN; INSERT INTO t(v) SELECT hex(randomblob(200)) FROM "
+             "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<20) "
+             "SELECT x FROM c); COMMIT;";
+  }
+  ASSERT_EQ(RunProgram({"sqlite3", db, setup}, &out), 0) << out;
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "test.db"}), 0);
+  EXPECT_NE(RunProgram({"sqlite3", db, "BEGIN; UPDATE t SET v = 'changed' WHERE k % 3 = 0; COMMIT;"}, &out),
+            0);
+  EXPECT_NE(out.find("disk I/O error"), std::string::npos) << out;
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ASSERT_EQ(RunProgram({"sqlite3", db, "PRAGMA integrity_check;"}, &out), 0) << out;
+  EXPECT_EQ(out, "ok\n");
+  ASSERT_EQ(RunProgram({"sqlite3", db, "SELECT count(*) FROM t;"}, &out), 0) << out;
+  EXPECT_EQ(out, "1000\n");
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// Several processes doing random writes and fsyncs while faults switch on and off: no crash,
+// no hang, no description told more errors than were recorded on its file, clean unmount.
+TEST(Mount, StressProcessesWithFaultsToggled) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  constexpr int kProcs = 4, kOps = 400;
+  for (int f = 0; f < 3; ++f) WritePage(m.Path("s" + std::to_string(f)), 'i');
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      std::mt19937 rng(static_cast<unsigned>(p + 1));
+      int fds[3];
+      for (int f = 0; f < 3; ++f) fds[f] = ::open(m.Path("s" + std::to_string(f)).c_str(), O_RDWR);
+      std::string page(4096, static_cast<char>('a' + p));
+      for (int i = 0; i < kOps; ++i) {
+        int fd = fds[rng() % 3];
+        if (rng() % 2) {
+          if (::pwrite(fd, page.data(), page.size(), (rng() % 8) * 4096) != 4096) ::_exit(3);
+        } else {
+          int r = ::fsync(fd);
+          if (r != 0 && errno != EIO && errno != ENOSPC) ::_exit(4);
+        }
+      }
+      for (int fd : fds) {
+        if (::close(fd) != 0) ::_exit(5);
+      }
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20; ++i) {
+    if (i % 2 == 0) {
+      m.Ctl({"fail", "write", "data", "s" + std::to_string(rng() % 3), i % 4 ? "EIO" : "ENOSPC"});
+    } else {
+      m.Ctl({"heal"});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  m.Ctl({"heal"});
+  for (pid_t k : kids) {
+    int st;
+    ::waitpid(k, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
+  }
+  // No description was told more errors than its file recorded.
+  std::string ev;
+  ASSERT_EQ(m.Ctl({"--json", "events"}, &ev), 0);
+  std::map<std::string, int> recorded;
+  std::map<std::string, int> told;
+  std::istringstream lines(ev);
+  std::string line;
+  while (std::getline(lines, line)) {
+    auto path_at = line.find("\"path\":\"");
+    std::string path = line.substr(path_at + 8, line.find('"', path_at + 8) - path_at - 8);
+    if (line.find("\"kind\":\"recorded\"") != std::string::npos) {
+      ++recorded[path];
+    } else {
+      auto f = line.find("\"file\":");
+      ++told[path + "#" + line.substr(f + 7, line.find_first_of(",}", f) - f - 7)];
+    }
+  }
+  for (auto& [key, n] : told) {
+    EXPECT_LE(n, recorded[key.substr(0, key.find('#'))]) << key;
+  }
+  // After healing, every file's errors were either told or will be; the final fsyncs settle.
+  for (int f = 0; f < 3; ++f) {
+    int fd = ::open(m.Path("s" + std::to_string(f)).c_str(), O_RDWR);
+    (void)::fsync(fd);
+    EXPECT_EQ(::fsync(fd), 0);
+    ::close(fd);
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+}  // namespace
+}  // namespace errseq::testing
