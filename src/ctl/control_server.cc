@@ -228,6 +228,8 @@ std::string ControlServer::Handle(const std::string& line) {
       rules.push_back({{"rule", block::FormatFaultRule(st.rule)}, {"hits", st.hits}});
     }
     return json({{"ok", true},
+                 {"profile", vfs::ProfileName(sb_.options().profile)},
+                 {"policy", mm::PolicyName(sb_.options().policy)},
                  {"dirty_bytes", w.dirty_bytes},
                  {"cached_bytes", w.cached_bytes},
                  {"written_bytes", w.written_bytes},

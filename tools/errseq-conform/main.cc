@@ -1,12 +1,17 @@
 // errseq-conform: runs scenario files against a target and prints who got what, scenario by
 // scenario and mode by mode. Exit 0 when every run passes, 1 on any mismatch, 2 on bad input.
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "lib_target.h"
+#include "mount_target.h"
 #include "runner.h"
 #include "scenario.h"
 
@@ -15,8 +20,15 @@ int main(int argc, char** argv) {
   std::string target_name = "lib";
   std::string json_path;
   std::vector<std::string> paths;
-  app.add_option("--target", target_name, "where to run: lib (the in-process library)")
-      ->check(CLI::IsMember({"lib"}));
+  std::string root, ctl_socket, errseqfs_bin;
+  app.add_option("--target", target_name,
+                 "where to run: lib (the in-process library) or mount (through errseqfs)")
+      ->check(CLI::IsMember({"lib", "mount"}));
+  app.add_option("--root", root, "mount target: an existing errseqfs mountpoint");
+  app.add_option("--ctl", ctl_socket, "mount target: its control socket");
+  app.add_option("--errseqfs", errseqfs_bin,
+                 "mount target: launch this errseqfs binary for every mode (default: the one "
+                 "next to errseq-conform)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_option("paths", paths, "scenario files or directories of .scn files")->required();
   try {
@@ -44,16 +56,37 @@ int main(int argc, char** argv) {
     }
     scenarios.push_back(std::move(*sc));
   }
-  errseq::conform::LibTarget target;
+  std::unique_ptr<errseq::conform::Target> target;
+  if (target_name == "lib") {
+    target = std::make_unique<errseq::conform::LibTarget>();
+  } else if (!root.empty() || !ctl_socket.empty()) {
+    if (root.empty() || ctl_socket.empty()) {
+      std::fprintf(stderr, "errseq-conform: --root and --ctl go together\n");
+      return 2;
+    }
+    target = std::make_unique<errseq::conform::MountTarget>(root, ctl_socket);
+  } else {
+    if (errseqfs_bin.empty()) {
+      std::error_code ec;
+      auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+      errseqfs_bin = (self.parent_path() / "errseqfs" / "errseqfs").string();
+    }
+    if (::access(errseqfs_bin.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "errseq-conform: no errseqfs at %s (give --errseqfs)\n",
+                   errseqfs_bin.c_str());
+      return 2;
+    }
+    target = std::make_unique<errseq::conform::MountTarget>(errseqfs_bin);
+  }
   std::vector<errseq::conform::RunResult> results;
   for (const auto& sc : scenarios) {
-    auto r = errseq::conform::RunScenario(sc, target);
+    auto r = errseq::conform::RunScenario(sc, *target);
     results.insert(results.end(), r.begin(), r.end());
   }
-  errseq::conform::PrintReport(results, target.Name(), std::cout);
+  errseq::conform::PrintReport(results, target->Name(), std::cout);
   if (!json_path.empty()) {
     std::ofstream out(json_path);
-    out << errseq::conform::ReportJson(results, target.Name());
+    out << errseq::conform::ReportJson(results, target->Name());
     if (!out) {
       std::fprintf(stderr, "errseq-conform: cannot write %s\n", json_path.c_str());
       return 2;

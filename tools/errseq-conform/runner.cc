@@ -170,7 +170,14 @@ std::vector<RunResult> RunScenario(const Scenario& sc, Target& target) {
         r.outcome = RunResult::Outcome::kSkip;
         r.note = "scenario says kernel no";
       }
-      for (const auto& need : sc.needs) {
+      std::vector<std::string> needs = sc.needs;
+      for (const Command& c : sc.commands) {  // capabilities the commands themselves need
+        if (c.op == "syncfs") needs.push_back("syncfs");
+        if (c.op == "sync_file_range" && c.args[3].find("wait") != std::string::npos) {
+          needs.push_back("sync_file_range-wait");
+        }
+      }
+      for (const auto& need : needs) {
         if (r.outcome == RunResult::Outcome::kPass && !target.Has(need)) {
           r.outcome = RunResult::Outcome::kSkip;
           r.note = "target cannot " + need;

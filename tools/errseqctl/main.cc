@@ -7,10 +7,6 @@
 //
 // Without -s/-m: $ERRSEQ_CTL, else the only socket in the default directory. Exit status:
 // 0 done; 1 the mount could not be reached; 2 bad input (one line says what).
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -21,7 +17,10 @@
 #include <nlohmann/json.hpp>
 
 #include "errseq/core/read_file.h"
+#include "errseq/ctl/control_client.h"
 #include "errseq/ctl/control_server.h"
+
+using errseq::Status;
 
 namespace {
 
@@ -31,44 +30,6 @@ int Fail(int code, const std::string& what) {
   std::fprintf(stderr, "errseqctl: %s\n", what.c_str());
   return code;
 }
-
-class Connection {
- public:
-  bool Open(const std::string& path, std::string* err) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) {
-      *err = "socket path too long";
-      return false;
-    }
-    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      *err = "cannot reach " + path + ": " + std::strerror(errno);
-      return false;
-    }
-    return true;
-  }
-  ~Connection() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool Call(const json& req, json* reply) {
-    std::string line = req.dump() + "\n";
-    if (::write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return false;
-    std::string in;
-    char c[4096];
-    while (in.find('\n') == std::string::npos) {
-      ssize_t n = ::read(fd_, c, sizeof c);
-      if (n <= 0) return false;
-      in.append(c, static_cast<size_t>(n));
-    }
-    *reply = json::parse(in.substr(0, in.find('\n')), nullptr, false);
-    return !reply->is_discarded();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::string FindSocket(const std::string& socket, const std::string& mountpoint) {
   if (!socket.empty()) return socket;
@@ -161,17 +122,16 @@ int main(int argc, char** argv) {
 
   std::string sock = FindSocket(socket, mountpoint);
   if (sock.empty()) return Fail(1, "no control socket found: give -s SOCKET or -m MOUNTPOINT");
-  Connection conn;
-  std::string err;
-  if (!conn.Open(sock, &err)) return Fail(1, err);
+  errseq::ctl::ControlClient conn;
+  if (Status s = conn.Connect(sock); !s.ok()) return Fail(1, s.message());
 
   if (verb == "events") {
     uint64_t after = 0;
     do {
       json q = {{"cmd", "events"}, {"after", after}, {"wait_ms", follow ? 1000 : 0}};
-      json reply;
-      if (!conn.Call(q, &reply)) return Fail(1, "the mount went away");
-      for (auto& e : reply["events"]) {
+      auto reply = conn.Call(q);
+      if (!reply.ok()) return Fail(1, reply.status().message());
+      for (auto& e : (*reply)["events"]) {
         after = e["seq"].get<uint64_t>();
         if (as_json) {
           std::cout << e.dump() << std::endl;
@@ -182,8 +142,9 @@ int main(int argc, char** argv) {
     } while (follow);
     return 0;
   }
-  json reply;
-  if (!conn.Call(req, &reply)) return Fail(1, "no reply from " + sock);
+  auto r = conn.Call(req);
+  if (!r.ok()) return Fail(1, r.status().message());
+  json reply = *r;
   if (!reply.value("ok", false)) return Fail(2, reply.value("error", "failed"));
   if (as_json) {
     std::cout << reply.dump() << std::endl;
@@ -194,9 +155,9 @@ int main(int argc, char** argv) {
       if (k == "ok" || k == "rules") continue;
       std::printf("%s: %s\n", k.c_str(), v.dump().c_str());
     }
-    for (auto& r : reply["rules"]) {
-      std::printf("rule: %s  hits %llu\n", r["rule"].get<std::string>().c_str(),
-                  r["hits"].get<unsigned long long>());
+    for (auto& rule : reply["rules"]) {
+      std::printf("rule: %s  hits %llu\n", rule["rule"].get<std::string>().c_str(),
+                  rule["hits"].get<unsigned long long>());
     }
   } else if (verb == "syncfs") {
     std::printf("syncfs: %s\n", reply["result"].get<std::string>().c_str());

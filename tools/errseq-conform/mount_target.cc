@@ -1,0 +1,260 @@
+// MountTarget (see mount_target.h).
+#include "mount_target.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "errseq/core/errno_name.h"
+
+namespace errseq::conform {
+namespace {
+
+bool IsMounted(const std::string& mnt) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(" " + mnt + " ") != std::string::npos) return true;
+  }
+  return false;
+}
+
+int Errno(long rc) { return rc < 0 ? -errno : 0; }
+
+}  // namespace
+
+MountTarget::MountTarget(std::string errseqfs_bin) : managed_(true), bin_(std::move(errseqfs_bin)) {}
+
+MountTarget::MountTarget(std::string root, std::string ctl_socket)
+    : managed_(false), root_(std::move(root)), ctl_(std::move(ctl_socket)) {}
+
+MountTarget::~MountTarget() { Stop().IgnoreError(); }
+
+bool MountTarget::Has(const std::string& capability) const {
+  if (capability == "syncfs") return false;  // needs the §9 super-block error mirror
+  // The kernel never sends sync_file_range to a FUSE server (there is no FUSE request for it):
+  // its wait flags check only the kernel's own inode, so no FUSE file system can report here.
+  if (capability == "sync_file_range-wait") return false;
+  if (capability == "evict") return true;
+  return managed_;  // remount, blockdev
+}
+
+bool MountTarget::Supports(const Mode& mode, std::string* why) const {
+  if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0) {
+    *why = "needs root and /dev/fuse to mount";
+    return false;
+  }
+  if (managed_) return true;
+  ctl::ControlClient c;
+  if (!c.Connect(ctl_).ok()) {
+    *why = "cannot reach " + ctl_;
+    return false;
+  }
+  auto r = c.Call({{"cmd", "stats"}});
+  if (!r.ok()) {
+    *why = r.status().message();
+    return false;
+  }
+  if ((*r).value("profile", "") != mode.profile || (*r).value("policy", "") != mode.policy) {
+    *why = fmt::format("the mount runs {}/{}", (*r).value("profile", "?"), (*r).value("policy", "?"));
+    return false;
+  }
+  return true;
+}
+
+Status MountTarget::Launch(Instance& in, const std::string& extra_opts) {
+  std::string opts = fmt::format("ctl={},profile={},policy={}{}", in.socket, mode_.profile,
+                                 mode_.policy, extra_opts);
+  in.pid = ::fork();
+  if (in.pid == 0) {
+    int fd = ::open((dir_ + "/errseqfs.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(bin_.c_str(), "errseqfs", "-f", "-o", opts.c_str(), in.source.c_str(),
+            in.mountpoint.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 400; ++i) {
+    if (IsMounted(in.mountpoint) && ::access(in.socket.c_str(), F_OK) == 0) return Status::Ok();
+    int st;
+    if (::waitpid(in.pid, &st, WNOHANG) == in.pid) {
+      in.pid = -1;
+      return Status::Error(-EIO, "errseqfs exited at mount; see " + dir_ + "/errseqfs.log");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return Status::Error(-ETIMEDOUT, "errseqfs did not come up");
+}
+
+int MountTarget::Shutdown(Instance& in) {
+  if (in.pid <= 0) return 0;
+  std::string cmd = "fusermount3 -u '" + in.mountpoint + "' 2>/dev/null";
+  (void)!std::system(cmd.c_str());
+  int st = 0;
+  for (int i = 0; i < 800; ++i) {
+    if (::waitpid(in.pid, &st, WNOHANG) == in.pid) {
+      in.pid = -1;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ::kill(in.pid, SIGKILL);
+  ::waitpid(in.pid, &st, 0);
+  in.pid = -1;
+  cmd = "fusermount3 -u -z '" + in.mountpoint + "' 2>/dev/null";
+  (void)!std::system(cmd.c_str());
+  return -1;
+}
+
+Status MountTarget::Start(const Mode& mode) {
+  Stop().IgnoreError();
+  mode_ = mode;
+  handles_.clear();
+  if (!managed_) {
+    main_ = {root_, root_, ctl_, -1};
+    return Status::Ok();
+  }
+  std::string tmpl = (std::filesystem::temp_directory_path() / "errseq-mount-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) return Status::FromErrno(errno, "mkdtemp");
+  dir_ = tmpl;
+  main_ = {dir_ + "/src", dir_ + "/mnt", dir_ + "/ctl.sock", -1};
+  dev_ = {dir_ + "/dev.img", dir_ + "/devmnt", dir_ + "/dev.sock", -1};
+  ::mkdir(main_.source.c_str(), 0755);
+  ::mkdir(main_.mountpoint.c_str(), 0755);
+  ::mkdir(dev_.mountpoint.c_str(), 0755);
+  std::ofstream(dev_.source).close();
+  if (::truncate(dev_.source.c_str(), 1 << 20) != 0) return Status::FromErrno(errno, "truncate");
+  if (Status s = Launch(main_, ""); !s.ok()) return s;
+  return Launch(dev_, ",fs=blockdev");
+}
+
+Status MountTarget::Stop() {
+  for (auto& [fd, dev] : handles_) ::close(fd);
+  handles_.clear();
+  if (!managed_) return Status::Ok();
+  Shutdown(main_);
+  Shutdown(dev_);
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    dir_.clear();
+  }
+  return Status::Ok();
+}
+
+std::string MountTarget::Host(const std::string& path) const {
+  if (path == "@dev") return dev_.mountpoint + "/dev.img";
+  return main_.mountpoint + "/" + path;
+}
+
+int MountTarget::Open(const std::string& path, int flags) {
+  int fd = ::open(Host(path).c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  handles_[fd] = path == "@dev";
+  return fd;
+}
+
+int MountTarget::Dup(int h) {
+  int fd = ::fcntl(h, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  handles_[fd] = handles_[h];
+  return fd;
+}
+
+int MountTarget::Close(int h) {
+  handles_.erase(h);
+  return Errno(::close(h));
+}
+
+int64_t MountTarget::Pwrite(int h, uint64_t off, const std::vector<uint8_t>& data) {
+  ssize_t n = ::pwrite(h, data.data(), data.size(), static_cast<off_t>(off));
+  return n < 0 ? -errno : n;
+}
+
+int64_t MountTarget::Append(int h, const std::vector<uint8_t>& data) {
+  ssize_t n = ::write(h, data.data(), data.size());
+  return n < 0 ? -errno : n;
+}
+
+int64_t MountTarget::Pread(int h, uint64_t off, std::vector<uint8_t>* data) {
+  ssize_t n = ::pread(h, data->data(), data->size(), static_cast<off_t>(off));
+  return n < 0 ? -errno : n;
+}
+
+int MountTarget::Fsync(int h) { return Errno(::fsync(h)); }
+int MountTarget::Fdatasync(int h) { return Errno(::fdatasync(h)); }
+int MountTarget::Syncfs(int h) { return Errno(::syncfs(h)); }
+int MountTarget::SyncFileRange(int h, uint64_t off, uint64_t len, unsigned flags) {
+  return Errno(::sync_file_range(h, static_cast<off_t>(off), static_cast<off_t>(len), flags));
+}
+
+int MountTarget::CtlCall(const std::string& socket, const std::string& cmd,
+                         const std::string& path, const std::string& op, int err) {
+  ctl::ControlClient c;
+  if (Status s = c.Connect(socket); !s.ok()) return s.err();
+  nlohmann::json req = {{"cmd", cmd}};
+  if (!path.empty()) req["path"] = path;
+  if (cmd == "fail") {
+    req["op"] = op;
+    req["what"] = path.empty() ? "device" : "data";
+    req["errno"] = ErrnoName(err);
+  }
+  auto r = c.Call(req);
+  if (!r.ok()) return r.err();
+  return (*r).value("ok", false) ? 0 : -EINVAL;
+}
+
+int MountTarget::Sync() {
+  ::sync();
+  int r = CtlCall(main_.socket, "sync");
+  if (managed_ && r == 0) r = CtlCall(dev_.socket, "sync");
+  return r;
+}
+
+int MountTarget::Unlink(const std::string& path) { return Errno(::unlink(Host(path).c_str())); }
+
+int MountTarget::Fail(const std::string& op, const std::string& path, int err) {
+  if (path == "@dev") return CtlCall(dev_.socket, "fail", "", op, err);
+  if (path.empty()) {  // the whole device: every mount this target runs
+    int r = CtlCall(main_.socket, "fail", "", op, err);
+    if (managed_ && r == 0) r = CtlCall(dev_.socket, "fail", "", op, err);
+    return r;
+  }
+  return CtlCall(main_.socket, "fail", path, op, err);
+}
+
+int MountTarget::Heal() {
+  int r = CtlCall(main_.socket, "heal");
+  if (managed_ && r == 0) r = CtlCall(dev_.socket, "heal");
+  return r;
+}
+
+int MountTarget::Evict(const std::string& path) {
+  // The kernel may still hold the FUSE inode; drop its caches first, then ours.
+  std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
+  if (path == "@dev") return CtlCall(dev_.socket, "evict", "dev.img");
+  int r = CtlCall(main_.socket, "evict", path);
+  return r == -EINVAL ? 0 : r;  // like drop_caches: a name that is gone has nothing to drop
+}
+
+int MountTarget::Remount() {
+  if (!managed_) return -EOPNOTSUPP;
+  if (!handles_.empty()) return -EBUSY;
+  if (Shutdown(main_) < 0 || Shutdown(dev_) < 0) return -EIO;
+  // An unmount that reports lost data still remounts: the scenario reads what is on disk.
+  if (!Launch(main_, "").ok()) return -EIO;
+  return Launch(dev_, ",fs=blockdev").ok() ? 0 : -EIO;
+}
+
+}  // namespace errseq::conform
