@@ -13,6 +13,7 @@ PACKAGES=(
   util-linux                         # losetup, for the real-block-device test
   libfuse3-dev fuse3                 # errseqfs (FUSE low-level API) and fusermount3
   sqlite3                            # the sqlite3 workload test on a mount
+  python3                            # the long-lived process in scripts/mount-demo.sh
 )
 
 missing=()

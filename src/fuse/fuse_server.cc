@@ -407,6 +407,7 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   fuse_session* se = fuse_session_new(&fargs, &kOps, sizeof kOps, this);
+  fuse_opt_free_args(&fargs);  // libfuse may have grown the list
   if (!se) return Status::Error(-EINVAL, "cannot create the FUSE session (bad -o option?)");
   auto fail = [&](int stage, Status st) {
     if (stage >= 2) fuse_session_unmount(se);

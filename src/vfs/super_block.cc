@@ -77,10 +77,13 @@ Status SuperBlock::Unmount() {
   // Errors recorded in a file that no fsync (or O_SYNC write, or sync_file_range) ever reported.
   int unseen_err = 0;
   size_t unseen_files = 0;
+  // Under legacy tracking "reported" means the flags were consumed; else the errseq was seen.
+  const bool legacy = options_.profile == Profile::kLegacy;
   wb_->ForEachMapping([&](mm::Mapping& m) {
     errseq_t v = m.wb_err().Load();
-    if (v != 0 && !Errseq::IsSeen(v)) {
-      unseen_err = Errseq::ErrnoOf(v);
+    int err = legacy ? m.legacy().TestAndKeep() : (v != 0 && !Errseq::IsSeen(v) ? Errseq::ErrnoOf(v) : 0);
+    if (err != 0) {
+      unseen_err = err;
       ++unseen_files;
     }
   });

@@ -1,6 +1,9 @@
 // errseqfs mounted for real, driven by separate processes and errseqctl: the reporting rules
 // through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
+#include <sys/mman.h>
 #include <sys/wait.h>
+
+#include <cstring>
 
 #include <gtest/gtest.h>
 
@@ -201,6 +204,37 @@ TEST(Mount, BlockdevImageAsOneFile) {
   ASSERT_EQ(m.Ctl({"heal"}), 0);
   ::close(a);
   ::close(b);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+TEST(Mount, SharedWritableMmapGoesThroughOurPageCache) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("mapped").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 8192), 0);
+  void* p = ::mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  std::memset(p, 'm', 8192);
+  ASSERT_EQ(::msync(p, 8192, MS_SYNC), 0);  // the kernel sends WRITE: our cache has it now
+  int other = ::open(m.Path("mapped").c_str(), O_RDONLY);
+  char c = 0;
+  ASSERT_EQ(::pread(other, &c, 1, 4096), 1);
+  EXPECT_EQ(c, 'm');
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "mapped"}), 0);
+  static_cast<char*>(p)[0] = 'n';
+  // msync(MS_SYNC) is an fsync of the range (the kernel sends WRITE, then FSYNC for this
+  // description): the failed writeback is reported here, once, as on a local file system.
+  EXPECT_EQ(::msync(p, 8192, MS_SYNC), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(::fsync(fd), 0);      // the same description: already told
+  EXPECT_EQ(::fsync(other), -1);  // every other description is told too
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ::munmap(p, 8192);
+  ::close(fd);
+  ::close(other);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
