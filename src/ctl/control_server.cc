@@ -109,12 +109,12 @@ void ControlServer::Stop() {
     ::close(listen_fd_);
   }
   if (acceptor_.joinable()) acceptor_.join();
-  std::vector<std::thread> workers;
+  std::vector<Worker> workers;
   {
     std::lock_guard lock(mu_);
     workers.swap(workers_);
   }
-  for (auto& w : workers) w.join();
+  for (auto& w : workers) w.thread.join();
   if (!socket_path_.empty()) ::unlink(socket_path_.c_str());
 }
 
@@ -126,7 +126,21 @@ void ControlServer::AcceptLoop() {
       return;
     }
     std::lock_guard lock(mu_);
-    workers_.emplace_back([this, fd] { Serve(fd); });
+    // Join connections that have ended, so threads do not pile up over a long mount.
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    workers_.push_back({std::thread([this, fd, done] {
+                          Serve(fd);
+                          done->store(true);
+                        }),
+                        done});
   }
 }
 

@@ -66,7 +66,11 @@ class ControlServer {
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<block::FaultRule> rules_;  // GUARDED_BY(mu_)
-  std::vector<std::thread> workers_;     // GUARDED_BY(mu_)
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;  // GUARDED_BY(mu_); finished ones are joined at the next accept
 };
 
 }  // namespace errseq::ctl
