@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The file-system workloads W1-W5 of ../shared/tools/bench_driver.c, in one run, on:
+#   backing  the backing directory itself (the kernel: the limit)
+#   errseqfs a passthrough errseqfs mount over that directory
+#   null     null_fuse (every write discarded: the limit of FUSE with the writeback cache off)
+# RUNS repetitions each (default 3), interleaved; prints every result line and the medians.
+# The driver is compiled from ../shared at run time, never copied into the project.
+# Usage: bench/fuse_bench.sh BUILD_DIR [WORKDIR]   (root; WORKDIR default /var/tmp/errseq-fuse-bench)
+set -euo pipefail
+build=${1:?usage: fuse_bench.sh BUILD_DIR [WORKDIR]}
+work=${2:-/var/tmp/errseq-fuse-bench}
+runs=${RUNS:-3}
+here=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$work"/{backing,mnt,nullmnt}
+driver=$work/driver
+gcc -O2 -Wall -o "$driver" "$here/../shared/tools/bench_driver.c"
+cleanup() {
+  fusermount3 -u -q "$work/mnt" 2>/dev/null || true
+  fusermount3 -u -q "$work/nullmnt" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+mount_errseqfs() {
+  "$build/tools/errseqfs/errseqfs" -o "ctl=$work/ctl.sock" "$work/backing" "$work/mnt"
+}
+mount_null() {
+  "$build/bench/null_fuse" "$work/nullmnt" &
+  for _ in $(seq 100); do mountpoint -q "$work/nullmnt" && return; sleep 0.05; done
+}
+results=$work/results.txt
+: > "$results"
+for r in $(seq "$runs"); do
+  for wl in w1 w2 w3 w5 w4; do
+    for target in backing errseqfs null; do
+      case $target in
+        backing) dir=$work/backing/b ;;
+        errseqfs) mount_errseqfs; dir=$work/mnt/e ;;
+        null) mount_null; dir=$work/nullmnt ;;
+      esac
+      mkdir -p "$dir" 2>/dev/null || true
+      if [[ $wl == w4 ]]; then "$driver" w1 "$dir" >/dev/null; fi
+      if [[ $wl == w4 && $target == errseqfs ]]; then  # cold: our cache too
+        fusermount3 -u "$work/mnt"; mount_errseqfs
+      fi
+      line=$("$driver" "$wl" "$dir" | grep RESULT || echo "RESULT $wl failed")
+      echo "$target run=$r $line" | tee -a "$results"
+      "$driver" clean "$dir" >/dev/null 2>&1 || true
+      case $target in
+        errseqfs) fusermount3 -u "$work/mnt" ;;
+        null) fusermount3 -u "$work/nullmnt"; wait ;;
+      esac
+    done
+  done
+done
+echo "results in $results"
