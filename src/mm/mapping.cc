@@ -423,6 +423,11 @@ void Mapping::FlushDelayedErrors() {
   if (err != 0) SetError(err, off, len);
 }
 
+bool Mapping::HasDelayedError() const {
+  Lock lock(mu_);
+  return pending_err_ != 0;
+}
+
 size_t Mapping::CachedPages() const {
   Lock lock(mu_);
   return npages_;

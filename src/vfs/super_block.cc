@@ -165,7 +165,9 @@ void SuperBlock::ShrinkInodeCache() {
     const size_t target = options_.inode_cache_limit - options_.inode_cache_limit / 10;
     for (auto it = inodes_.begin(); it != inodes_.end() && inodes_.size() > target;) {
       Inode& i = *it->second;
-      bool busy = i.open_count_ > 0 || (i.has_data() && i.mapping().HasDirtyPages());
+      // An error held back by the delayed policy must not go with the inode either.
+      bool busy = i.open_count_ > 0 ||
+                  (i.has_data() && (i.mapping().HasDirtyPages() || i.mapping().HasDelayedError()));
       if (!busy && i.has_data() && options_.evict == EvictMode::kPin) {
         errseq_t v = i.mapping().wb_err().Load();
         busy = v != 0 && !Errseq::IsSeen(v);  // pinned: holds an unseen error

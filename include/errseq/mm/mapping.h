@@ -88,6 +88,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void SetError(int err, uint64_t offset, uint64_t length);
   // delayed policy: records the errors held back since the last call.
   void FlushDelayedErrors();
+  // delayed policy: whether an error is held back (not yet in wb_err).
+  bool HasDelayedError() const;
 
   Errseq& wb_err() { return wb_err_; }
   LegacyErrors& legacy() { return legacy_; }
