@@ -17,6 +17,7 @@
 
 #include "errseq/block/fault_table_text.h"
 #include "errseq/core/errno_name.h"
+#include "errseq/vfs/path.h"
 
 namespace errseq::ctl {
 namespace {
@@ -181,8 +182,10 @@ std::string ControlServer::RelativePath(const std::string& path) const {
       p = p.substr(mp.size());
     }
   }
-  size_t start = p.find_first_not_of('/');
-  return start == std::string::npos ? "" : p.substr(start);
+  // The canonical form the file systems give the fault injector ("a/b", no "." or "..");
+  // a path that cannot be normalised is returned as is and fails its lookup.
+  auto norm = vfs::NormalizePath(p.empty() ? "/" : p);
+  return norm.ok() ? *norm : p;
 }
 
 std::string ControlServer::Handle(const std::string& line) {

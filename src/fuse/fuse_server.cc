@@ -17,6 +17,11 @@
 namespace errseq::fuse {
 namespace {
 
+// O_SYNC/O_DSYNC stay with the kernel: after each write through such a description it sends an
+// FSYNC (generic_write_sync), which reports through this description's cursor. Keeping them
+// here too would write back and sync every such write twice.
+constexpr int kKernelSyncFlags = O_SYNC | O_DSYNC;
+
 FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
 
 vfs::File* FileOf(fuse_file_info* fi) {
@@ -152,7 +157,7 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
-  auto f = s->sb().Open(*path, fi->flags & ~(O_CREAT | O_EXCL));
+  auto f = s->sb().Open(*path, fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags));
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
   OpenReply(req, fi, std::move(*f), nullptr, s);
 }
@@ -164,17 +169,17 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
-  auto f = s->sb().Open(path, fi->flags | O_CREAT, mode);
+  auto f = s->sb().Open(path, (fi->flags | O_CREAT) & ~kKernelSyncFlags, mode);
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
   OpenReply(req, fi, std::move(*f), &path, s);
 }
 
 void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   FuseServer* s = Server(req);
-  std::vector<std::byte> buf(size);
-  auto n = s->sb().Pread(*FileOf(fi), buf, static_cast<uint64_t>(off));
+  std::unique_ptr<std::byte[]> buf(new std::byte[size]);  // filled by Pread, no zeroing
+  auto n = s->sb().Pread(*FileOf(fi), {buf.get(), size}, static_cast<uint64_t>(off));
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.data()), *n);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
 }
 
 void OnWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,

@@ -93,24 +93,14 @@ std::vector<std::shared_ptr<Mapping>> Writeback::TakeDirty(bool all) {
   return out;
 }
 
-void Writeback::SyncAll(SyncMode mode) {
-  std::vector<std::shared_ptr<Mapping>> work;
+void Writeback::SyncAll() {
+  // Every mapping, not just the dirty list: one the flusher is writing right now is off the
+  // list, and a data-integrity sync must wait for that I/O (and its errors) too.
   {
     std::lock_guard lock(mu_);
-    if (mode == SyncMode::kAll) {
-      // Every mapping, not just the dirty list: one the flusher is writing right now is off
-      // the list, and a data-integrity sync must wait for that I/O (and its errors) too.
-      std::erase_if(registry_, [](const std::weak_ptr<Mapping>& w) { return w.expired(); });
-      for (auto& w : registry_) {
-        if (auto m = w.lock()) work.push_back(std::move(m));
-      }
-    } else {
-      work = TakeDirty(true);
-    }
+    std::erase_if(registry_, [](const std::weak_ptr<Mapping>& w) { return w.expired(); });
   }
-  for (auto& m : work) {
-    if (m) m->WriteAll(mode);
-  }
+  ForEachMapping([](Mapping& m) { m.WriteAll(SyncMode::kAll); });
 }
 
 void Writeback::ForEachMapping(const std::function<void(Mapping&)>& fn) {

@@ -1,5 +1,5 @@
 // Path normalisation (see path.h).
-#include "path.h"
+#include "errseq/vfs/path.h"
 
 #include <cerrno>
 #include <vector>

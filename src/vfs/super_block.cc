@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "errseq/core/errno_name.h"
-#include "path.h"
+#include "errseq/vfs/path.h"
 
 namespace errseq::vfs {
 namespace {
@@ -63,9 +63,8 @@ SuperBlock::~SuperBlock() {
 Status SuperBlock::Unmount() {
   if (unmounted_.exchange(true)) return Status::Ok();
   const errseq_t before = s_wb_err_.Load();
-  wb_->SyncAll(mm::SyncMode::kAll);
+  Status fs_status = SyncWholeFs();
   FlushDelayedErrors();
-  Status fs_status = fs_->SyncFs();
   wb_->Stop();
   const errseq_t after = s_wb_err_.Load();
   if (after != before) {
@@ -420,14 +419,22 @@ void SuperBlock::FlushDelayedErrors() {
   wb_->ForEachMapping([](mm::Mapping& m) { m.FlushDelayedErrors(); });
 }
 
-Status SuperBlock::Syncfs(File& f) {
-  wb_->SyncAll(mm::SyncMode::kAll);
-  Status fs_status = fs_->SyncFs();
-  if (!fs_status.ok()) {
-    errseq_t v = s_wb_err_.Set(fs_status.err());
-    ledger_.Append({0, 0, Event::Kind::kRecorded, 0, 0, 0, fs_status.err(), v, 0, "", 0,
-                    "(file system sync)"});
+Status SuperBlock::SyncWholeFs() {
+  wb_->SyncAll();
+  Status s = fs_->SyncFs();
+  if (!s.ok()) {
+    // Written data may be gone: every description's syncfs must hear of it.
+    Event e;
+    e.err = s.err();
+    e.value = s_wb_err_.Set(s.err());
+    e.path = "(file system sync)";
+    ledger_.Append(std::move(e));
   }
+  return s;
+}
+
+Status SuperBlock::Syncfs(File& f) {
+  Status fs_status = SyncWholeFs();
   int err = 0;
   if (options_.profile == Profile::kLegacy) {
     err = fs_status.err();  // before 5.8 syncfs reported only the fs's own sync error
@@ -449,13 +456,7 @@ Status SuperBlock::Syncfs(File& f) {
 }
 
 void SuperBlock::Sync() {
-  wb_->SyncAll(mm::SyncMode::kAll);
-  Status s = fs_->SyncFs();
-  if (!s.ok()) {
-    errseq_t v = s_wb_err_.Set(s.err());
-    ledger_.Append({0, 0, Event::Kind::kRecorded, 0, 0, 0, s.err(), v, 0, "", 0,
-                    "(file system sync)"});
-  }
+  SyncWholeFs().IgnoreError();  // sync(2) reports nothing; the error is recorded for syncfs
   FlushDelayedErrors();
 }
 

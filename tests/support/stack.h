@@ -79,6 +79,7 @@ class Stack {
   int Syncfs(int fd) { return v_->Syncfs(fd).err(); }
 
   vfs::Vfs& v() { return *v_; }
+  const std::shared_ptr<block::FaultInjector>& faults() const { return faults_; }
   vfs::SuperBlock& sb() { return *sb_; }
   const std::string& dir() const { return dir_.path(); }
   std::string HostPath(const std::string& rel) const { return dir_ / rel; }

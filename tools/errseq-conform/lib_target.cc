@@ -12,6 +12,7 @@
 #include "errseq/block/fault_device.h"
 #include "errseq/fs/blockdev_fs.h"
 #include "errseq/fs/passthrough_fs.h"
+#include "errseq/vfs/path.h"
 
 namespace errseq::conform {
 namespace {
@@ -162,8 +163,9 @@ int LibTarget::Fail(const std::string& op, const std::string& path, int err) {
                           : block::kAllOps;
   r.err = err;
   if (!path.empty() && path != "@dev") {
-    size_t start = path.find_first_not_of('/');
-    r.path = start == std::string::npos ? "" : path.substr(start);
+    auto norm = vfs::NormalizePath(path);  // the form the file system matches rules against
+    if (!norm.ok()) return norm.err();
+    r.path = *norm;
   }
   rules_.insert(rules_.begin(), r);  // the newest rule decides
   faults_->Load(rules_);

@@ -62,8 +62,9 @@ class Writeback {
   // Every mapping registers so that cache eviction can reach it.
   void Register(const std::shared_ptr<Mapping>& mapping);
 
-  // Writes back every mapping on the dirty list (sync(2), syncfs, unmount).
-  void SyncAll(SyncMode mode);
+  // Writes back every mapping and waits for all writeback in flight, the flusher's included
+  // (sync(2), syncfs, unmount).
+  void SyncAll();
   // Writer throttling: waits for a flusher pass while dirty memory is over the limit.
   void BalanceDirty();
   // Calls fn on every live mapping (outside every lock).

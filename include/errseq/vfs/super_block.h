@@ -119,6 +119,9 @@ class SuperBlock final : public mm::ErrorObserver {
   int ReportWbErr(File& f, const char* call);
   void Report(File& f, int err, errseq_t cursor, const char* call);
   void FlushDelayedErrors();
+  // Writes back every mapping and runs the fs's own sync; a failure of the latter is recorded
+  // in s_wb_err (and the ledger) and returned.
+  Status SyncWholeFs();
   int Sticky() const { return sticky_err_.load(std::memory_order_acquire); }
   void ShrinkInodeCache();
 

@@ -1,5 +1,7 @@
 // Path normalisation for the VFS: every path a caller gives is turned into the canonical
 // relative form a FileSystem expects ("" is the root), or refused with the errno Linux gives.
+// Public because fault rules name files by the same canonical path the file systems present
+// to the fault injector: whoever builds a `path=` rule must normalise it here.
 #pragma once
 
 #include <string>
