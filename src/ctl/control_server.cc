@@ -255,6 +255,7 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"errors_reported", sb_.ledger().reported()},
                  {"events_dropped", sb_.ledger().dropped()},
                  {"cached_inodes", sb_.CachedInodes()},
+                 {"syncfs_mirror", hooks_.syncfs_mirror ? hooks_.syncfs_mirror() : false},
                  {"rules", rules}})
         .dump();
   }

@@ -8,7 +8,9 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -74,8 +76,20 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
 }
 
+// The syncfs mirror's hidden file (see syncfs_mirror.h): the handlers below that receive an
+// inode number first check for it.
+bool IsMirror(fuse_ino_t ino) { return ino == SyncfsMirror::kIno; }
+
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
+  if (parent == FUSE_ROOT_ID && s->mirror() &&
+      s->mirror()->IsHidden(name, static_cast<pid_t>(fuse_req_ctx(req)->pid))) {
+    fuse_entry_param e{};  // timeouts 0: nobody else may find it in the dcache
+    e.ino = SyncfsMirror::kIno;
+    e.generation = 1;
+    e.attr = s->mirror()->Attr();
+    return (void)fuse_reply_entry(req, &e);
+  }
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
@@ -96,6 +110,10 @@ void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino) && s->mirror()) {
+    struct stat st = s->mirror()->Attr();
+    return (void)fuse_reply_attr(req, &st, 0);
+  }
   vfs::NodeAttr a;
   if (fi) {
     a = s->sb().Fstat(*FileOf(fi));
@@ -113,6 +131,10 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino) && s->mirror()) {
+    struct stat st = s->mirror()->Attr();  // its size never changes
+    return (void)fuse_reply_attr(req, &st, 0);
+  }
   RequestScope scope(req);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
@@ -153,6 +175,11 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
 
 void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino)) {
+    fi->fh = 0;  // no vfs::File: its requests never reach the VFS
+    fi->keep_cache = 1;
+    return (void)fuse_reply_open(req, fi);
+  }
   RequestScope scope(req);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
@@ -174,17 +201,35 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   OpenReply(req, fi, std::move(*f), &path, s);
 }
 
-void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino)) {
+    const size_t end = SyncfsMirror::kPages * 4096;
+    const size_t n = static_cast<size_t>(off) >= end ? 0 : std::min(size, end - static_cast<size_t>(off));
+    std::vector<char> zeros(n);
+    return (void)fuse_reply_buf(req, zeros.data(), n);
+  }
   std::unique_ptr<std::byte[]> buf(new std::byte[size]);  // filled by Pread, no zeroing
   auto n = s->sb().Pread(*FileOf(fi), {buf.get(), size}, static_cast<uint64_t>(off));
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
 }
 
-void OnWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off,
+void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
              fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino)) {
+    SyncfsMirror* m = s->mirror();
+    uint64_t token = 0;
+    int err = m ? m->OnWrite(static_cast<uint64_t>(off), size, &token) : 0;
+    if (err != 0) {
+      fuse_reply_err(req, -err);  // the kernel records it in the mount's errseqs
+    } else {
+      fuse_reply_write(req, size);
+    }
+    if (m) m->AfterWrite(static_cast<uint64_t>(off), size, token);
+    return;
+  }
   RequestScope scope(req);
   auto n = s->sb().Pwrite(*FileOf(fi), {reinterpret_cast<const std::byte*>(data), size},
                           static_cast<uint64_t>(off));
@@ -196,15 +241,20 @@ void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
   fuse_reply_err(req, 0);  // close reports nothing and consumes nothing (never ENOSYS)
 }
 
-void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+void OnRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);
   delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
   fuse_reply_err(req, 0);
 }
 
-void OnFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);  // its WRITEs were answered already
   RequestScope scope(req);
   Status r = datasync ? s->sb().Fdatasync(*FileOf(fi)) : s->sb().Fsync(*FileOf(fi));
+  // An error this fsync recorded must be in the kernel's super-block errseq before the caller
+  // can call syncfs. Bounded: every worker thread might be waiting here.
+  if (SyncfsMirror* m = s->mirror()) m->WaitHandedOver(std::chrono::seconds(1));
   fuse_reply_err(req, -r.err());
 }
 
@@ -340,7 +390,7 @@ void FuseServer::Exit() {
   if (!se) return;
   fuse_session_exit(se);
   // The loop notices only when a request arrives: make one, from a thread that may block.
-  std::thread([mnt = options_.mountpoint] {
+  std::thread([mnt = mountpoint_abs_] {
     struct stat st;
     ::stat(mnt.c_str(), &st);
   }).detach();
@@ -403,6 +453,12 @@ void FuseServer::Renamed(const std::string& from, const std::string& to) {
 }
 
 Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
+  {
+    // Absolute: the process may chdir("/") when it daemonizes.
+    std::error_code ec;
+    auto abs = std::filesystem::weakly_canonical(options_.mountpoint, ec);
+    mountpoint_abs_ = ec ? options_.mountpoint : abs.string();
+  }
   std::vector<std::string> args = {"errseqfs", "-o", "fsname=errseqfs:" + source_,
                                    "-o", "subtype=errseqfs", "-o", "default_permissions"};
   if (options_.allow_other) args.insert(args.end(), {"-o", "allow_other"});
@@ -430,9 +486,21 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   if (!options_.foreground && fuse_daemonize(0) != 0) {
     return fail(2, Status::Error(-EIO, "cannot daemonize"));
   }
-  auto sb = vfs::SuperBlock::Mount(std::move(fs_), mount_options_);
+  vfs::MountOptions mo = mount_options_;
+  if (options_.syncfs_mirror) {
+    mo.on_error = [this, chained = mo.on_error](const vfs::Event& e) {
+      if (SyncfsMirror* m = mirror_ptr_.load()) m->Record(e.err);
+      if (chained) chained(e);
+    };
+  }
+  auto sb = vfs::SuperBlock::Mount(std::move(fs_), std::move(mo));
   if (!sb.ok()) return fail(2, sb.status());
   sb_ = std::move(*sb);
+  if (options_.syncfs_mirror) {
+    mirror_ = std::make_unique<SyncfsMirror>(*sb_, mountpoint_abs_);
+    mirror_ptr_.store(mirror_.get());
+    mirror_->Start();  // its first requests are served once the loop runs
+  }
   session_.store(se);
   if (ready) ready(*sb_);
   fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -443,7 +511,11 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   session_.store(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
-  fuse_session_destroy(se);
+  fuse_session_destroy(se);  // aborts the connection if the mirror still holds the mount
+  if (mirror_) {
+    mirror_ptr_.store(nullptr);
+    mirror_->Stop();
+  }
   Status unmount = sb_->Unmount();
   if (rc < 0) return Status::Error(rc, "the FUSE loop failed");
   return unmount;

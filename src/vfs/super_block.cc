@@ -428,6 +428,7 @@ Status SuperBlock::SyncWholeFs() {
     e.err = s.err();
     e.value = s_wb_err_.Set(s.err());
     e.path = "(file system sync)";
+    if (options_.on_error) options_.on_error(e);
     ledger_.Append(std::move(e));
   }
   return s;
@@ -456,8 +457,13 @@ Status SuperBlock::Syncfs(File& f) {
 }
 
 void SuperBlock::Sync() {
-  SyncWholeFs().IgnoreError();  // sync(2) reports nothing; the error is recorded for syncfs
+  SyncStep().IgnoreError();  // sync(2) reports nothing; the error is recorded for syncfs
+}
+
+Status SuperBlock::SyncStep() {
+  Status s = SyncWholeFs();
   FlushDelayedErrors();
+  return s;
 }
 
 void SuperBlock::DiscardCache() {

@@ -142,6 +142,19 @@ class Mount {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
 
+  // True once `errseqctl stats` says the syncfs mirror is on (it starts just after mounting).
+  bool WaitSyncfsMirror() {
+    for (int i = 0; i < 100; ++i) {
+      std::string out;
+      if (Ctl({"stats"}, &out) == 0 && out.find("syncfs_mirror: true") != std::string::npos) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  pid_t pid() const { return pid_; }
+
   std::string Path(const std::string& rel) const { return mnt_ + "/" + rel; }
   const std::string& mnt() const { return mnt_; }
   const std::string& src() const { return src_; }

@@ -32,6 +32,14 @@ bool IsMounted(const std::string& mnt) {
 
 int Errno(long rc) { return rc < 0 ? -errno : 0; }
 
+// errseqfs starts its syncfs mirror just after mounting: syncfs reports nothing until then.
+bool MirrorActive(const std::string& socket) {
+  ctl::ControlClient c;
+  if (!c.Connect(socket).ok()) return false;
+  auto r = c.Call({{"cmd", "stats"}});
+  return r.ok() && (*r).value("syncfs_mirror", false);
+}
+
 }  // namespace
 
 MountTarget::MountTarget(std::string errseqfs_bin) : managed_(true), bin_(std::move(errseqfs_bin)) {}
@@ -42,7 +50,7 @@ MountTarget::MountTarget(std::string root, std::string ctl_socket)
 MountTarget::~MountTarget() { Stop().IgnoreError(); }
 
 bool MountTarget::Has(const std::string& capability) const {
-  if (capability == "syncfs") return false;  // needs the §9 super-block error mirror
+  if (capability == "syncfs") return managed_ || syncfs_mirror_;  // errseqfs's §9 mirror
   // The kernel never sends sync_file_range to a FUSE server (there is no FUSE request for it):
   // its wait flags check only the kernel's own inode, so no FUSE file system can report here.
   if (capability == "sync_file_range-wait") return false;
@@ -70,6 +78,7 @@ bool MountTarget::Supports(const Mode& mode, std::string* why) const {
     *why = fmt::format("the mount runs {}/{}", (*r).value("profile", "?"), (*r).value("policy", "?"));
     return false;
   }
+  syncfs_mirror_ = (*r).value("syncfs_mirror", false);
   return true;
 }
 
@@ -86,7 +95,10 @@ Status MountTarget::Launch(Instance& in, const std::string& extra_opts) {
     ::_exit(127);
   }
   for (int i = 0; i < 400; ++i) {
-    if (IsMounted(in.mountpoint) && ::access(in.socket.c_str(), F_OK) == 0) return Status::Ok();
+    if (IsMounted(in.mountpoint) && ::access(in.socket.c_str(), F_OK) == 0 &&
+        MirrorActive(in.socket)) {
+      return Status::Ok();
+    }
     int st;
     if (::waitpid(in.pid, &st, WNOHANG) == in.pid) {
       in.pid = -1;

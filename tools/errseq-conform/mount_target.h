@@ -68,6 +68,7 @@ class MountTarget final : public Target {
   const bool managed_;
   const std::string bin_;
   std::string root_, ctl_;  // existing mount
+  mutable bool syncfs_mirror_ = false;  // the existing mount's stats say its mirror is on
   Mode mode_;
   std::string dir_;
   Instance main_, dev_;

@@ -49,6 +49,8 @@ constexpr const char* kUsage =
     "  -o ctl=SOCKET          control socket for errseqctl (default under $XDG_RUNTIME_DIR\n"
     "                         or /run/errseq)\n"
     "  -o allow_other         let other users in (off by default); default_permissions is on\n"
+    "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
+    "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
 
 int Bad(const std::string& what) {
@@ -144,6 +146,9 @@ int main(int argc, char** argv) {
           mo.md_cursor = val.empty() || val == "on";
         } else if (key == "allow_other") {
           fo.allow_other = true;
+        } else if (key == "syncfs_mirror") {
+          if (val != "on" && val != "off") return Bad("syncfs_mirror= must be on or off");
+          fo.syncfs_mirror = val == "on";
         } else if (key == "default_permissions") {
           // always on
         } else {
@@ -217,6 +222,7 @@ int main(int argc, char** argv) {
       sb.DiscardCache();  // everything not yet written back is lost
       server.Exit();
     };
+    hooks.syncfs_mirror = [&server] { return server.mirror() && server.mirror()->active(); };
     control = std::make_unique<ctl::ControlServer>(sb, faults, mountpoint_abs, hooks);
     ctl_status = control->Start(ctl_socket);
     if (!ctl_status.ok()) {

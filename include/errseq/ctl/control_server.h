@@ -34,6 +34,8 @@ class ControlServer {
  public:
   struct Hooks {
     std::function<void()> crash;  // lose unwritten data and end the mount
+    // Whether syncfs on the mount reports super-block errors (errseqfs's syncfs mirror).
+    std::function<bool()> syncfs_mirror;
   };
 
   ControlServer(vfs::SuperBlock& sb, std::shared_ptr<block::FaultInjector> faults,

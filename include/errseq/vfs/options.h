@@ -34,9 +34,9 @@ struct MountOptions {
   mm::WritebackOptions writeback;
   size_t ledger_capacity = 65536;
   size_t inode_cache_limit = 100'000;  // unopened inodes kept in core
-  // Called after every writeback error is recorded in the errseqs (just before it enters the
-  // ledger), on the thread that recorded it, with no lock held: a front end mirrors
-  // super-block errors from here. Event::seq is not stamped yet.
+  // Called after every writeback error and every failed file-system sync is recorded in the
+  // errseqs (just before it enters the ledger), on the thread that recorded it, with no lock
+  // held: a front end mirrors super-block errors from here. Event::seq is not stamped yet.
   std::function<void(const Event&)> on_error;
 };
 
