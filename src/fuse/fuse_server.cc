@@ -47,8 +47,10 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   st.st_size = static_cast<off_t>(a.size);
   st.st_blksize = 4096;
   st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
-  st.st_uid = ::getuid();
-  st.st_gid = ::getgid();
+  static const uid_t uid = ::getuid();
+  static const gid_t gid = ::getgid();
+  st.st_uid = uid;
+  st.st_gid = gid;
   auto ts = [](int64_t ns) {
     return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   };
@@ -58,12 +60,19 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   return st;
 }
 
+// Regular files: the VFS is the truth (sizes change under revert), so never cached. A
+// directory's attributes do not depend on our cache, and the kernel asks for them at every path
+// walk under default_permissions: cached like the entries.
+double AttrTimeout(FuseServer* s, mode_t mode) {
+  return S_ISDIR(mode) ? s->options().dir_attr_timeout : s->options().attr_timeout;
+}
+
 void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vfs::NodeAttr& a) {
   fuse_entry_param e{};
   e.ino = s->Remember(path, a.ino);
   e.generation = 1;
   e.attr = ToStat(a, e.ino);
-  e.attr_timeout = s->options().attr_timeout;
+  e.attr_timeout = AttrTimeout(s, e.attr.st_mode);
   e.entry_timeout = s->options().entry_timeout;
   fuse_reply_entry(req, &e);
 }
@@ -125,7 +134,7 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     a = *r;
   }
   struct stat st = ToStat(a, ino);
-  fuse_reply_attr(req, &st, s->options().attr_timeout);
+  fuse_reply_attr(req, &st, AttrTimeout(s, st.st_mode));
 }
 
 void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -152,7 +161,7 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   auto a = s->sb().Stat(*path);
   if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
   struct stat st = ToStat(*a, ino);
-  fuse_reply_attr(req, &st, s->options().attr_timeout);
+  fuse_reply_attr(req, &st, AttrTimeout(s, st.st_mode));
 }
 
 void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
@@ -165,7 +174,7 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
     e.ino = s->Remember(*path, a.ino);
     e.generation = 1;
     e.attr = ToStat(a, e.ino);
-    e.attr_timeout = s->options().attr_timeout;
+    e.attr_timeout = AttrTimeout(s, e.attr.st_mode);
     e.entry_timeout = s->options().entry_timeout;
     if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
   } else if (fuse_reply_open(req, fi) != 0) {
@@ -178,6 +187,9 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (IsMirror(ino)) {
     fi->fh = 0;  // no vfs::File: its requests never reach the VFS
     fi->keep_cache = 1;
+    // No FLUSH at close: a SIGKILLed server closes this file while dying, and a FLUSH then
+    // waits for an answer only that server could give (its /dev/fuse closes after).
+    fi->noflush = 1;
     return (void)fuse_reply_open(req, fi);
   }
   RequestScope scope(req);
@@ -204,7 +216,7 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   if (IsMirror(ino)) {
-    const size_t end = SyncfsMirror::kPages * 4096;
+    const size_t end = SyncfsMirror::kSize;
     const size_t n = static_cast<size_t>(off) >= end ? 0 : std::min(size, end - static_cast<size_t>(off));
     std::vector<char> zeros(n);
     return (void)fuse_reply_buf(req, zeros.data(), n);
@@ -221,13 +233,13 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   if (IsMirror(ino)) {
     SyncfsMirror* m = s->mirror();
     uint64_t token = 0;
-    int err = m ? m->OnWrite(static_cast<uint64_t>(off), size, &token) : 0;
+    int err = m ? m->OnWrite(&token) : 0;
     if (err != 0) {
       fuse_reply_err(req, -err);  // the kernel records it in the mount's errseqs
     } else {
       fuse_reply_write(req, size);
     }
-    if (m) m->AfterWrite(static_cast<uint64_t>(off), size, token);
+    if (m) m->AfterWrite(token);
     return;
   }
   RequestScope scope(req);
@@ -389,10 +401,12 @@ void FuseServer::Exit() {
   fuse_session* se = session_.load();
   if (!se) return;
   fuse_session_exit(se);
-  // The loop notices only when a request arrives: make one, from a thread that may block.
-  std::thread([mnt = mountpoint_abs_] {
+  // The loop notices only when a request arrives: make one, from a thread that may block. A
+  // LOOKUP of a name that cannot exist always reaches us (attributes may be cached; failed
+  // lookups are not).
+  std::thread([probe = mountpoint_abs_ + "/.errseqfs-exit-" + std::to_string(::getpid())] {
     struct stat st;
-    ::stat(mnt.c_str(), &st);
+    ::stat(probe.c_str(), &st);
   }).detach();
 }
 

@@ -22,9 +22,6 @@
 namespace errseq::fuse {
 namespace {
 
-constexpr size_t kPage = 4096;
-constexpr uint64_t kSyncPage = 0;
-constexpr uint64_t kPushPage = 2;
 
 std::string HiddenName() {
   std::random_device rd;
@@ -86,41 +83,27 @@ struct stat SyncfsMirror::Attr() const {
   st.st_ino = kIno;
   st.st_mode = S_IFREG | 0600;
   st.st_nlink = 1;
-  st.st_size = static_cast<off_t>(kPages * kPage);
-  st.st_blksize = kPage;
-  st.st_blocks = static_cast<blkcnt_t>(kPages * kPage / 512);
+  st.st_size = static_cast<off_t>(kSize);
+  st.st_blksize = kSize;
+  st.st_blocks = static_cast<blkcnt_t>(kSize / 512);
   st.st_uid = ::getuid();
   st.st_gid = ::getgid();
   return st;
 }
 
-int SyncfsMirror::OnWrite(uint64_t offset, size_t size, uint64_t* token) {
-  const bool sync_page = offset <= kSyncPage * kPage && offset + size > kSyncPage * kPage;
-  *token = 0;
-  // What syncfs and sync(2) ask for. A failure it records comes back through Record and
-  // leaves with this very WRITE.
-  if (sync_page) sb_.SyncStep().IgnoreError();
-  if (sb_.options().profile == vfs::Profile::kLegacy) return 0;
-  int err;
-  {
-    std::lock_guard lock(mu_);
-    err = pending_err_;
-    pending_err_ = 0;
-    push_ = false;
-    *token = recorded_;
-  }
-  return err;
+int SyncfsMirror::OnWrite(uint64_t* token) {
+  std::lock_guard lock(mu_);
+  *token = recorded_;
+  push_ = false;
+  return std::exchange(pending_err_, 0);
 }
 
-void SyncfsMirror::AfterWrite(uint64_t offset, size_t size, uint64_t token) {
-  const bool sync_page = offset <= kSyncPage * kPage && offset + size > kSyncPage * kPage;
+void SyncfsMirror::AfterWrite(uint64_t token) {
   {
     std::lock_guard lock(mu_);
     if (token > handed_) handed_ = token;
-    if (sync_page) redirty_ = true;
   }
   handed_cv_.notify_all();
-  if (sync_page) Wake();
 }
 
 void SyncfsMirror::WaitHandedOver(std::chrono::milliseconds max) {
@@ -145,12 +128,12 @@ Status SyncfsMirror::Open() {
   if (tree_fd_ < 0) return Errno("open_tree (needs CAP_SYS_ADMIN)");
   file_fd_ = ::openat(tree_fd_, name_.c_str(), O_RDWR | O_CLOEXEC);
   if (file_fd_ < 0) return Errno("opening the hidden file");
-  void* m = ::mmap(nullptr, kPages * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_, 0);
+  void* m = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_, 0);
   if (m == MAP_FAILED) return Errno("mmap of the hidden file");
   map_ = m;
-  // Resident pages never need a READ again: touching them after the connection is aborted
+  // A resident page never needs a READ again: touching it after the connection is aborted
   // cannot raise SIGBUS.
-  if (::mlock(map_, kPages * kPage) != 0) return Errno("mlock of the hidden file");
+  if (::mlock(map_, kSize) != 0) return Errno("mlock of the hidden file");
   return Status::Ok();
 }
 
@@ -160,10 +143,10 @@ void SyncfsMirror::Close() {
     active_.store(false, std::memory_order_release);
   }
   handed_cv_.notify_all();
-  if (map_) ::munmap(map_, kPages * kPage);
+  if (map_) ::munmap(map_, kSize);
   map_ = nullptr;
   for (int* fd : {&file_fd_, &tree_fd_, &mountinfo_fd_}) {
-    if (*fd >= 0) ::close(*fd);  // the file's last close writes page 0 back once more
+    if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
 }
@@ -196,24 +179,21 @@ void SyncfsMirror::Main() {
     Close();
     return;
   }
-  auto* bytes = static_cast<volatile unsigned char*>(map_);
+  auto* page = static_cast<volatile unsigned char*>(map_);
   unsigned char stamp = 0;
-  bytes[kSyncPage * kPage] = ++stamp;  // dirty: the next syncfs writes it back through us
   active_.store(true, std::memory_order_release);
   while (!stop_.load()) {
-    bool redirty, push;
+    bool push;
     {
       std::lock_guard lock(mu_);
-      redirty = std::exchange(redirty_, false);
       push = std::exchange(push_, false);
     }
-    if (redirty) bytes[kSyncPage * kPage] = ++stamp;  // waits while page 0 is under writeback
     if (push) {
-      bytes[kPushPage * kPage] = ++stamp;
+      page[0] = ++stamp;
       // Its WRITE fails on purpose, so msync reports an error here: expected.
-      ::msync(static_cast<unsigned char*>(map_) + kPushPage * kPage, kPage, MS_SYNC);
+      ::msync(map_, kSize, MS_SYNC);
+      continue;  // more may have arrived meanwhile
     }
-    if (redirty || push) continue;  // more may have arrived meanwhile
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {mountinfo_fd_, POLLPRI, 0}};
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
     if (fds[0].revents & POLLIN) {

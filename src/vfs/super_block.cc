@@ -457,13 +457,8 @@ Status SuperBlock::Syncfs(File& f) {
 }
 
 void SuperBlock::Sync() {
-  SyncStep().IgnoreError();  // sync(2) reports nothing; the error is recorded for syncfs
-}
-
-Status SuperBlock::SyncStep() {
-  Status s = SyncWholeFs();
+  SyncWholeFs().IgnoreError();  // sync(2) reports nothing; the error is recorded for syncfs
   FlushDelayedErrors();
-  return s;
 }
 
 void SuperBlock::DiscardCache() {

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,41 @@ inline bool IsMounted(const std::string& mnt) {
     if (line.find(" " + mnt + " ") != std::string::npos) return true;
   }
   return false;
+}
+
+// Aborts the FUSE connection of the mount at `mnt` through fusectl (a server that cannot
+// finish dying is waiting for its own connection). The connection is named after the minor
+// device number mountinfo shows for the mount. Returns whether one was aborted.
+inline bool AbortFuseConnection(const std::string& mnt) {
+  ::mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, nullptr);  // may be mounted
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  bool aborted = false;
+  while (std::getline(in, line)) {
+    if (line.find(" " + mnt + " ") == std::string::npos) continue;
+    // "ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ..."
+    std::istringstream f(line);
+    std::string id, parent, dev;
+    f >> id >> parent >> dev;
+    std::string minor = dev.substr(dev.find(':') + 1);
+    std::ofstream abort("/sys/fs/fuse/connections/" + minor + "/abort");
+    abort << "1" << std::endl;
+    aborted = aborted || abort.good();
+  }
+  return aborted;
+}
+
+// Waits up to `timeout` for `pid` to end; its exit status (128+signal), or -1 if it did not.
+inline int WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  int st = 0;
+  do {
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  } while (std::chrono::steady_clock::now() < end);
+  return -1;
 }
 
 // Runs a program, returns its exit status (or 128+signal); stdout+stderr into *out.
@@ -114,11 +151,24 @@ class Mount {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
     }
+    Kill();
+    return -2;  // hung
+  }
+  // SIGKILL; if it cannot finish dying within 10 s, aborts its FUSE connection (and says so
+  // in the test output) so that the test run goes on. Returns whether it died by itself.
+  bool Kill() {
+    if (pid_ <= 0) return true;
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &st, 0);
+    bool died = WaitPid(pid_, std::chrono::seconds(10)) >= 0;
+    if (!died) {
+      ADD_FAILURE() << "errseqfs did not die from SIGKILL within 10 s; aborting its connection";
+      AbortFuseConnection(mnt_);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
     pid_ = -1;
     RunProgram({"fusermount3", "-u", "-z", mnt_});
-    return -2;  // hung
+    return died;
   }
   // Waits for errseqfs to exit by itself (after errseqctl crash).
   int WaitExit() {

@@ -2,19 +2,19 @@
 // the kernel never forwards syncfs to an ordinary FUSE server (SEMANTICS.md §9).
 //
 // How: the server keeps one hidden file open through a private clone of the mount (so that
-// `fusermount3 -u` is not refused with EBUSY), with its pages mapped MAP_SHARED and locked.
-//  - Page 0 is kept dirty in the kernel's page cache. syncfs, sync(2) and the kernel's own
-//    periodic writeback write it back; its WRITE runs the sync step here (SuperBlock::SyncStep:
-//    our whole cache is written back and the backing store synced) before it is answered.
-//    The kernel does not wait for FUSE writeback in syncfs (measured on 6.18: syncfs returns
-//    in 0.3 ms while that WRITE takes 2 s), so an error this step finds is reported by the
-//    next syncfs, not by the one that started it.
-//  - Page 2 carries errors recorded at any other time: the mirror thread dirties it and
-//    msyncs it, and its WRITE is answered at once.
-//  - Either WRITE fails with the errno of the super-block errors recorded since the last one
-//    (the latest errno wins, as errseq_set does). The kernel records that failure with its own
-//    mapping_set_error, which feeds the mount's super-block errseq: from then on the kernel's
-//    syncfs reports it once per open file description, exactly by the errseq rules.
+// `fusermount3 -u` is not refused with EBUSY), with its one page mapped MAP_SHARED and locked.
+// To hand errors over, the mirror thread dirties the page and msyncs it; the WRITE fails with
+// the errno of the super-block errors recorded since the last one (the latest errno wins, as
+// errseq_set does). The kernel records that failure with its own mapping_set_error, which
+// feeds the mount's super-block errseq: from then on the kernel's syncfs reports it once per
+// open file description, exactly by the errseq rules.
+// The page is dirty only while an error is handed over, and the file is opened without FLUSH
+// (FOPEN_NOFLUSH). Otherwise a SIGKILLed server cannot die: while dying it writes back its
+// shared mappings and flushes its open files before its /dev/fuse is released, and would wait
+// for answers only it could give.
+// So syncfs on the mount does not reach this server at all: it writes nothing back; it
+// reports what was recorded before it (the kernel would not wait for a FUSE writeback in
+// syncfs anyway: measured on 6.18, syncfs returned in 0.3 ms while a WRITE it caused took 2 s).
 // Each recorded error is handed to the kernel once, so it is never reported twice. A FSYNC
 // handler whose call recorded an error waits (bounded) until it is handed over, so a syncfs
 // made after that fsync returned reports it.
@@ -56,7 +56,7 @@ class SyncfsMirror {
   // The hidden file's FUSE inode number: outside any host inode number we pass on (those are
   // below 2^63 on every Linux file system we serve).
   static constexpr uint64_t kIno = 0x7fff'ffff'ffff'fe5bULL;
-  static constexpr size_t kPages = 3;  // 0: the sync page, 1: a gap, 2: the push page
+  static constexpr size_t kSize = 4096;  // one page
 
   // `mountpoint` must be absolute (the server may chdir when it daemonizes).
   SyncfsMirror(vfs::SuperBlock& sb, std::string mountpoint);
@@ -77,10 +77,9 @@ class SyncfsMirror {
   struct stat Attr() const;
   // A WRITE to the hidden file: returns 0, or the negative errno to fail it with. `*token`
   // goes to AfterWrite.
-  int OnWrite(uint64_t offset, size_t size, uint64_t* token);
-  // After the WRITE was answered (the kernel has recorded its error by then): wakes waiters,
-  // and has page 0 dirtied again if it was the one written.
-  void AfterWrite(uint64_t offset, size_t size, uint64_t token);
+  int OnWrite(uint64_t* token);
+  // After the WRITE was answered (the kernel has recorded its error by then): wakes waiters.
+  void AfterWrite(uint64_t token);
   // Waits, at most `max`, until every error recorded so far is in the kernel's errseqs.
   // Returns at once when nothing is pending or the mirror is off.
   void WaitHandedOver(std::chrono::milliseconds max);
@@ -102,7 +101,7 @@ class SyncfsMirror {
   std::atomic<pid_t> tid_{0};
   std::atomic<bool> active_{false};
   std::atomic<bool> stop_{false};
-  int wake_fd_ = -1;  // eventfd: wakes the thread (Record, AfterWrite, Stop)
+  int wake_fd_ = -1;  // eventfd: wakes the thread (Record, Stop)
   int tree_fd_ = -1, file_fd_ = -1, mountinfo_fd_ = -1;  // owned by the thread
   void* map_ = nullptr;
   uint64_t mnt_id_ = 0;
@@ -111,8 +110,7 @@ class SyncfsMirror {
   mutable std::mutex mu_;
   std::condition_variable handed_cv_;  // handed_ grew, or the mirror stopped
   int pending_err_ = 0;     // GUARDED_BY(mu_): latest errno recorded and not yet handed over
-  bool push_ = false;       // GUARDED_BY(mu_): page 2 must carry pending_err_
-  bool redirty_ = false;    // GUARDED_BY(mu_): page 0 was written back
+  bool push_ = false;       // GUARDED_BY(mu_): the page must carry pending_err_
   uint64_t recorded_ = 0;   // GUARDED_BY(mu_): errors recorded
   uint64_t handed_ = 0;     // GUARDED_BY(mu_): errors recorded before the last answered WRITE
 };

@@ -76,10 +76,6 @@ class SuperBlock final : public mm::ErrorObserver {
   Status SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags);
   Status Syncfs(File& f);
   void Sync();  // sync(2): writes everything back, reports nothing, consumes nothing
-  // The sync step of syncfs alone, for a front end whose kernel makes the report itself
-  // (errseqfs, SEMANTICS.md §9): what Sync() does, returning the file system's own sync
-  // failure (recorded in s_wb_err like every other). Reports nothing, consumes nothing.
-  Status SyncStep();
 
   Result<NodeAttr> Stat(std::string_view path);
   NodeAttr Fstat(File& f);
