@@ -1,6 +1,8 @@
 // BlockdevFs (see include/errseq/fs/blockdev_fs.h).
 #include "errseq/fs/blockdev_fs.h"
 
+#include <unistd.h>
+
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -52,6 +54,8 @@ vfs::NodeAttr BlockdevFs::RootAttr() const {
   a.ino = 1;
   a.mode = S_IFDIR | 0755;
   a.nlink = 2;
+  a.uid = ::getuid();
+  a.gid = ::getgid();
   return a;
 }
 
@@ -61,7 +65,17 @@ vfs::NodeAttr BlockdevFs::FileAttr() const {
   a.mode = S_IFREG | 0644;  // shown as a regular file so that any program can open it
   a.size = dev_->Size();
   a.fixed_size = true;
+  a.uid = ::getuid();
+  a.gid = ::getgid();
   return a;
+}
+
+Status BlockdevFs::SetAttr(const std::string& path, const vfs::AttrChange& change) {
+  if (path != name_ && !path.empty()) return Status::Error(-ENOENT);
+  // The namespace is fixed and has no stored attributes: times are accepted (the in-core
+  // inode keeps them while it lives), mode and owner are not.
+  if (change.mode || change.uid || change.gid) return Status::Error(-EPERM);
+  return Status::Ok();
 }
 
 Result<vfs::NodeAttr> BlockdevFs::GetAttr(const std::string& path) {

@@ -30,6 +30,8 @@ vfs::NodeAttr ToAttr(const struct stat& st) {
   a.mode = st.st_mode;
   a.size = static_cast<uint64_t>(st.st_size);
   a.nlink = static_cast<uint32_t>(st.st_nlink);
+  a.uid = st.st_uid;
+  a.gid = st.st_gid;
   a.atime_ns = Ns(st.st_atim);
   a.mtime_ns = Ns(st.st_mtim);
   a.ctime_ns = Ns(st.st_ctim);
@@ -222,6 +224,41 @@ Status PassthroughFs::Truncate(const std::string& path, uint64_t size) {
   if (!fd.ok()) return fd.status();
   FdCloser c(*fd);
   return ::ftruncate(*fd, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::SetAttr(const std::string& path, const vfs::AttrChange& change) {
+  // The file itself, never what a symlink at the end points to; then every change through
+  // that descriptor (chmod and utimensat through its /proc/self/fd link, which names exactly
+  // this inode: they have no AT_EMPTY_PATH form on every kernel we run on).
+  auto fd = OpenBeneath(path, O_PATH | O_NOFOLLOW);
+  if (!fd.ok()) return fd.status();
+  FdCloser c(*fd);
+  struct stat st;
+  if (::fstat(*fd, &st) != 0) return Errno();
+  const std::string self = "/proc/self/fd/" + std::to_string(*fd);
+  if (change.mode) {
+    if (S_ISLNK(st.st_mode)) return Status::Error(-EOPNOTSUPP);  // Linux: symlinks have no mode
+    if (::chmod(self.c_str(), *change.mode) != 0) return Errno();
+  }
+  if (change.uid || change.gid) {
+    uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
+    gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    if (::fchownat(*fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+  }
+  if (change.atime || change.mtime) {
+    timespec t[2] = {change.atime.value_or(timespec{0, UTIME_OMIT}),
+                     change.mtime.value_or(timespec{0, UTIME_OMIT})};
+    if (S_ISLNK(st.st_mode)) {
+      std::string name;
+      auto dir = OpenParent(path, &name);
+      if (!dir.ok()) return dir.status();
+      FdCloser cd(*dir);
+      if (::utimensat(*dir, name.c_str(), t, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+    } else if (::utimensat(AT_FDCWD, self.c_str(), t, 0) != 0) {
+      return Errno();
+    }
+  }
+  return Status::Ok();
 }
 
 Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {

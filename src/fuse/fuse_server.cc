@@ -47,10 +47,8 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   st.st_size = static_cast<off_t>(a.size);
   st.st_blksize = 4096;
   st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
-  static const uid_t uid = ::getuid();
-  static const gid_t gid = ::getgid();
-  st.st_uid = uid;
-  st.st_gid = gid;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
   auto ts = [](int64_t ns) {
     return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
   };
@@ -157,7 +155,21 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     }
     if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
   }
-  // Mode, owner and times are not modelled by the VFS yet: accepted and left as they are.
+  vfs::AttrChange change;
+  if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
+  if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    change.atime = timespec{0, UTIME_NOW};
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    change.atime = attr->st_atim;
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    change.mtime = timespec{0, UTIME_NOW};
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    change.mtime = attr->st_mtim;
+  }
+  if (Status r = s->sb().SetAttr(*path, change); !r.ok()) return (void)fuse_reply_err(req, -r.err());
   auto a = s->sb().Stat(*path);
   if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
   struct stat st = ToStat(*a, ino);

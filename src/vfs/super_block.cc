@@ -129,6 +129,8 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
   inode->mtime_ns = attr.mtime_ns;
   inode->ctime_ns = attr.ctime_ns;
   inode->atime_ns = attr.atime_ns;
+  inode->uid = attr.uid;
+  inode->gid = attr.gid;
   bool shrink;
   {
     std::lock_guard lock(inodes_mu_);
@@ -524,7 +526,41 @@ NodeAttr SuperBlock::Fstat(File& f) {
   a.mtime_ns = i.mtime_ns;
   a.ctime_ns = i.ctime_ns;
   a.atime_ns = i.atime_ns;
+  a.uid = i.uid;
+  a.gid = i.gid;
   return a;
+}
+
+Status SuperBlock::SetAttr(std::string_view path, const AttrChange& change) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (change.empty()) return Status::Ok();
+  if (change.mode && (*change.mode & ~07777)) return Err(-EINVAL);
+  auto attr = fs_->GetAttr(*norm);
+  if (!attr.ok()) return attr.status();
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr->ino);
+    if (it != inodes_.end()) inode = it->second;
+  }
+  if (inode && inode->has_data() && (change.atime || change.mtime)) {
+    // Errors of this writeback are recorded like any other and reported by the next fsync.
+    inode->mapping().WriteAll(mm::SyncMode::kAll);
+  }
+  if (Status s = fs_->SetAttr(*norm, change); !s.ok()) return s;
+  if (!inode) return Status::Ok();
+  const int64_t now = NowNs();
+  auto ns = [now](const timespec& t) {
+    return t.tv_nsec == UTIME_NOW ? now : int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+  };
+  if (change.mode) inode->mode_ = (inode->mode() & S_IFMT) | *change.mode;
+  if (change.uid) inode->uid = *change.uid;
+  if (change.gid) inode->gid = *change.gid;
+  if (change.atime && change.atime->tv_nsec != UTIME_OMIT) inode->atime_ns = ns(*change.atime);
+  if (change.mtime && change.mtime->tv_nsec != UTIME_OMIT) inode->mtime_ns = ns(*change.mtime);
+  inode->ctime_ns = now;
+  return Status::Ok();
 }
 
 Status SuperBlock::Mkdir(std::string_view path, mode_t mode) {

@@ -187,6 +187,36 @@ TEST(Mount, ErrseqctlBadInputLeavesTheServerWorking) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+TEST(Mount, ChmodChownTouchAndCpPreserveReachTheSource) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  const std::string f = m.Path("f"), g = m.Path("g");
+  WritePage(f, 'p');  // still dirty in errseqfs's cache
+  EXPECT_EQ(RunProgram({"chmod", "0751", f}), 0);
+  EXPECT_EQ(RunProgram({"chown", "1234:5678", f}), 0);
+  EXPECT_EQ(RunProgram({"touch", "-m", "-d", "2020-01-02 03:04:05 UTC", f}), 0);
+  EXPECT_EQ(RunProgram({"cp", "-p", f, g}), 0);
+  EXPECT_EQ(RunProgram({"mkdir", "-m", "0700", m.Path("d")}), 0);
+  EXPECT_EQ(RunProgram({"chmod", "0705", m.Path("d")}), 0);
+  for (const std::string& path : {f, g, m.src() + "/f", m.src() + "/g"}) {
+    struct stat st;
+    ASSERT_EQ(::stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 07777, 0751u) << path;
+    EXPECT_EQ(st.st_uid, 1234u) << path;
+    EXPECT_EQ(st.st_gid, 5678u) << path;
+    EXPECT_EQ(st.st_mtim.tv_sec, 1577934245) << path;
+    EXPECT_EQ(st.st_size, 4096) << path;
+  }
+  struct stat d;
+  ASSERT_EQ(::stat((m.src() + "/d").c_str(), &d), 0);
+  EXPECT_EQ(d.st_mode & 07777, 0705u);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  struct stat st;
+  ASSERT_EQ(::stat((m.src() + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1577934245) << "the unmount's writeback moved the mtime";
+}
+
 TEST(Mount, BlockdevImageAsOneFile) {
   SKIP_WITHOUT_FUSE();
   Mount m({"fs=blockdev"}, /*blockdev_image=*/true);
@@ -204,6 +234,8 @@ TEST(Mount, BlockdevImageAsOneFile) {
   ASSERT_EQ(m.Ctl({"heal"}), 0);
   ::close(a);
   ::close(b);
+  EXPECT_NE(RunProgram({"chmod", "0600", dev}), 0) << "the device file has no stored mode";
+  EXPECT_EQ(RunProgram({"touch", dev}), 0);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

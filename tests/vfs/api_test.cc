@@ -109,6 +109,60 @@ TEST(Api, HostilePathsStayInsideTheRoot) {
   std::filesystem::remove(s.dir() + "/../errseq-outside-secret");
 }
 
+TEST(Api, SetAttrChangesModeOwnerAndTimesOnTheHost) {
+  Stack s;
+  int f = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(f, 0, 100, 7), 0);  // dirty in the cache
+  vfs::AttrChange c;
+  c.mode = 0640;
+  c.uid = 4321;
+  c.gid = 8765;
+  c.mtime = timespec{1'500'000'000, 5};
+  c.atime = timespec{0, UTIME_OMIT};
+  ASSERT_EQ(s.sb().SetAttr("f", c).err(), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(s.HostPath("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_gid, 8765u);
+  EXPECT_EQ(st.st_size, 100) << "a time change writes the data back first";
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'500'000'000);
+  auto a = s.v().Fstat(f);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, S_IFREG | 0640u);
+  EXPECT_EQ(a->uid, 4321u);
+  EXPECT_EQ(a->mtime_ns, 1'500'000'000'000'000'005);
+  ASSERT_EQ(s.v().Close(f).err(), 0);
+  ASSERT_EQ(s.Remount().err(), 0);
+  ASSERT_EQ(::stat(s.HostPath("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'500'000'000) << "a later writeback moved the mtime";
+  EXPECT_EQ(s.sb().SetAttr("missing", c).err(), -ENOENT);
+  vfs::AttrChange bad;
+  bad.mode = 010644;  // type bits
+  EXPECT_EQ(s.sb().SetAttr("f", bad).err(), -EINVAL);
+}
+
+TEST(Api, SetAttrNeverFollowsASymlinkOutOfTheRoot) {
+  Stack s;
+  std::string outside = s.dir() + "/../errseq-setattr-outside";
+  std::ofstream(outside) << "x";
+  ASSERT_EQ(::chmod(outside.c_str(), 0644), 0);
+  ASSERT_EQ(::symlink(outside.c_str(), s.HostPath("link").c_str()), 0);
+  vfs::AttrChange c;
+  c.mode = 0777;
+  EXPECT_LT(s.sb().SetAttr("link", c).err(), 0);
+  c = {};
+  c.uid = 99;
+  c.mtime = timespec{1000, 0};
+  EXPECT_LT(s.sb().SetAttr("link", c).err(), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(outside.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_NE(st.st_uid, 99u);
+  EXPECT_NE(st.st_mtim.tv_sec, 1000);
+  std::filesystem::remove(outside);
+}
+
 TEST(Api, EvictPinsAnUnseenErrorByDefault) {
   Stack s;
   int w = s.Open("f", O_RDWR | O_CREAT);

@@ -84,6 +84,7 @@ class CountingFs final : public vfs::FileSystem {
     return std::shared_ptr<mm::AddressSpaceOps>(std::make_shared<CountingOps>(*ops, c_, file));
   }
   Status Truncate(const std::string& p, uint64_t s) override { return in_->Truncate(p, s); }
+  Status SetAttr(const std::string& p, const vfs::AttrChange& c) override { return in_->SetAttr(p, c); }
   Status Mkdir(const std::string& p, mode_t m) override { return in_->Mkdir(p, m); }
   Status Rmdir(const std::string& p) override { return in_->Rmdir(p); }
   Status Unlink(const std::string& p) override { return in_->Unlink(p); }

@@ -26,6 +26,7 @@ class BlockdevFs final : public vfs::FileSystem {
   Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
                                                         const vfs::NodeAttr& attr) override;
   Status Truncate(const std::string& path, uint64_t size) override;
+  Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
   Status Mkdir(const std::string& path, mode_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;

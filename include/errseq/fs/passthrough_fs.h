@@ -30,6 +30,7 @@ class PassthroughFs final : public vfs::FileSystem {
                                                         const vfs::NodeAttr& attr) override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& new_path) override;
   Status Truncate(const std::string& path, uint64_t size) override;
+  Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
   Status Mkdir(const std::string& path, mode_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;

@@ -8,7 +8,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <ctime>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +25,20 @@ struct NodeAttr {
   mode_t mode = 0;  // type and permission bits
   uint64_t size = 0;
   uint32_t nlink = 1;
+  uid_t uid = 0;
+  gid_t gid = 0;
   int64_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
   bool fixed_size = false;  // a device: writes never extend it, truncate is refused
+};
+
+// chmod, chown and utimensat in one request (what FUSE's SETATTR carries besides the size).
+// Absent fields are left as they are. A time may be UTIME_NOW in tv_nsec.
+struct AttrChange {
+  std::optional<mode_t> mode;  // permission bits only
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::optional<timespec> atime, mtime;
+  bool empty() const { return !mode && !uid && !gid && !atime && !mtime; }
 };
 
 struct DirEntry {
@@ -47,6 +61,8 @@ class FileSystem {
   // The file's data ops were moved to a new name (fault rules match the current path).
   virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*new_path*/) {}
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
+  // chmod / chown / utimensat of `path`, never following a symlink at its end.
+  virtual Status SetAttr(const std::string& path, const AttrChange& change) = 0;
   virtual Status Mkdir(const std::string& path, mode_t mode) = 0;
   virtual Status Rmdir(const std::string& path) = 0;
   virtual Status Unlink(const std::string& path) = 0;

@@ -1,7 +1,8 @@
 // Inode: one file in core (mirrors struct inode): its number, type, times and, for a regular
 // file or a device, its Mapping, which holds i_size and the errseq `wb_err`. A recycled in-core
 // slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
-// Thread-safety: the identity fields are const; times are atomics; `path_`, `open_count_` and
+// Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
+// chown change them); `path_`, `open_count_` and
 // `unlinked_` are guarded by the owning SuperBlock's `inodes_mu_`.
 #pragma once
 
@@ -25,8 +26,8 @@ class Inode {
         path_(std::move(path)) {}
 
   uint64_t ino() const { return ino_; }
-  mode_t mode() const { return mode_; }
-  bool is_dir() const { return S_ISDIR(mode_); }
+  mode_t mode() const { return mode_.load(std::memory_order_relaxed); }
+  bool is_dir() const { return S_ISDIR(mode()); }
   bool has_data() const { return mapping_ != nullptr; }
   bool fixed_size() const { return fixed_size_; }
   // REQUIRES: has_data()
@@ -35,11 +36,13 @@ class Inode {
   uint64_t size() const { return mapping_ ? mapping_->size() : 0; }
 
   std::atomic<int64_t> atime_ns{0}, mtime_ns{0}, ctime_ns{0};
+  std::atomic<uid_t> uid{0};
+  std::atomic<gid_t> gid{0};
 
  private:
   friend class SuperBlock;
   const uint64_t ino_;
-  const mode_t mode_;
+  std::atomic<mode_t> mode_;  // the type bits never change
   const bool fixed_size_;
   const std::shared_ptr<mm::Mapping> mapping_;
   std::string path_;     // GUARDED_BY(SuperBlock::inodes_mu_)

@@ -77,6 +77,11 @@ class SuperBlock final : public mm::ErrorObserver {
   Status Syncfs(File& f);
   void Sync();  // sync(2): writes everything back, reports nothing, consumes nothing
 
+  // chmod, chown, utimensat (never following a symlink at the end of `path`). A time change
+  // first writes the file's dirty pages back, so that a later writeback of data written before
+  // it cannot move the backing file's mtime past the time that was set.
+  Status SetAttr(std::string_view path, const AttrChange& change);
+
   Result<NodeAttr> Stat(std::string_view path);
   NodeAttr Fstat(File& f);
   Status Mkdir(std::string_view path, mode_t mode = 0755);
