@@ -6,6 +6,8 @@
 # RUNS repetitions each (default 3), interleaved; prints every result line and the medians.
 # The driver is compiled from ../shared at run time, never copied into the project.
 # Usage: bench/fuse_bench.sh BUILD_DIR [WORKDIR]   (root; WORKDIR default /var/tmp/errseq-fuse-bench)
+# Ends with bench/fuse_report.py: medians, ratios and goals as a table; PLOT=FILE.png also
+# draws them (needs gnuplot: apt-get install gnuplot-nox).
 set -euo pipefail
 build=${1:?usage: fuse_bench.sh BUILD_DIR [WORKDIR]}
 work=${2:-/var/tmp/errseq-fuse-bench}
@@ -22,6 +24,13 @@ trap cleanup EXIT
 
 mount_errseqfs() {
   "$build/tools/errseqfs/errseqfs" -o "ctl=$work/ctl.sock" "$work/backing" "$work/mnt"
+}
+# fusermount3 -u returns before errseqfs has finished its final writeback: wait for it, so
+# that it does not run into the next measurement.
+unmount_errseqfs() {
+  fusermount3 -u "$work/mnt"
+  for _ in $(seq 400); do pgrep -f "errseqfs -o ctl=$work/ctl.sock" >/dev/null || return 0; sleep 0.05; done
+  echo "errseqfs did not exit after unmount" >&2
 }
 mount_null() {
   "$build/bench/null_fuse" "$work/nullmnt" &
@@ -40,16 +49,17 @@ for r in $(seq "$runs"); do
       mkdir -p "$dir" 2>/dev/null || true
       if [[ $wl == w4 ]]; then "$driver" w1 "$dir" >/dev/null; fi
       if [[ $wl == w4 && $target == errseqfs ]]; then  # cold: our cache too
-        fusermount3 -u "$work/mnt"; mount_errseqfs
+        unmount_errseqfs; mount_errseqfs
       fi
       line=$("$driver" "$wl" "$dir" | grep RESULT || echo "RESULT $wl failed")
       echo "$target run=$r $line" | tee -a "$results"
       "$driver" clean "$dir" >/dev/null 2>&1 || true
       case $target in
-        errseqfs) fusermount3 -u "$work/mnt" ;;
+        errseqfs) unmount_errseqfs ;;
         null) fusermount3 -u "$work/nullmnt"; wait ;;
       esac
     done
   done
 done
 echo "results in $results"
+python3 "$here/bench/fuse_report.py" "$results" ${PLOT:+"$PLOT"}

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -69,6 +70,11 @@ class HostFileData final : public mm::AddressSpaceOps {
     if (Status s = Fault(block::IoOp::kRead, off, len); !s.ok()) return s;
     auto n = block::PreadvAll(fd_, off, pages, /*allow_eof=*/true);
     if (!n.ok()) return n.status();
+    // A sequential reader: have the host read well ahead of us, so the next requests find its
+    // page cache warm instead of waiting for the disk one request at a time.
+    if (next_seq_.exchange(off + len, std::memory_order_relaxed) == off) {
+      ::readahead(fd_, static_cast<off64_t>(off + len), kReadAhead);
+    }
     // Zero what lies past the end of the host file.
     uint64_t pos = 0;
     for (const iovec& v : pages) {
@@ -125,6 +131,8 @@ class HostFileData final : public mm::AddressSpaceOps {
   }
 
   const int fd_;
+  static constexpr size_t kReadAhead = 4 << 20;
+  std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
   mutable std::mutex mu_;
   std::string path_;  // GUARDED_BY(mu_)
   const std::shared_ptr<block::FaultInjector> faults_;

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Summarises bench/fuse_bench.sh results: medians per target and workload, the ratios the
+issue's goals are stated in, and (with a second argument) a PNG bar chart drawn by gnuplot.
+
+Usage: fuse_report.py RESULTS.txt [PLOT.png]
+RESULTS.txt holds lines "TARGET run=N RESULT wK key=value ...", as fuse_bench.sh writes them.
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+# workload: (metric, label, goal ratio, goal baseline)
+WORKLOADS = {
+    "w1": ("MBps", "W1 1 MiB writes", 0.9, "backing"),
+    "w2": ("MBps", "W2 4 KiB writes", 0.8, "null"),
+    "w3": ("opsps", "W3 random+fsync", 0.7, "backing"),
+    "w4": ("MBps", "W4 cold read", 0.7, "backing"),
+    "w5": ("opsps", "W5 metadata", 0.3, "backing"),
+}
+TARGETS = ("backing", "errseqfs", "null")
+
+
+def parse(path):
+    runs = {}  # (target, workload) -> {key: [values]}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 4 or parts[2] != "RESULT":
+                continue
+            target, wl = parts[0], parts[3]
+            for kv in parts[4:]:
+                if "=" in kv:
+                    k, v = kv.split("=", 1)
+                    try:
+                        runs.setdefault((target, wl), {}).setdefault(k, []).append(float(v))
+                    except ValueError:
+                        pass
+    return runs
+
+
+def median(runs, target, wl, key):
+    vals = runs.get((target, wl), {}).get(key)
+    return statistics.median(vals) if vals else None
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    try:
+        runs = parse(sys.argv[1])
+    except OSError as e:
+        print(f"fuse_report: {e}", file=sys.stderr)
+        return 2
+    rows = []
+    print("| workload | backing | errseqfs | null FUSE | errseqfs ratio | goal |")
+    print("|---|---|---|---|---|---|")
+    for wl, (key, label, goal, base) in WORKLOADS.items():
+        med = {t: median(runs, t, wl, key) for t in TARGETS}
+        if med["errseqfs"] is None or med[base] is None:
+            continue
+        ratio = med["errseqfs"] / med[base]
+        null_ratio = med["null"] / med["backing"] if med["null"] and med["backing"] else None
+        verdict = "met" if ratio >= goal else "**missed**"
+        cells = " | ".join(f"{med[t]:.0f}" if med[t] is not None else "-" for t in TARGETS)
+        print(f"| {label} ({key}) | {cells} | {ratio:.2f}x {base} | >= {goal}x: {verdict} |")
+        rows.append((label, med["errseqfs"] / med["backing"], null_ratio, goal if base == "backing"
+                     else goal * (null_ratio or 0)))
+    p50 = {t: median(runs, t, "w3", "p50_us") for t in TARGETS}
+    p99 = {t: median(runs, t, "w3", "p99_us") for t in TARGETS}
+    if p50["errseqfs"] is not None:
+        print("| W3 fsync p50 / p99 (us) | " + " | ".join(
+            f"{p50[t]:.0f} / {p99[t]:.0f}" if p50[t] is not None else "-" for t in TARGETS) +
+              " | | |")
+    n = {t: len(runs.get((t, "w1"), {}).get("MBps", [])) for t in TARGETS}
+    print(f"(medians of {n['errseqfs']} runs per target)")
+    if len(sys.argv) == 3:
+        return plot(rows, sys.argv[2])
+    return 0
+
+
+def plot(rows, png):
+    if not shutil.which("gnuplot"):
+        print("fuse_report: gnuplot not found (apt-get install gnuplot-nox)", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "ratios.dat")
+        with open(data, "w", encoding="utf-8") as f:
+            for label, ours, null, goal in rows:
+                f.write(f'"{label}" {ours:.3f} {null if null is not None else 0:.3f} {goal:.3f}\n')
+        script = f"""
+set terminal png size 1000,520 font ",11"
+set output "{png}"
+set title "errseqfs and a null FUSE file system, as a fraction of the backing directory (medians)"
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set yrange [0:*]
+set grid ytics
+set ylabel "throughput / backing directory"
+set xtics noenhanced
+set key top right
+plot "{data}" using 2:xtic(1) title "errseqfs", \\
+     "" using 3 title "null FUSE (the FUSE limit)", \\
+     "" using ($0+0.17):4 with points pt 7 ps 1.5 lc rgb "red" title "goal (W2: 0.8x null)"
+"""
+        r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if r.returncode != 0:
+            print(f"fuse_report: gnuplot failed: {r.stderr.strip()}", file=sys.stderr)
+            return 1
+    print(f"plot written to {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
