@@ -31,6 +31,13 @@ inline std::string FuseSkipReason() {
   return "";
 }
 
+// Skips the running test, with the reason, where mounting FUSE is impossible.
+#define SKIP_WITHOUT_FUSE()                                 \
+  do {                                                      \
+    std::string why = ::errseq::testing::FuseSkipReason();  \
+    if (!why.empty()) GTEST_SKIP() << why;                  \
+  } while (0)
+
 inline bool IsMounted(const std::string& mnt) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;

@@ -17,12 +17,6 @@
 namespace errseq::testing {
 namespace {
 
-#define SKIP_WITHOUT_FUSE()                                   \
-  do {                                                        \
-    std::string why = FuseSkipReason();                       \
-    if (!why.empty()) GTEST_SKIP() << why;                    \
-  } while (0)
-
 // A process that opens `path`, says it is ready, waits for "go", then fsyncs twice and exits
 // with a code that encodes both results (10*first + second, 0 for success, 5 for EIO).
 class FsyncChild {

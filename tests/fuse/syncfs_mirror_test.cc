@@ -18,12 +18,6 @@
 namespace errseq::testing {
 namespace {
 
-#define SKIP_WITHOUT_FUSE()                \
-  do {                                     \
-    std::string why = FuseSkipReason();    \
-    if (!why.empty()) GTEST_SKIP() << why; \
-  } while (0)
-
 int Syncfs(int fd) { return ::syncfs(fd) == 0 ? 0 : -errno; }
 int Fdatasync(int fd) { return ::fdatasync(fd) == 0 ? 0 : -errno; }
 
