@@ -34,7 +34,7 @@ Status ControlClient::Connect(const std::string& socket_path) {
 Result<nlohmann::json> ControlClient::Call(const nlohmann::json& request) {
   std::string line = request.dump() + "\n";
   for (size_t off = 0; off < line.size();) {
-    ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+    ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
     if (n <= 0) return Status::Error(-EPIPE, "the mount went away");
     off += static_cast<size_t>(n);
   }

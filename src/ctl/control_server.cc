@@ -161,7 +161,8 @@ void ControlServer::Serve(int fd) {
       std::string reply = Handle(buf.substr(0, nl)) + "\n";
       buf.erase(0, nl + 1);
       for (size_t off = 0; off < reply.size();) {
-        ssize_t w = ::write(fd, reply.data() + off, reply.size() - off);
+        // MSG_NOSIGNAL: a client that went away must not kill the server with SIGPIPE.
+        ssize_t w = ::send(fd, reply.data() + off, reply.size() - off, MSG_NOSIGNAL);
         if (w <= 0) {
           ::close(fd);
           return;

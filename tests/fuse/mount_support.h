@@ -215,6 +215,7 @@ class Mount {
   std::string Path(const std::string& rel) const { return mnt_ + "/" + rel; }
   const std::string& mnt() const { return mnt_; }
   const std::string& src() const { return src_; }
+  const std::string& sock() const { return sock_; }
 
  private:
   TempDir dir_;

@@ -1,5 +1,6 @@
 // errseqfs mounted for real, driven by separate processes and errseqctl: the reporting rules
 // through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -8,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <sstream>
@@ -209,6 +212,72 @@ TEST(Mount, ChmodChownTouchAndCpPreserveReachTheSource) {
   struct stat st;
   ASSERT_EQ(::stat((m.src() + "/f").c_str(), &st), 0);
   EXPECT_EQ(st.st_mtim.tv_sec, 1577934245) << "the unmount's writeback moved the mtime";
+}
+
+TEST(Mount, ConformRunsThroughAnExistingMountInItsOwnDirectory) {
+  SKIP_WITHOUT_FUSE();
+  for (const std::string profile : {"errseq", "legacy"}) {
+    Mount m({"profile=" + profile});
+    ASSERT_TRUE(m.Start()) << m.Log();
+    std::ofstream(m.src() + "/f") << "the user's own file, never touched";
+    std::string out;
+    int rc = RunProgram({ERRSEQ_CONFORM_BIN, "--target", "mount", "--root", m.mnt(), "--ctl",
+                         m.sock(), ERRSEQ_SCENARIOS_DIR}, &out);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find(" 0 failed"), std::string::npos) << out;
+    EXPECT_EQ(out.find(" 0 passed"), std::string::npos) << out;
+    std::vector<std::string> left;
+    for (const auto& e : std::filesystem::directory_iterator(m.src())) {
+      left.push_back(e.path().filename());
+    }
+    EXPECT_EQ(left, std::vector<std::string>{"f"}) << "the runner leaves nothing behind";
+    std::ifstream in(m.src() + "/f");
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}),
+              "the user's own file, never touched");
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
+TEST(Mount, EventsFollowStreamsEachNewEvent) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  pid_t follower = ::fork();
+  if (follower == 0) {
+    ::dup2(out[1], 1);
+    ::execl(ERRSEQCTL_BIN, "errseqctl", "-s", m.sock().c_str(), "events", "--follow",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 0), 1);
+  EXPECT_EQ(::fsync(fd), -1);
+  // Both events arrive while the follower keeps running.
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (got.find("told EIO") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (::poll(&p, 1, 200) > 0) {
+      char buf[512];
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+  EXPECT_NE(got.find("recorded EIO on f"), std::string::npos) << got;
+  EXPECT_NE(got.find("told EIO"), std::string::npos) << got;
+  EXPECT_EQ(::waitpid(follower, nullptr, WNOHANG), 0) << "--follow ended by itself";
+  ::kill(follower, SIGTERM);
+  ::waitpid(follower, nullptr, 0);
+  ::close(out[0]);
+  ::close(fd);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
 TEST(Mount, BlockdevImageAsOneFile) {

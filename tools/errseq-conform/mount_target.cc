@@ -135,6 +135,11 @@ Status MountTarget::Start(const Mode& mode) {
   handles_.clear();
   if (!managed_) {
     main_ = {root_, root_, ctl_, -1};
+    scope_ = fmt::format("errseq-conform-{}-{}", ::getpid(), ++runs_);
+    if (::mkdir((root_ + "/" + scope_).c_str(), 0755) != 0) {
+      return Status::FromErrno(errno, fmt::format("cannot create {}/{}", root_, scope_));
+    }
+    scope_ += "/";
     return Status::Ok();
   }
   std::string tmpl = (std::filesystem::temp_directory_path() / "errseq-mount-XXXXXX").string();
@@ -154,7 +159,14 @@ Status MountTarget::Start(const Mode& mode) {
 Status MountTarget::Stop() {
   for (auto& [fd, dev] : handles_) ::close(fd);
   handles_.clear();
-  if (!managed_) return Status::Ok();
+  if (!managed_) {
+    if (!scope_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(root_ + "/" + scope_, ec);
+      scope_.clear();
+    }
+    return Status::Ok();
+  }
   Shutdown(main_);
   Shutdown(dev_);
   if (!dir_.empty()) {
@@ -167,7 +179,7 @@ Status MountTarget::Stop() {
 
 std::string MountTarget::Host(const std::string& path) const {
   if (path == "@dev") return dev_.mountpoint + "/dev.img";
-  return main_.mountpoint + "/" + path;
+  return main_.mountpoint + "/" + scope_ + path;
 }
 
 int MountTarget::Open(const std::string& path, int flags) {
@@ -243,7 +255,7 @@ int MountTarget::Fail(const std::string& op, const std::string& path, int err) {
     if (managed_ && r == 0) r = CtlCall(dev_.socket, "fail", "", op, err);
     return r;
   }
-  return CtlCall(main_.socket, "fail", path, op, err);
+  return CtlCall(main_.socket, "fail", scope_ + path, op, err);
 }
 
 int MountTarget::Heal() {
@@ -256,7 +268,7 @@ int MountTarget::Evict(const std::string& path) {
   // The kernel may still hold the FUSE inode; drop its caches first, then ours.
   std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
   if (path == "@dev") return CtlCall(dev_.socket, "evict", "dev.img");
-  int r = CtlCall(main_.socket, "evict", path);
+  int r = CtlCall(main_.socket, "evict", scope_ + path);
   return r == -EINVAL ? 0 : r;  // like drop_caches: a name that is gone has nothing to drop
 }
 

@@ -69,6 +69,10 @@ class MountTarget final : public Target {
   const std::string bin_;
   std::string root_, ctl_;  // existing mount
   mutable bool syncfs_mirror_ = false;  // the existing mount's stats say its mirror is on
+  // Existing mount: each run works in a fresh directory under the root ("NAME/"), so no file,
+  // in-core inode or error of an earlier run is seen again. Empty for launched mounts.
+  std::string scope_;
+  int runs_ = 0;
   Mode mode_;
   std::string dir_;
   Instance main_, dev_;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -80,6 +81,9 @@ bool ParseSize(const std::string& s, uint64_t* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // libfuse ignores SIGPIPE only while its loop runs; the final writeback after it and the
+  // control socket must never die of a peer that went away.
+  std::signal(SIGPIPE, SIG_IGN);
   fuse::FuseServer::Options fo;
   fo.foreground = false;
   vfs::MountOptions mo;
