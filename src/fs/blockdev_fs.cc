@@ -70,6 +70,15 @@ vfs::NodeAttr BlockdevFs::FileAttr() const {
   return a;
 }
 
+Status BlockdevFs::Symlink(const std::string&, const std::string&) {
+  return Status::Error(-EPERM);  // the namespace is fixed: one file
+}
+
+Result<std::string> BlockdevFs::Readlink(const std::string& path) {
+  if (path != name_ && !path.empty()) return Status::Error(-ENOENT);
+  return Status::Error(-EINVAL);  // not a symlink
+}
+
 Status BlockdevFs::SetAttr(const std::string& path, const vfs::AttrChange& change) {
   if (path != name_ && !path.empty()) return Status::Error(-ENOENT);
   // The namespace is fixed and has no stored attributes: times are accepted (the in-core

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -187,6 +188,15 @@ Result<int> PassthroughFs::OpenParent(const std::string& path, std::string* name
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttr(const std::string& path) {
+  auto fd = OpenBeneath(path, O_PATH | O_NOFOLLOW);
+  if (!fd.ok()) return fd.status();
+  FdCloser c(*fd);
+  struct stat st;
+  if (::fstat(*fd, &st) != 0) return Errno();
+  return ToAttr(st);
+}
+
+Result<vfs::NodeAttr> PassthroughFs::GetAttrFollow(const std::string& path) {
   auto fd = OpenBeneath(path, O_PATH);
   if (!fd.ok()) return fd.status();
   FdCloser c(*fd);
@@ -267,6 +277,29 @@ Status PassthroughFs::SetAttr(const std::string& path, const vfs::AttrChange& ch
     }
   }
   return Status::Ok();
+}
+
+Status PassthroughFs::Symlink(const std::string& target, const std::string& path) {
+  if (target.empty()) return Status::Error(-ENOENT);
+  if (target.size() >= PATH_MAX || target.find('\0') != std::string::npos) {
+    return Status::Error(-ENAMETOOLONG);
+  }
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser cd(*dir);
+  return ::symlinkat(target.c_str(), *dir, name.c_str()) == 0 ? Status::Ok() : Errno();
+}
+
+Result<std::string> PassthroughFs::Readlink(const std::string& path) {
+  auto fd = OpenBeneath(path, O_PATH | O_NOFOLLOW);
+  if (!fd.ok()) return fd.status();
+  FdCloser c(*fd);
+  std::string buf(PATH_MAX, '\0');
+  ssize_t n = ::readlinkat(*fd, "", buf.data(), buf.size());  // the O_PATH link itself
+  if (n < 0) return errno == ENOENT ? Status::Error(-EINVAL) : Errno();  // not a symlink
+  buf.resize(static_cast<size_t>(n));
+  return buf;
 }
 
 Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {

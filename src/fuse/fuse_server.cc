@@ -333,6 +333,26 @@ void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   ReplyEntry(req, s, path, *a);
 }
 
+void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
+  FuseServer* s = Server(req);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  auto target = s->sb().Readlink(*path);
+  if (!target.ok()) return (void)fuse_reply_err(req, -target.err());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (st.ok()) st = s->sb().Symlink(target, path);
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto a = s->sb().Stat(path);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  ReplyEntry(req, s, path, *a);
+}
+
 void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
   Status st;
@@ -390,6 +410,8 @@ const fuse_lowlevel_ops kOps = [] {
   o.fsyncdir = OnFsyncdir;
   o.mkdir = OnMkdir;
   o.unlink = OnUnlink;
+  o.readlink = OnReadlink;
+  o.symlink = OnSymlink;
   o.rmdir = OnRmdir;
   o.rename = OnRename;
   o.statfs = OnStatfs;

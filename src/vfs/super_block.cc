@@ -193,7 +193,7 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
   if (!norm.ok()) return norm.status();
   const int acc = flags & O_ACCMODE;
   if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return Err(-EINVAL);
-  auto attr = fs_->GetAttr(*norm);
+  auto attr = fs_->GetAttrFollow(*norm);  // open(2) follows a symlink at the end
   if (!attr.ok()) {
     if (attr.err() != -ENOENT || !(flags & O_CREAT)) return attr.status();
     attr = fs_->Create(*norm, mode & 07777, (flags & O_EXCL) != 0);
@@ -515,7 +515,7 @@ NodeAttr SuperBlock::Fstat(File& f) {
     path = i.path_;
   }
   if (!unlinked) {
-    auto from_fs = fs_->GetAttr(path);
+    auto from_fs = fs_->GetAttrFollow(path);  // the path it was opened by may be a symlink
     if (from_fs.ok() && from_fs->ino == i.ino()) a = *from_fs;
   }
   a.ino = i.ino();
@@ -561,6 +561,20 @@ Status SuperBlock::SetAttr(std::string_view path, const AttrChange& change) {
   if (change.mtime && change.mtime->tv_nsec != UTIME_OMIT) inode->mtime_ns = ns(*change.mtime);
   inode->ctime_ns = now;
   return Status::Ok();
+}
+
+Status SuperBlock::Symlink(std::string_view target, std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EEXIST);
+  return fs_->Symlink(std::string(target), *norm);
+}
+
+Result<std::string> SuperBlock::Readlink(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EINVAL);
+  return fs_->Readlink(*norm);
 }
 
 Status SuperBlock::Mkdir(std::string_view path, mode_t mode) {

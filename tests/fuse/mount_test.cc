@@ -280,6 +280,40 @@ TEST(Mount, EventsFollowStreamsEachNewEvent) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+TEST(Mount, SymlinksAreCreatedReadAndRemovedAsLinks) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("t"), 's');
+  ASSERT_EQ(::symlink("t", m.Path("l").c_str()), 0);
+  ASSERT_EQ(::symlink("/nonexistent/errseq", m.Path("dangling").c_str()), 0);
+  ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink("d", m.Path("dl").c_str()), 0);
+  char buf[64];
+  ssize_t n = ::readlink(m.Path("l").c_str(), buf, sizeof buf);
+  ASSERT_EQ(n, 1);
+  EXPECT_EQ(buf[0], 't');
+  struct stat st;
+  ASSERT_EQ(::lstat(m.Path("dangling").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(::stat(m.Path("dangling").c_str(), &st), -1);
+  EXPECT_EQ(errno, ENOENT);
+  int fd = ::open(m.Path("l").c_str(), O_RDONLY);  // the kernel follows it through us
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pread(fd, buf, 1, 0), 1);
+  EXPECT_EQ(buf[0], 's');
+  ::close(fd);
+  WritePage(m.Path("dl/inside"), 'i');
+  EXPECT_EQ(::access((m.src() + "/d/inside").c_str(), F_OK), 0);
+  ASSERT_EQ(::lstat((m.src() + "/l").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link reached the source as a link";
+  ASSERT_EQ(::rename(m.Path("l").c_str(), m.Path("l2").c_str()), 0);
+  ASSERT_EQ(::unlink(m.Path("l2").c_str()), 0);
+  ASSERT_EQ(::stat(m.Path("t").c_str(), &st), 0) << "removing the link removed its target";
+  EXPECT_EQ(st.st_size, 4096);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, BlockdevImageAsOneFile) {
   SKIP_WITHOUT_FUSE();
   Mount m({"fs=blockdev"}, /*blockdev_image=*/true);

@@ -150,17 +150,47 @@ TEST(Api, SetAttrNeverFollowsASymlinkOutOfTheRoot) {
   ASSERT_EQ(::symlink(outside.c_str(), s.HostPath("link").c_str()), 0);
   vfs::AttrChange c;
   c.mode = 0777;
-  EXPECT_LT(s.sb().SetAttr("link", c).err(), 0);
+  EXPECT_EQ(s.sb().SetAttr("link", c).err(), -EOPNOTSUPP);  // Linux: symlinks have no mode
   c = {};
   c.uid = 99;
   c.mtime = timespec{1000, 0};
-  EXPECT_LT(s.sb().SetAttr("link", c).err(), 0);
+  EXPECT_EQ(s.sb().SetAttr("link", c).err(), 0);  // the link itself, as lchown/lutimes do
   struct stat st;
   ASSERT_EQ(::stat(outside.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0644u);
   EXPECT_NE(st.st_uid, 99u);
   EXPECT_NE(st.st_mtim.tv_sec, 1000);
   std::filesystem::remove(outside);
+}
+
+TEST(Api, SymlinksAreTextNeverFollowedOutOfTheRoot) {
+  Stack s;
+  int f = s.Open("target", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(f, 0, 10, 3), 0);
+  ASSERT_EQ(s.sb().Symlink("target", "in").err(), 0);
+  ASSERT_EQ(s.sb().Symlink("/etc/passwd", "out").err(), 0);
+  ASSERT_EQ(s.sb().Symlink("no/such/thing", "dangling").err(), 0);
+  EXPECT_EQ(*s.sb().Readlink("in"), "target");
+  EXPECT_EQ(*s.sb().Readlink("out"), "/etc/passwd");
+  EXPECT_EQ(s.sb().Readlink("target").err(), -EINVAL);  // not a symlink
+  EXPECT_EQ(s.sb().Readlink("missing").err(), -ENOENT);
+  EXPECT_EQ(s.sb().Symlink("x", "in").err(), -EEXIST);
+  EXPECT_EQ(s.sb().Symlink("", "empty").err(), -ENOENT);
+  for (const char* link : {"in", "out", "dangling"}) {  // lstat: the link itself
+    auto a = s.sb().Stat(link);
+    ASSERT_TRUE(a.ok()) << link;
+    EXPECT_TRUE(S_ISLNK(a->mode)) << link;
+  }
+  // open(2) follows a link inside the root, never one that leaves it.
+  int via = s.Open("in", O_RDONLY);
+  EXPECT_EQ(s.ReadByte(via, 0, 10), 3);
+  EXPECT_EQ(s.v().Open("out", O_RDONLY).err(), -EACCES);
+  EXPECT_EQ(s.v().Open("dangling", O_RDONLY).err(), -ENOENT);
+  // unlink and rename act on the link, never on what it points to.
+  ASSERT_EQ(s.sb().Rename("in", "in2").err(), 0);
+  ASSERT_EQ(s.sb().Unlink("in2").err(), 0);
+  EXPECT_TRUE(s.sb().Stat("target").ok());
+  EXPECT_EQ(s.ReadByte(f, 0, 10), 3);
 }
 
 TEST(Api, EvictPinsAnUnseenErrorByDefault) {

@@ -85,6 +85,11 @@ class CountingFs final : public vfs::FileSystem {
   }
   Status Truncate(const std::string& p, uint64_t s) override { return in_->Truncate(p, s); }
   Status SetAttr(const std::string& p, const vfs::AttrChange& c) override { return in_->SetAttr(p, c); }
+  Status Symlink(const std::string& t, const std::string& p) override { return in_->Symlink(t, p); }
+  Result<std::string> Readlink(const std::string& p) override { return in_->Readlink(p); }
+  Result<vfs::NodeAttr> GetAttrFollow(const std::string& p) override {
+    return in_->GetAttrFollow(p);
+  }
   Status Mkdir(const std::string& p, mode_t m) override { return in_->Mkdir(p, m); }
   Status Rmdir(const std::string& p) override { return in_->Rmdir(p); }
   Status Unlink(const std::string& p) override { return in_->Unlink(p); }

@@ -27,6 +27,8 @@ class BlockdevFs final : public vfs::FileSystem {
                                                         const vfs::NodeAttr& attr) override;
   Status Truncate(const std::string& path, uint64_t size) override;
   Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
+  Status Symlink(const std::string& target, const std::string& path) override;
+  Result<std::string> Readlink(const std::string& path) override;
   Status Mkdir(const std::string& path, mode_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;

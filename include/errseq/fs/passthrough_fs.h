@@ -25,12 +25,15 @@ class PassthroughFs final : public vfs::FileSystem {
 
   std::string TypeName() const override { return "passthrough"; }
   Result<vfs::NodeAttr> GetAttr(const std::string& path) override;
+  Result<vfs::NodeAttr> GetAttrFollow(const std::string& path) override;
   Result<vfs::NodeAttr> Create(const std::string& path, mode_t mode, bool exclusive) override;
   Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
                                                         const vfs::NodeAttr& attr) override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& new_path) override;
   Status Truncate(const std::string& path, uint64_t size) override;
   Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
+  Status Symlink(const std::string& target, const std::string& path) override;
+  Result<std::string> Readlink(const std::string& path) override;
   Status Mkdir(const std::string& path, mode_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;

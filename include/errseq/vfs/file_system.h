@@ -52,7 +52,10 @@ class FileSystem {
   virtual ~FileSystem() = default;
   virtual std::string TypeName() const = 0;
 
+  // lstat: a symlink at the end of `path` is described, not followed.
   virtual Result<NodeAttr> GetAttr(const std::string& path) = 0;
+  // stat: follows a symlink at the end (within the file system), as open(2) does.
+  virtual Result<NodeAttr> GetAttrFollow(const std::string& path) { return GetAttr(path); }
   // Creates a regular file; with `exclusive`, -EEXIST if it exists, else opens it.
   virtual Result<NodeAttr> Create(const std::string& path, mode_t mode, bool exclusive) = 0;
   // The data path of one regular file, for the lifetime of its in-core inode.
@@ -67,6 +70,9 @@ class FileSystem {
   virtual Status Rmdir(const std::string& path) = 0;
   virtual Status Unlink(const std::string& path) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // symlink(2) and readlink(2). The target is text: nothing here ever follows it.
+  virtual Status Symlink(const std::string& target, const std::string& path) = 0;
+  virtual Result<std::string> Readlink(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ReadDir(const std::string& path) = 0;
   // Makes everything written durable (host syncfs, device flush).
   virtual Status SyncFs() = 0;

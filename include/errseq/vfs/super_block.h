@@ -82,7 +82,10 @@ class SuperBlock final : public mm::ErrorObserver {
   // it cannot move the backing file's mtime past the time that was set.
   Status SetAttr(std::string_view path, const AttrChange& change);
 
+  // lstat(2): a symlink at the end of `path` is described, not followed.
   Result<NodeAttr> Stat(std::string_view path);
+  Status Symlink(std::string_view target, std::string_view path);
+  Result<std::string> Readlink(std::string_view path);
   NodeAttr Fstat(File& f);
   Status Mkdir(std::string_view path, mode_t mode = 0755);
   Status Rmdir(std::string_view path);
