@@ -3,8 +3,9 @@
 # directories under /var/tmp/errseq-demo, and the same story on each, played by unmodified
 # programs: dd writes a table without fsync; the disk fails in writeback (errseqctl); a backup
 # tool (coreutils `sync --data`) fsyncs first; then the database's checkpointer, which had the
-# file open all along (python3), fsyncs. Prints what each was told, side by side, and each
-# mount's ledger; then unmounts. Needs root and /dev/fuse.
+# file open all along (python3), fsyncs; last a volume monitor (coreutils `sync --file-system`)
+# calls syncfs. Prints what each was told, side by side, and each mount's ledger; then
+# unmounts. Needs root and /dev/fuse.
 set -uo pipefail
 bin=${1:?usage: mount-demo.sh BUILD_DIR}
 fs=$bin/tools/errseqfs/errseqfs
@@ -49,15 +50,18 @@ except OSError as e:
   read -r ck <&"${CKPT[0]}"
   result[$p,ckpt]=$ck
   wait "$CKPT_PID" 2>/dev/null
+  if out=$(sync --file-system "$d/mnt/table" 2>&1); then result[$p,syncfs]=0; else result[$p,syncfs]="${out##*: }"; fi
   c events > "$d/events.txt"
 done
 
 printf '\nA table written with dd (no fsync); the disk fails during writeback; then:\n\n'
-printf '  %-58s %-22s %s\n' "who calls fsync" "errseq (Linux 4.17+)" "legacy (before 4.13)"
+printf '  %-58s %-22s %s\n' "who asks" "errseq (Linux 5.8+)" "legacy (before 4.13)"
 printf '  %-58s %-22s %s\n' "backup tool: sync --data table (opens, fdatasyncs)" "${result[errseq,backup]}" "${result[legacy,backup]}"
 printf '  %-58s %-22s %s\n' "database checkpointer: fsync on its long-open descriptor" "${result[errseq,ckpt]}" "${result[legacy,ckpt]}"
+printf '  %-58s %-22s %s\n' "volume monitor: sync --file-system table (syncfs)" "${result[errseq,syncfs]}" "${result[legacy,syncfs]}"
 printf '\nUnder legacy tracking the backup tool consumed the error, and the checkpointer was told\n'
-printf 'nothing: its data is gone and it does not know. Under errseq both were told.\n'
+printf 'nothing: its data is gone and it does not know. Under errseq both were told, and so\n'
+printf 'was the volume monitor: the super block keeps its own errseq for syncfs (Linux 5.8+).\n'
 for p in errseq legacy; do
   printf '\nLedger of the %s mount (errseqctl events):\n' "$p"
   sed 's/^/  /' "$base/$p/events.txt"
