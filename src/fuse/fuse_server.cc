@@ -279,6 +279,12 @@ void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   // An error this fsync recorded must be in the kernel's super-block errseq before the caller
   // can call syncfs. Bounded: every worker thread might be waiting here.
   if (SyncfsMirror* m = s->mirror()) m->WaitHandedOver(std::chrono::seconds(1));
+  if (!r.ok() && s->sb().options().policy == mm::FailurePolicy::kRevert) {
+    // revert dropped the failed pages (and maybe the size): the kernel's page cache must not
+    // keep serving the lost data to descriptions that are already open. Safe here: the
+    // kernel holds this inode's lock for the FSYNC, so no write() holds its pages locked.
+    if (fuse_session* se = s->session()) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
+  }
   fuse_reply_err(req, -r.err());
 }
 

@@ -314,6 +314,35 @@ TEST(Mount, SymlinksAreCreatedReadAndRemovedAsLinks) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// The kernel caches the pages a write() passed through it. After the revert policy drops
+// them, a description that is already open must read what errseqfs holds, not that copy.
+TEST(Mount, RevertIsSeenThroughDescriptionsAlreadyOpen) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"policy=revert"});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string a(4096, 'a'), b(4096, 'b');
+  ASSERT_EQ(::pwrite(fd, a.data(), a.size(), 0), 4096);
+  ASSERT_EQ(::fsync(fd), 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  // Same size and no new mtime after the revert: nothing tells the kernel by itself that its
+  // copy went stale (a change of size would, through auto_inval_data).
+  ASSERT_EQ(::pwrite(fd, b.data(), b.size(), 0), 4096);
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'b');  // the kernel now holds 'b' in its page cache
+  EXPECT_EQ(::fsync(fd), -1);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'a') << "the same description still reads the reverted page";
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 4096);
+  ::close(fd);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, BlockdevImageAsOneFile) {
   SKIP_WITHOUT_FUSE();
   Mount m({"fs=blockdev"}, /*blockdev_image=*/true);

@@ -67,6 +67,7 @@ class FuseServer {
   void Forget(uint64_t ino, uint64_t nlookup);
   void Renamed(const std::string& from, const std::string& to);
   uint64_t root_host_ino() const { return root_host_ino_; }
+  fuse_session* session() { return session_.load(); }
   // The syncfs mirror, or nullptr when it is off.
   SyncfsMirror* mirror() { return mirror_.get(); }
 
