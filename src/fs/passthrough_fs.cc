@@ -58,7 +58,10 @@ class HostFileData final : public mm::AddressSpaceOps {
  public:
   HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
       : fd_(fd), path_(std::move(path)), faults_(std::move(faults)) {}
-  ~HostFileData() override { ::close(fd_); }
+  ~HostFileData() override {
+    if (direct_fd_ >= 0) ::close(direct_fd_);
+    ::close(fd_);
+  }
 
   void SetPath(std::string p) {
     std::lock_guard lock(mu_);
@@ -104,7 +107,34 @@ class HostFileData final : public mm::AddressSpaceOps {
     block::FaultOutcome f = faults_->Apply({block::IoOp::kWrite, off, len, CurrentPath()});
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
+    const size_t full = static_cast<size_t>(len / mm::kPageSize);  // whole pages
+    if (full * mm::kPageSize >= kDirectMin) {
+      if (int dfd = DirectFd(); dfd >= 0) {
+        Status s = block::PwritevAll(dfd, off, std::span<const iovec>(iov.data(), full));
+        if (s.err() == -EINVAL) {
+          direct_failed_.store(true);  // the host refuses O_DIRECT here: buffered from now on
+        } else {
+          if (s.ok() && full < iov.size()) {
+            s = block::PwritevAll(fd_, off + full * mm::kPageSize,
+                                  std::span<const iovec>(iov.data() + full, iov.size() - full));
+          }
+          return s;
+        }
+      }
+    }
     return block::PwritevAll(fd_, off, iov);
+  }
+
+  // A second descriptor on the same inode with O_DIRECT, opened on first use; -1 if the host
+  // refuses it (read-only file, a file system without O_DIRECT).
+  int DirectFd() {
+    if (direct_failed_.load(std::memory_order_relaxed)) return -1;
+    std::call_once(direct_once_, [this] {
+      std::string self = "/proc/self/fd/" + std::to_string(fd_);
+      direct_fd_ = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+      if (direct_fd_ < 0) direct_failed_.store(true);
+    });
+    return direct_failed_.load(std::memory_order_relaxed) ? -1 : direct_fd_;
   }
 
   Status Sync(bool datasync) override {
@@ -133,6 +163,12 @@ class HostFileData final : public mm::AddressSpaceOps {
 
   const int fd_;
   static constexpr size_t kReadAhead = 4 << 20;
+  // Runs of whole pages this long go to the host with O_DIRECT: no copy into the host's page
+  // cache, which cost most of errseqfs's CPU in W1 (docs/benchmarks.md).
+  static constexpr uint64_t kDirectMin = 256 << 10;
+  std::once_flag direct_once_;
+  int direct_fd_ = -1;  // written once under direct_once_
+  std::atomic<bool> direct_failed_{false};
   std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
   mutable std::mutex mu_;
   std::string path_;  // GUARDED_BY(mu_)

@@ -33,16 +33,28 @@ Mapping::~Mapping() {
 
 // ---- the page index ------------------------------------------------------------------------
 
-Mapping::Page* Mapping::Find(uint64_t index) {
-  auto it = chunks_.find(index >> kChunkShift);
+Mapping::Chunk* Mapping::ChunkOf(uint64_t index) {
+  const uint64_t key = index >> kChunkShift;
+  if (hint_ && hint_key_ == key) return hint_;
+  auto it = chunks_.find(key);
   if (it == chunks_.end()) return nullptr;
-  Page& p = it->second->pages[index & (kChunkPages - 1)];
+  hint_key_ = key;
+  hint_ = it->second.get();
+  return hint_;
+}
+
+Mapping::Page* Mapping::Find(uint64_t index) {
+  Chunk* c = ChunkOf(index);
+  if (!c) return nullptr;
+  Page& p = c->pages[index & (kChunkPages - 1)];
   return p.data ? &p : nullptr;
 }
 
 Mapping::Page& Mapping::Insert(uint64_t index) {
   auto& chunk = chunks_[index >> kChunkShift];
   if (!chunk) chunk = std::make_unique<Chunk>();
+  hint_key_ = index >> kChunkShift;
+  hint_ = chunk.get();
   Page& p = chunk->pages[index & (kChunkPages - 1)];
   p.data = AllocPage();
   ++chunk->present;
@@ -61,13 +73,16 @@ void Mapping::Erase(uint64_t index) {
   p = Page();
   --npages_;
   if (wb_) wb_->AccountCached(-1);
-  if (--c.present == 0) chunks_.erase(it);
+  if (--c.present == 0) {
+    if (hint_ == &c) hint_ = nullptr;
+    chunks_.erase(it);
+  }
 }
 
 void Mapping::SetDirtyBit(uint64_t index, Page& p, bool on) {
   if (p.dirty == on) return;
   p.dirty = on;
-  chunks_.at(index >> kChunkShift)->dirty.set(index & (kChunkPages - 1), on);
+  ChunkOf(index)->dirty.set(index & (kChunkPages - 1), on);
   ndirty_.store(ndirty_.load(std::memory_order_relaxed) + (on ? 1 : -1),
                 std::memory_order_release);
   if (wb_) wb_->AccountDirty(on ? 1 : -1);
@@ -76,7 +91,7 @@ void Mapping::SetDirtyBit(uint64_t index, Page& p, bool on) {
 void Mapping::SetWritebackBit(uint64_t index, Page& p, bool on) {
   if (p.writeback == on) return;
   p.writeback = on;
-  chunks_.at(index >> kChunkShift)->writeback.set(index & (kChunkPages - 1), on);
+  ChunkOf(index)->writeback.set(index & (kChunkPages - 1), on);
   nwriteback_ += on ? 1 : -1;
 }
 

@@ -126,6 +126,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   };
   using Lock = std::unique_lock<std::mutex>;
 
+  Chunk* ChunkOf(uint64_t index);  // nullptr if no page of its chunk is cached
   Page* Find(uint64_t index);
   Page& Insert(uint64_t index);  // REQUIRES: no page at index
   void Erase(uint64_t index);
@@ -160,6 +161,10 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   mutable std::mutex mu_;
   std::condition_variable cv_;  // page unlocked, writeback ended
   std::map<uint64_t, std::unique_ptr<Chunk>> chunks_;  // by index >> kChunkShift
+  // The chunk found last (sequential I/O finds the same one 512 times in a row); reset when
+  // a chunk is erased. Both GUARDED_BY(mu_).
+  uint64_t hint_key_ = 0;
+  Chunk* hint_ = nullptr;
   size_t npages_ = 0, nwriteback_ = 0, nlocked_ = 0;
   std::atomic<uint64_t> size_;
   int pending_err_ = 0;  // delayed policy: error held back until the next sync call
