@@ -9,8 +9,11 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -89,6 +92,7 @@ bool IsMirror(fuse_ino_t ino) { return ino == SyncfsMirror::kIno; }
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
+  s->AfterInit();
   if (parent == FUSE_ROOT_ID && s->mirror() &&
       s->mirror()->IsHidden(name, static_cast<pid_t>(fuse_req_ctx(req)->pid))) {
     fuse_entry_param e{};  // timeouts 0: nobody else may find it in the dcache
@@ -117,6 +121,7 @@ void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
+  s->AfterInit();
   if (IsMirror(ino) && s->mirror()) {
     struct stat st = s->mirror()->Attr();
     return (void)fuse_reply_attr(req, &st, 0);
@@ -395,6 +400,24 @@ void OnStatfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &sv);
 }
 
+// Sets the readahead of the FUSE mount at `mnt` through its bdi, named after the mount's
+// device number, which /proc/self/mountinfo gives without a request to this (not yet
+// serving) file system. Returns a reason on failure.
+std::string SetReadAhead(const std::string& mnt, unsigned kb) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, dev;
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string id, parent, majmin, root, point;
+    f >> id >> parent >> majmin >> root >> point;
+    if (point == mnt) dev = majmin;  // the last one: the mount stacked on top
+  }
+  if (dev.empty()) return "the mount is not in /proc/self/mountinfo";
+  std::ofstream out("/sys/class/bdi/" + dev + "/read_ahead_kb");
+  out << kb << std::endl;
+  return out.good() ? "" : "cannot write /sys/class/bdi/" + dev + "/read_ahead_kb";
+}
+
 const fuse_lowlevel_ops kOps = [] {
   fuse_lowlevel_ops o{};
   o.init = OnInit;
@@ -451,6 +474,17 @@ void FuseServer::Exit() {
 }
 
 FuseServer::~FuseServer() = default;
+
+void FuseServer::AfterInit() {
+  std::call_once(after_init_, [this] {
+    if (options_.read_ahead_kb == 0) return;
+    // mountinfo escapes spaces and the like; such a mount point keeps the kernel's default.
+    std::string why = SetReadAhead(mountpoint_abs_, options_.read_ahead_kb);
+    if (!why.empty() && options_.debug) {
+      std::fprintf(stderr, "errseqfs: readahead left as it was: %s\n", why.c_str());
+    }
+  });
+}
 
 Result<std::string> FuseServer::PathOf(uint64_t ino) {
   std::lock_guard lock(mu_);

@@ -51,6 +51,7 @@ constexpr const char* kUsage =
     "  -o ctl=SOCKET          control socket for errseqctl (default under $XDG_RUNTIME_DIR\n"
     "                         or /run/errseq)\n"
     "  -o allow_other         let other users in (off by default); default_permissions is on\n"
+    "  -o read_ahead_kb=N     the mount's readahead (default 4096; 0: the kernel's 128)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
@@ -152,6 +153,10 @@ int main(int argc, char** argv) {
           mo.md_cursor = val.empty() || val == "on";
         } else if (key == "allow_other") {
           fo.allow_other = true;
+        } else if (key == "read_ahead_kb") {
+          uint64_t v;
+          if (!ParseSize(val, &v) || v > (1 << 20)) return Bad("read_ahead_kb= needs a number of KiB (0: the kernel's default)");
+          fo.read_ahead_kb = static_cast<unsigned>(v);
         } else if (key == "syncfs_mirror") {
           if (val != "on" && val != "off") return Bad("syncfs_mirror= must be on or off");
           fo.syncfs_mirror = val == "on";

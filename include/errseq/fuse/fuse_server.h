@@ -43,6 +43,9 @@ class FuseServer {
     double entry_timeout = 1.0;
     unsigned max_threads = 8;
     bool syncfs_mirror = true;  // see syncfs_mirror.h
+    // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow
+    // with it up to max_write (1 MiB): cold sequential reads ran 2.5x faster at 4096 (W4).
+    unsigned read_ahead_kb = 4096;
     std::vector<std::string> fuse_options;  // passed to libfuse as -o (the usual fuse ones)
   };
 
@@ -68,6 +71,9 @@ class FuseServer {
   void Renamed(const std::string& from, const std::string& to);
   uint64_t root_host_ino() const { return root_host_ino_; }
   fuse_session* session() { return session_.load(); }
+  // Called by the first requests: settings the kernel only keeps once INIT is done (the
+  // INIT reply resets the mount's readahead to at most what the kernel offered).
+  void AfterInit();
   // The syncfs mirror, or nullptr when it is off.
   SyncfsMirror* mirror() { return mirror_.get(); }
 
@@ -82,6 +88,7 @@ class FuseServer {
   std::unique_ptr<SyncfsMirror> mirror_;  // created with sb_, before the loop runs
   std::atomic<SyncfsMirror*> mirror_ptr_{nullptr};  // for on_error, which may fire earlier
   std::string mountpoint_abs_;
+  std::once_flag after_init_;
   std::atomic<fuse_session*> session_{nullptr};
   const std::string source_;
   const Options options_;
