@@ -8,7 +8,12 @@
 //     reader whose SEEN-CAS lost to a setter, followed by a set back to the same errno while
 //     still unseen, is a real new report with the same bits. Linux behaves the same.)
 //  2. A set that started after a cursor's previous check finished, and completed before the
-//     cursor's next check began, is reported by that next check.
+//     cursor's next check began, is reported by that next check, when that previous check
+//     reported nothing. (After a report it may not be: if the reader's SEEN-CAS lost to a
+//     setter, the value stays unseen, a later set of the same errno joins that epoch without a
+//     new counter, another reader marks it seen, and the value equals this reader's cursor
+//     again. The reader was told of that epoch once; Linux behaves the same. Seen once in CI
+//     under TSan.)
 //  3. Once the setters are quiescent, one more set is reported to every cursor exactly once.
 #include <gtest/gtest.h>
 
@@ -44,6 +49,7 @@ TEST(ErrseqStress, ConcurrentSettersAndCursorOwners) {
       uint64_t done_before_last_report = 0;
       uint32_t last_ctr = 0;
       bool reported_before = false;
+      bool prev_reported = false;  // the previous check reported an error
       while (!stop.load(std::memory_order_acquire)) {
         uint64_t done_before = done.load();
         int err = e.CheckAndAdvance(&since);
@@ -58,10 +64,11 @@ TEST(ErrseqStress, ConcurrentSettersAndCursorOwners) {
           last_ctr = ctr;
           reported_before = true;
           done_before_last_report = done_before;
-        } else if (done_before > started_after_prev) {
+        } else if (!prev_reported && done_before > started_after_prev) {
           // Some set began after our previous check ended and finished before this one began.
           violations.fetch_add(1);
         }
+        prev_reported = err != 0;
         started_after_prev = started_after;
       }
       cursors[r] = since;
