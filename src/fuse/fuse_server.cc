@@ -61,11 +61,15 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   return st;
 }
 
-// Regular files: the VFS is the truth (sizes change under revert), so never cached. A
-// directory's attributes do not depend on our cache, and the kernel asks for them at every path
-// walk under default_permissions: cached like the entries.
-double AttrTimeout(FuseServer* s, mode_t mode) {
-  return S_ISDIR(mode) ? s->options().dir_attr_timeout : s->options().attr_timeout;
+// How long the kernel may keep attributes. A file whose pages our cache holds: never, since a
+// failed writeback under `revert` changes its size and data without the kernel's knowledge.
+// Anything else (directories, files with nothing cached) changes only through the kernel,
+// which drops its copy itself, or on the host (seen within the entry timeout). Under
+// default_permissions the kernel asks for directories at every path walk, and for a new
+// file's attributes right after CREATE: caching them saves those requests (W5).
+double AttrTimeout(FuseServer* s, const vfs::NodeAttr& a) {
+  if (S_ISREG(a.mode) && s->sb().HasCachedPages(a.ino)) return s->options().attr_timeout;
+  return s->options().dir_attr_timeout;
 }
 
 void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vfs::NodeAttr& a) {
@@ -73,7 +77,7 @@ void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vf
   e.ino = s->Remember(path, a.ino);
   e.generation = 1;
   e.attr = ToStat(a, e.ino);
-  e.attr_timeout = AttrTimeout(s, e.attr.st_mode);
+  e.attr_timeout = AttrTimeout(s, a);
   e.entry_timeout = s->options().entry_timeout;
   fuse_reply_entry(req, &e);
 }
@@ -137,7 +141,7 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     a = *r;
   }
   struct stat st = ToStat(a, ino);
-  fuse_reply_attr(req, &st, AttrTimeout(s, st.st_mode));
+  fuse_reply_attr(req, &st, AttrTimeout(s, a));
 }
 
 void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -178,7 +182,7 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   auto a = s->sb().Stat(*path);
   if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
   struct stat st = ToStat(*a, ino);
-  fuse_reply_attr(req, &st, AttrTimeout(s, st.st_mode));
+  fuse_reply_attr(req, &st, AttrTimeout(s, *a));
 }
 
 void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
@@ -191,7 +195,7 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
     e.ino = s->Remember(*path, a.ino);
     e.generation = 1;
     e.attr = ToStat(a, e.ino);
-    e.attr_timeout = AttrTimeout(s, e.attr.st_mode);
+    e.attr_timeout = AttrTimeout(s, a);
     e.entry_timeout = s->options().entry_timeout;
     if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
   } else if (fuse_reply_open(req, fi) != 0) {

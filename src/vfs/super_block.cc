@@ -159,6 +159,17 @@ size_t SuperBlock::CachedInodes() const {
   return inodes_.size();
 }
 
+bool SuperBlock::HasCachedPages(uint64_t ino) const {
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return false;
+    inode = it->second;
+  }
+  return inode->has_data() && inode->mapping().CachedPages() > 0;
+}
+
 void SuperBlock::ShrinkInodeCache() {
   std::vector<std::shared_ptr<Inode>> dropped;
   {

@@ -38,8 +38,8 @@ class FuseServer {
     bool foreground = true;
     bool debug = false;
     bool allow_other = false;
-    double attr_timeout = 0.0;  // files: the VFS is the truth (sizes change under revert)
-    double dir_attr_timeout = 1.0;
+    double attr_timeout = 0.0;      // files with cached pages (revert changes their size)
+    double dir_attr_timeout = 1.0;  // everything else
     double entry_timeout = 1.0;
     unsigned max_threads = 8;
     bool syncfs_mirror = true;  // see syncfs_mirror.h

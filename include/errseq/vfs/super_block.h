@@ -111,6 +111,9 @@ class SuperBlock final : public mm::ErrorObserver {
   Ledger& ledger() { return ledger_; }
   mm::Writeback::Stats WritebackStats() const { return wb_->GetStats(); }
   size_t CachedInodes() const;
+  // Whether the page cache holds any page of inode `ino` (only then can a writeback failure
+  // change what the file shows behind a front end's back: revert drops pages and size).
+  bool HasCachedPages(uint64_t ino) const;
 
  private:
   friend class File;
