@@ -19,6 +19,8 @@
 
 #include <fmt/format.h>
 
+#include "errseq/fuse/mount_device.h"
+
 namespace errseq::fuse {
 namespace {
 
@@ -288,12 +290,9 @@ void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   // An error this fsync recorded must be in the kernel's super-block errseq before the caller
   // can call syncfs. Bounded: every worker thread might be waiting here.
   if (SyncfsMirror* m = s->mirror()) m->WaitHandedOver(std::chrono::seconds(1));
-  if (!r.ok() && s->sb().options().policy == mm::FailurePolicy::kRevert) {
-    // revert dropped the failed pages (and maybe the size): the kernel's page cache must not
-    // keep serving the lost data to descriptions that are already open. Safe here: the
-    // kernel holds this inode's lock for the FSYNC, so no write() holds its pages locked.
-    if (fuse_session* se = s->session()) fuse_lowlevel_notify_inval_inode(se, ino, 0, 0);
-  }
+  // Under revert, the kernel's copy of pages this fsync's writeback dropped must be gone
+  // before the caller can read again (the drop was queued when the error was recorded).
+  if (CacheInvalidator* iv = s->invalidator()) iv->WaitDone(std::chrono::seconds(1));
   fuse_reply_err(req, -r.err());
 }
 
@@ -404,18 +403,9 @@ void OnStatfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &sv);
 }
 
-// Sets the readahead of the FUSE mount at `mnt` through its bdi, named after the mount's
-// device number, which /proc/self/mountinfo gives without a request to this (not yet
-// serving) file system. Returns a reason on failure.
+// Sets the readahead of the FUSE mount at `mnt` through its bdi. Returns a reason on failure.
 std::string SetReadAhead(const std::string& mnt, unsigned kb) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, dev;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string id, parent, majmin, root, point;
-    f >> id >> parent >> majmin >> root >> point;
-    if (point == mnt) dev = majmin;  // the last one: the mount stacked on top
-  }
+  std::string dev = MountDevice(mnt);
   if (dev.empty()) return "the mount is not in /proc/self/mountinfo";
   std::ofstream out("/sys/class/bdi/" + dev + "/read_ahead_kb");
   out << kb << std::endl;
@@ -579,15 +569,21 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     return fail(2, Status::Error(-EIO, "cannot daemonize"));
   }
   vfs::MountOptions mo = mount_options_;
-  if (options_.syncfs_mirror) {
-    mo.on_error = [this, chained = mo.on_error](const vfs::Event& e) {
-      if (SyncfsMirror* m = mirror_ptr_.load()) m->Record(e.err);
-      if (chained) chained(e);
-    };
-  }
+  mo.on_error = [this, chained = mo.on_error](const vfs::Event& e) {
+    if (SyncfsMirror* m = mirror_ptr_.load()) m->Record(e.err);
+    // revert dropped pages (and maybe size) that the kernel may still hold a copy of.
+    if (e.ino != 0 && mount_options_.policy == mm::FailurePolicy::kRevert) {
+      if (CacheInvalidator* iv = inval_ptr_.load()) iv->Queue(e.ino);
+    }
+    if (chained) chained(e);
+  };
   auto sb = vfs::SuperBlock::Mount(std::move(fs_), std::move(mo));
   if (!sb.ok()) return fail(2, sb.status());
   sb_ = std::move(*sb);
+  if (mount_options_.policy == mm::FailurePolicy::kRevert) {
+    invalidator_ = std::make_unique<CacheInvalidator>(se, mountpoint_abs_);
+    inval_ptr_.store(invalidator_.get());
+  }
   if (options_.syncfs_mirror) {
     mirror_ = std::make_unique<SyncfsMirror>(*sb_, mountpoint_abs_);
     mirror_ptr_.store(mirror_.get());
@@ -601,6 +597,10 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   session_.store(nullptr);
+  if (invalidator_) {  // it writes to the session's device: before that is closed
+    inval_ptr_.store(nullptr);
+    invalidator_->Stop();
+  }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);  // aborts the connection if the mirror still holds the mount

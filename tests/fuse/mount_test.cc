@@ -343,6 +343,33 @@ TEST(Mount, RevertIsSeenThroughDescriptionsAlreadyOpen) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// A revert by background writeback (nobody's fsync): the kernel's copy goes too, soon after.
+TEST(Mount, BackgroundRevertIsSeenThroughDescriptionsAlreadyOpen) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"policy=revert"});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string a(4096, 'a'), b(4096, 'b');
+  ASSERT_EQ(::pwrite(fd, a.data(), a.size(), 0), 4096);
+  ASSERT_EQ(::fsync(fd), 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  ASSERT_EQ(::pwrite(fd, b.data(), b.size(), 0), 4096);
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'b');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // the writeback fails and reverts; nobody is told yet
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  for (int i = 0; i < 100 && c != 'a'; ++i) {
+    ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+    if (c != 'a') std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(c, 'a') << "the open description still reads the dropped page after 2 s";
+  EXPECT_EQ(::fsync(fd), -1);  // and the error is still told
+  ::close(fd);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, BlockdevImageAsOneFile) {
   SKIP_WITHOUT_FUSE();
   Mount m({"fs=blockdev"}, /*blockdev_image=*/true);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "errseq/fuse/cache_invalidator.h"
 #include "errseq/fuse/syncfs_mirror.h"
 #include "errseq/vfs/super_block.h"
 
@@ -74,6 +75,8 @@ class FuseServer {
   // Called by the first requests: settings the kernel only keeps once INIT is done (the
   // INIT reply resets the mount's readahead to at most what the kernel offered).
   void AfterInit();
+  // The kernel-cache invalidator (policy revert only), else nullptr.
+  CacheInvalidator* invalidator() { return invalidator_.get(); }
   // The syncfs mirror, or nullptr when it is off.
   SyncfsMirror* mirror() { return mirror_.get(); }
 
@@ -86,6 +89,8 @@ class FuseServer {
   const vfs::MountOptions mount_options_;
   std::unique_ptr<vfs::SuperBlock> sb_;
   std::unique_ptr<SyncfsMirror> mirror_;  // created with sb_, before the loop runs
+  std::unique_ptr<CacheInvalidator> invalidator_;
+  std::atomic<CacheInvalidator*> inval_ptr_{nullptr};  // for on_error
   std::atomic<SyncfsMirror*> mirror_ptr_{nullptr};  // for on_error, which may fire earlier
   std::string mountpoint_abs_;
   std::once_flag after_init_;
