@@ -316,24 +316,32 @@ TEST(Mount, SymlinksAreCreatedReadAndRemovedAsLinks) {
 
 // The kernel caches the pages a write() passed through it. After the revert policy drops
 // them, a description that is already open must read what errseqfs holds, not that copy.
+// Writes 'a' (made durable), arms a write fault on f, overwrites it with 'b' and checks that
+// the kernel serves 'b'. Same size and no new mtime after the revert: nothing tells the kernel
+// by itself that its copy went stale (a change of size would, through auto_inval_data).
+// Returns the open descriptor.
+int OverwriteThatWillRevert(Mount& m) {
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  EXPECT_GE(fd, 0);
+  std::string a(4096, 'a'), b(4096, 'b');
+  EXPECT_EQ(::pwrite(fd, a.data(), a.size(), 0), 4096);
+  EXPECT_EQ(::fsync(fd), 0);
+  EXPECT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  EXPECT_EQ(::pwrite(fd, b.data(), b.size(), 0), 4096);
+  char c = 0;
+  EXPECT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'b');  // the kernel now holds 'b' in its page cache
+  return fd;
+}
+
 TEST(Mount, RevertIsSeenThroughDescriptionsAlreadyOpen) {
   SKIP_WITHOUT_FUSE();
   Mount m({"policy=revert"});
   ASSERT_TRUE(m.Start()) << m.Log();
-  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
-  ASSERT_GE(fd, 0);
-  std::string a(4096, 'a'), b(4096, 'b');
-  ASSERT_EQ(::pwrite(fd, a.data(), a.size(), 0), 4096);
-  ASSERT_EQ(::fsync(fd), 0);
-  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
-  // Same size and no new mtime after the revert: nothing tells the kernel by itself that its
-  // copy went stale (a change of size would, through auto_inval_data).
-  ASSERT_EQ(::pwrite(fd, b.data(), b.size(), 0), 4096);
-  char c = 0;
-  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
-  EXPECT_EQ(c, 'b');  // the kernel now holds 'b' in its page cache
+  int fd = OverwriteThatWillRevert(m);
   EXPECT_EQ(::fsync(fd), -1);
   ASSERT_EQ(m.Ctl({"heal"}), 0);
+  char c = 0;
   ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
   EXPECT_EQ(c, 'a') << "the same description still reads the reverted page";
   struct stat st;
@@ -348,18 +356,10 @@ TEST(Mount, BackgroundRevertIsSeenThroughDescriptionsAlreadyOpen) {
   SKIP_WITHOUT_FUSE();
   Mount m({"policy=revert"});
   ASSERT_TRUE(m.Start()) << m.Log();
-  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
-  ASSERT_GE(fd, 0);
-  std::string a(4096, 'a'), b(4096, 'b');
-  ASSERT_EQ(::pwrite(fd, a.data(), a.size(), 0), 4096);
-  ASSERT_EQ(::fsync(fd), 0);
-  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
-  ASSERT_EQ(::pwrite(fd, b.data(), b.size(), 0), 4096);
-  char c = 0;
-  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
-  EXPECT_EQ(c, 'b');
+  int fd = OverwriteThatWillRevert(m);
   ASSERT_EQ(m.Ctl({"sync"}), 0);  // the writeback fails and reverts; nobody is told yet
   ASSERT_EQ(m.Ctl({"heal"}), 0);
+  char c = 0;
   for (int i = 0; i < 100 && c != 'a'; ++i) {
     ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
     if (c != 'a') std::this_thread::sleep_for(std::chrono::milliseconds(20));
