@@ -22,7 +22,6 @@
 namespace errseq::fuse {
 namespace {
 
-
 std::string HiddenName() {
   std::random_device rd;
   return fmt::format(".errseqfs-syncfs-{}-{:08x}", ::getpid(), rd());
