@@ -7,7 +7,7 @@
 
 #include <fstream>
 
-#include "errseq/fuse/mount_device.h"
+#include "errseq/fuse/mount_info.h"
 
 namespace errseq::fuse {
 

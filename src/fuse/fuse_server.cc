@@ -13,13 +13,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "errseq/fuse/mount_device.h"
+#include "errseq/fuse/mount_info.h"
 
 namespace errseq::fuse {
 namespace {

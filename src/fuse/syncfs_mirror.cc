@@ -17,7 +17,7 @@
 
 #include <fmt/format.h>
 
-#include "errseq/core/read_file.h"
+#include "errseq/fuse/mount_info.h"
 
 namespace errseq::fuse {
 namespace {
@@ -150,21 +150,6 @@ void SyncfsMirror::Close() {
   }
 }
 
-bool SyncfsMirror::StillMounted() const {
-  auto text = ReadFile("/proc/self/mountinfo");
-  if (!text.ok()) return true;  // cannot tell: keep serving
-  const std::string prefix = fmt::format("{} ", mnt_id_);
-  std::string_view all = *text;
-  size_t pos = 0;
-  while (pos < all.size()) {
-    size_t end = all.find('\n', pos);
-    if (end == std::string_view::npos) end = all.size();
-    if (all.substr(pos, end - pos).starts_with(prefix)) return true;
-    pos = end + 1;
-  }
-  return false;
-}
-
 void SyncfsMirror::Main() {
   tid_.store(::gettid());
   Status st = Open();
@@ -199,7 +184,7 @@ void SyncfsMirror::Main() {
       uint64_t n;
       [[maybe_unused]] ssize_t r = ::read(wake_fd_, &n, sizeof n);
     }
-    if ((fds[1].revents & (POLLPRI | POLLERR)) && !StillMounted()) break;  // unmounted
+    if ((fds[1].revents & (POLLPRI | POLLERR)) && !MountPresent(mnt_id_)) break;  // unmounted
   }
   Close();
 }

@@ -441,8 +441,7 @@ Status SuperBlock::SyncWholeFs() {
     e.err = s.err();
     e.value = s_wb_err_.Set(s.err());
     e.path = "(file system sync)";
-    if (options_.on_error) options_.on_error(e);
-    ledger_.Append(std::move(e));
+    Recorded(std::move(e));
   }
   return s;
 }
@@ -492,9 +491,11 @@ void SuperBlock::OnWritebackError(const mm::ErrorRecord& r) {
     auto it = inodes_.find(r.owner);
     if (it != inodes_.end()) e.path = it->second->path_;
   }
-  if (options_.on_error) {
-    options_.on_error(e);  // before Append moves it; seq and time are stamped by the ledger
-  }
+  Recorded(std::move(e));
+}
+
+void SuperBlock::Recorded(Event e) {
+  if (options_.on_error) options_.on_error(e);  // seq and time are stamped by the ledger
   ledger_.Append(std::move(e));
 }
 

@@ -71,7 +71,6 @@ class FuseServer {
   void Forget(uint64_t ino, uint64_t nlookup);
   void Renamed(const std::string& from, const std::string& to);
   uint64_t root_host_ino() const { return root_host_ino_; }
-  fuse_session* session() { return session_.load(); }
   // Called by the first requests: settings the kernel only keeps once INIT is done (the
   // INIT reply resets the mount's readahead to at most what the kernel offered).
   void AfterInit();

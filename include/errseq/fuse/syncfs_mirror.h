@@ -86,13 +86,11 @@ class SyncfsMirror {
 
   // Whether the hidden file is open and mapped (for tests and `errseqctl show`).
   bool active() const { return active_.load(std::memory_order_acquire); }
-  const std::string& name() const { return name_; }
 
  private:
   void Main();
   Status Open();
   void Close();
-  bool StillMounted() const;
   void Wake();
 
   vfs::SuperBlock& sb_;

@@ -133,6 +133,8 @@ class SuperBlock final : public mm::ErrorObserver {
   // Writes back every mapping and runs the fs's own sync; a failure of the latter is recorded
   // in s_wb_err (and the ledger) and returned.
   Status SyncWholeFs();
+  // An error was recorded in the errseqs: tells MountOptions::on_error, then the ledger.
+  void Recorded(Event e);
   int Sticky() const { return sticky_err_.load(std::memory_order_acquire); }
   void ShrinkInodeCache();
 

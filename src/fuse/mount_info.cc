@@ -1,0 +1,45 @@
+// MountInfo (see include/errseq/fuse/mount_info.h).
+#include "errseq/fuse/mount_info.h"
+
+#include <fstream>
+#include <sstream>
+
+namespace errseq::fuse {
+namespace {
+
+struct MountLine {
+  std::string id, parent, device, root, point;  // the first five fields
+};
+
+// Calls fn(line) for each mount; false if mountinfo cannot be read.
+template <class Fn>
+bool ForEachMount(Fn&& fn) {
+  std::ifstream in("/proc/self/mountinfo");
+  if (!in) return false;
+  std::string text;
+  while (std::getline(in, text)) {
+    MountLine m;
+    std::istringstream(text) >> m.id >> m.parent >> m.device >> m.root >> m.point;
+    fn(m);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string MountDevice(const std::string& mountpoint) {
+  std::string dev;
+  ForEachMount([&](const MountLine& m) {
+    if (m.point == mountpoint) dev = m.device;  // the last one: the mount stacked on top
+  });
+  return dev;
+}
+
+bool MountPresent(uint64_t mount_id) {
+  const std::string id = std::to_string(mount_id);
+  bool found = false;
+  if (!ForEachMount([&](const MountLine& m) { found = found || m.id == id; })) return true;
+  return found;
+}
+
+}  // namespace errseq::fuse
