@@ -1,0 +1,253 @@
+// PassthroughFs on its own, against a real host directory: opening the root, names and
+// attributes with the errnos Linux gives, paths and symlinks that try to leave the root, the
+// data path (pages in and out of the host file, bytes past i_size never written, fsync), and
+// path-matched faults that follow a rename.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "errseq/fs/passthrough_fs.h"
+#include "../support/temp_dir.h"
+
+namespace errseq::fs {
+namespace {
+
+using errseq::testing::TempDir;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Spit(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+struct Fixture {
+  Fixture() {
+    faults = std::make_shared<block::FaultInjector>();
+    auto r = PassthroughFs::Open(dir.path(), faults);
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    fs = std::move(*r);
+  }
+  TempDir dir;
+  std::shared_ptr<block::FaultInjector> faults;
+  std::unique_ptr<PassthroughFs> fs;
+};
+
+TEST(PassthroughFs, OpenRefusesAMissingRootOrAFile) {
+  TempDir d;
+  auto missing = PassthroughFs::Open(d / "nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err(), -ENOENT);
+  EXPECT_NE(missing.status().message().find("nope"), std::string::npos)
+      << "the message names the path: " << missing.status().message();
+  Spit(d / "file", "x");
+  auto file = PassthroughFs::Open(d / "file");
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.err(), -ENOTDIR);
+}
+
+TEST(PassthroughFs, NamesAndAttributes) {
+  Fixture f;
+  auto root = f.fs->GetAttr("");
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(S_ISDIR(root->mode));
+  ASSERT_TRUE(f.fs->Mkdir("d", 0750).ok());
+  EXPECT_EQ(f.fs->Mkdir("d", 0750).err(), -EEXIST);
+  auto c = f.fs->Create("d/f", 0640, /*exclusive=*/true);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(S_ISREG(c->mode));
+  EXPECT_EQ(c->mode & 07777, 0640u & ~[] { mode_t m = ::umask(0); ::umask(m); return m; }());
+  EXPECT_EQ(f.fs->Create("d/f", 0640, true).err(), -EEXIST);
+  EXPECT_TRUE(f.fs->Create("d/f", 0640, false).ok()) << "non-exclusive create opens it";
+  EXPECT_EQ(f.fs->GetAttr("d/none").err(), -ENOENT);
+  EXPECT_EQ(f.fs->GetAttr("d/f/x").err(), -ENOTDIR);
+  EXPECT_EQ(f.fs->Rmdir("d").err(), -ENOTEMPTY);
+  EXPECT_EQ(f.fs->Unlink("d").err(), -EISDIR);
+  EXPECT_EQ(f.fs->Rmdir("d/f").err(), -ENOTDIR);
+
+  auto entries = f.fs->ReadDir("d");
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].name, "f");
+  EXPECT_EQ((*entries)[0].type, static_cast<mode_t>(S_IFREG));
+  EXPECT_EQ((*entries)[0].ino, c->ino);
+
+  ASSERT_TRUE(f.fs->Rename("d/f", "g").ok());
+  EXPECT_EQ(f.fs->GetAttr("d/f").err(), -ENOENT);
+  EXPECT_EQ(f.fs->GetAttr("g")->ino, c->ino);
+  ASSERT_TRUE(f.fs->Truncate("g", 12345).ok());
+  EXPECT_EQ(f.fs->GetAttr("g")->size, 12345u);
+  ASSERT_TRUE(f.fs->Unlink("g").ok());
+  ASSERT_TRUE(f.fs->Rmdir("d").ok());
+  EXPECT_TRUE(f.fs->ReadDir("")->empty());
+}
+
+TEST(PassthroughFs, SetAttrChangesModeAndTimes) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("f", 0600, true).ok());
+  vfs::AttrChange ch;
+  ch.mode = 0604;
+  ch.mtime = timespec{1'000'000, 5};
+  ASSERT_TRUE(f.fs->SetAttr("f", ch).ok());
+  struct stat st;
+  ASSERT_EQ(::stat((f.dir / "f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0604u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000);
+  EXPECT_EQ(st.st_mtim.tv_nsec, 5);
+}
+
+TEST(PassthroughFs, SymlinksAreDescribedNotFollowedExceptByGetAttrFollow) {
+  Fixture f;
+  Spit(f.dir / "target", "hello");
+  ASSERT_TRUE(f.fs->Symlink("target", "link").ok());
+  EXPECT_EQ(*f.fs->Readlink("link"), "target");
+  EXPECT_TRUE(S_ISLNK(f.fs->GetAttr("link")->mode));
+  auto followed = f.fs->GetAttrFollow("link");
+  ASSERT_TRUE(followed.ok());
+  EXPECT_TRUE(S_ISREG(followed->mode));
+  EXPECT_EQ(followed->size, 5u);
+  EXPECT_EQ(f.fs->Readlink("target").err(), -EINVAL) << "not a symlink";
+  vfs::AttrChange ch;
+  ch.mode = 0600;
+  EXPECT_EQ(f.fs->SetAttr("link", ch).err(), -EOPNOTSUPP);
+}
+
+TEST(PassthroughFs, NothingOutsideTheRootIsReachable) {
+  TempDir outside;
+  Spit(outside / "secret", "secret");
+  Fixture f;
+  ASSERT_EQ(::symlink((outside / "secret").c_str(), (f.dir / "abs").c_str()), 0);
+  ASSERT_EQ(::symlink("../../../../../../../../../../../../etc/passwd",
+                      (f.dir / "rel").c_str()),
+            0);
+  ASSERT_EQ(::symlink(outside.path().c_str(), (f.dir / "dirlink").c_str()), 0);
+  for (const char* p : {"abs", "rel"}) {
+    auto a = f.fs->GetAttrFollow(p);
+    EXPECT_FALSE(a.ok()) << p << " followed out of the root";
+    vfs::NodeAttr attr;
+    EXPECT_FALSE(f.fs->OpenData(p, attr).ok()) << p;
+  }
+  EXPECT_FALSE(f.fs->ReadDir("dirlink").ok());
+  EXPECT_FALSE(f.fs->Create("dirlink/new", 0644, true).ok());
+  EXPECT_FALSE(f.fs->GetAttr("dirlink/secret").ok());
+  EXPECT_FALSE(std::ifstream(outside / "new").good()) << "a file was created outside the root";
+  EXPECT_EQ(Slurp(outside / "secret"), "secret");
+}
+
+// The data path of one file: the pages a Mapping would hand to it.
+TEST(PassthroughFs, DataPathReadsAndWritesWholePagesAndStopsAtSize) {
+  Fixture f;
+  Spit(f.dir / "f", std::string(5000, 'a'));
+  auto attr = f.fs->GetAttr("f");
+  ASSERT_TRUE(attr.ok());
+  auto data = f.fs->OpenData("f", *attr);
+  ASSERT_TRUE(data.ok());
+  auto& ops = **data;
+  EXPECT_EQ(*ops.BackingSize(), 5000u);
+
+  std::vector<char> p0(mm::kPageSize), p1(mm::kPageSize, 'z');
+  iovec in[2] = {{p0.data(), mm::kPageSize}, {p1.data(), mm::kPageSize}};
+  ASSERT_TRUE(ops.ReadPages(0, in).ok());
+  EXPECT_EQ(p0[0], 'a');
+  EXPECT_EQ(p1[5000 - 4096 - 1], 'a');
+  EXPECT_EQ(p1[5000 - 4096], '\0') << "past the end of the host file: zeros";
+
+  std::fill(p0.begin(), p0.end(), 'b');
+  std::fill(p1.begin(), p1.end(), 'c');
+  ASSERT_TRUE(ops.WritePages(0, in, /*file_size=*/4096 + 10).ok());
+  ASSERT_TRUE(ops.Sync(true).ok());
+  EXPECT_EQ(Slurp(f.dir / "f"), std::string(4096, 'b') + std::string(10, 'c') +
+                                    std::string(5000 - 4106, 'a'))
+      << "bytes at or past file_size are not written";
+}
+
+TEST(PassthroughFs, LongRunsGoOutWhole) {
+  // 512 KiB of whole pages: the O_DIRECT path where the host supports it, else buffered.
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("big", 0644, true).ok());
+  auto data = f.fs->OpenData("big", *f.fs->GetAttr("big"));
+  ASSERT_TRUE(data.ok());
+  constexpr size_t kPages = 128;
+  std::vector<std::byte*> pages;
+  std::vector<iovec> iov;
+  for (size_t i = 0; i < kPages; ++i) {
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(mm::kPageSize, mm::kPageSize));
+    std::fill(p, p + mm::kPageSize, std::byte('0' + i % 10));
+    pages.push_back(p);
+    iov.push_back({p, mm::kPageSize});
+  }
+  const uint64_t size = kPages * mm::kPageSize - 100;  // a partial last page
+  EXPECT_TRUE((*data)->WritePages(0, iov, size).ok());
+  for (auto* p : pages) std::free(p);
+  std::string got = Slurp(f.dir / "big");
+  ASSERT_EQ(got.size(), size);
+  for (size_t i = 0; i < kPages; ++i) {
+    ASSERT_EQ(got[i * mm::kPageSize], static_cast<char>('0' + i % 10)) << "page " << i;
+  }
+}
+
+TEST(PassthroughFs, PathFaultsMatchTheCurrentNameAfterARename) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("a", 0644, true).ok());
+  ASSERT_TRUE(f.fs->Create("other", 0644, true).ok());
+  auto a = f.fs->OpenData("a", *f.fs->GetAttr("a"));
+  auto other = f.fs->OpenData("other", *f.fs->GetAttr("other"));
+  ASSERT_TRUE(a.ok() && other.ok());
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+  rule.path = "b";
+  rule.err = -ENOSPC;
+  f.faults->Load({rule});
+
+  std::vector<char> page(mm::kPageSize, 'x');
+  iovec iov{page.data(), mm::kPageSize};
+  EXPECT_TRUE((*a)->WritePages(0, {&iov, 1}, mm::kPageSize).ok()) << "named a: no match";
+  ASSERT_TRUE(f.fs->Rename("a", "b").ok());
+  f.fs->Renamed(**a, "b");
+  EXPECT_EQ((*a)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
+  EXPECT_TRUE((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).ok());
+  EXPECT_EQ(f.faults->Current()->Stats()[0].hits, 1u);
+}
+
+TEST(PassthroughFs, FlushFaultsFailSyncAndSyncFs) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("a", 0644, true).ok());
+  auto a = f.fs->OpenData("a", *f.fs->GetAttr("a"));
+  ASSERT_TRUE(a.ok());
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kFlush);
+  f.faults->Load({rule});
+  EXPECT_EQ((*a)->Sync(false).err(), -EIO);
+  EXPECT_EQ(f.fs->SyncFs().err(), -EIO);
+  f.faults->Clear();
+  EXPECT_TRUE((*a)->Sync(false).ok());
+  EXPECT_TRUE(f.fs->SyncFs().ok());
+}
+
+TEST(PassthroughFs, OpenDataNoticesAFileReplacedOnTheHost) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("a", 0644, true).ok());
+  auto attr = f.fs->GetAttr("a");
+  ASSERT_EQ(::unlink((f.dir / "a").c_str()), 0);
+  Spit(f.dir / "spacer", "");  // keeps the old inode number from being reused at once
+  Spit(f.dir / "a", "new");
+  auto now = f.fs->GetAttr("a");
+  ASSERT_TRUE(now.ok());
+  if (now->ino == attr->ino) GTEST_SKIP() << "the host reused the inode number";
+  EXPECT_EQ(f.fs->OpenData("a", *attr).err(), -ESTALE);
+}
+
+}  // namespace
+}  // namespace errseq::fs

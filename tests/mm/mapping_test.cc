@@ -1,0 +1,280 @@
+// Mapping on its own (no super block, no flusher): the page cache of one file over an in-memory
+// AddressSpaceOps that counts its calls and can be told to fail. Covers read-in, i_size, runs,
+// truncate, eviction, mapping_set_error and the four failure policies page by page.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "errseq/mm/mapping.h"
+
+namespace errseq::mm {
+namespace {
+
+// A backing store in memory. `fail_writes` makes every WritePages fail with that errno.
+class MemOps final : public AddressSpaceOps {
+ public:
+  Status ReadPages(uint64_t first, std::span<const iovec> pages) override {
+    std::lock_guard l(mu);
+    ++reads;
+    for (size_t k = 0; k < pages.size(); ++k) {
+      auto* dst = static_cast<std::byte*>(pages[k].iov_base);
+      const uint64_t off = (first + k) * kPageSize;
+      for (uint64_t b = 0; b < kPageSize; ++b) {
+        dst[b] = off + b < data.size() ? data[off + b] : std::byte{0};
+      }
+    }
+    return Status::Ok();
+  }
+  Status WritePages(uint64_t first, std::span<const iovec> pages, uint64_t file_size) override {
+    std::lock_guard l(mu);
+    write_calls.push_back({first, pages.size()});
+    if (fail_writes) return Status::Error(fail_writes);
+    for (size_t k = 0; k < pages.size(); ++k) {
+      const uint64_t off = (first + k) * kPageSize;
+      if (off >= file_size) break;
+      const uint64_t n = std::min<uint64_t>(kPageSize, file_size - off);
+      if (data.size() < off + n) data.resize(off + n);
+      std::memcpy(data.data() + off, pages[k].iov_base, n);
+    }
+    return Status::Ok();
+  }
+  Status Sync(bool) override { return Status::Ok(); }
+  Result<uint64_t> BackingSize() override {
+    std::lock_guard l(mu);
+    return data.size();
+  }
+
+  std::mutex mu;
+  std::vector<std::byte> data;
+  int fail_writes = 0;
+  int reads = 0;
+  std::vector<std::pair<uint64_t, size_t>> write_calls;  // (first page, pages)
+};
+
+class Recorder final : public ErrorObserver {
+ public:
+  void OnWritebackError(const ErrorRecord& r) override { records.push_back(r); }
+  std::vector<ErrorRecord> records;
+};
+
+std::vector<std::byte> Bytes(size_t n, int value) { return std::vector<std::byte>(n, std::byte(value)); }
+
+struct Fixture {
+  explicit Fixture(FailurePolicy policy = FailurePolicy::kClean, uint64_t initial_size = 0,
+                   size_t max_write_pages = 256) {
+    ops = std::make_shared<MemOps>();
+    Mapping::Options o;
+    o.owner = 7;
+    o.policy = policy;
+    o.sb_err = &sb_err;
+    o.observer = &observer;
+    o.initial_size = initial_size;
+    o.max_write_pages = max_write_pages;
+    m = std::make_shared<Mapping>(ops, nullptr, o);
+  }
+  size_t Write(uint64_t off, size_t len, int value) {
+    auto b = Bytes(len, value);
+    auto r = m->Write(off, b, false);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : 0;
+  }
+  std::vector<std::byte> Read(uint64_t off, size_t len) {
+    std::vector<std::byte> out(len, std::byte{0xee});
+    auto r = m->Read(off, out);
+    EXPECT_TRUE(r.ok());
+    out.resize(r.ok() ? *r : 0);
+    return out;
+  }
+  Errseq sb_err;
+  Recorder observer;
+  std::shared_ptr<MemOps> ops;
+  std::shared_ptr<Mapping> m;
+};
+
+TEST(Mapping, WriteThenReadComesFromTheCacheWithoutIo) {
+  Fixture f;
+  EXPECT_EQ(f.Write(0, 3 * kPageSize, 0x11), 3 * kPageSize);
+  EXPECT_EQ(f.m->size(), 3 * kPageSize);
+  EXPECT_EQ(f.m->DirtyPages(), 3u);
+  EXPECT_EQ(f.Read(0, 3 * kPageSize), Bytes(3 * kPageSize, 0x11));
+  EXPECT_EQ(f.ops->reads, 0) << "whole-page writes need no read-in and reads hit the cache";
+  EXPECT_TRUE(f.ops->write_calls.empty()) << "buffered: nothing written back yet";
+}
+
+TEST(Mapping, PartialPageWriteReadsThePageInFirst) {
+  Fixture f(FailurePolicy::kClean, /*initial_size=*/kPageSize);
+  f.ops->data = Bytes(kPageSize, 0xaa);
+  f.Write(100, 10, 0xbb);
+  EXPECT_EQ(f.ops->reads, 1);
+  auto page = f.Read(0, kPageSize);
+  ASSERT_EQ(page.size(), kPageSize);
+  EXPECT_EQ(page[99], std::byte{0xaa});
+  EXPECT_EQ(page[100], std::byte{0xbb});
+  EXPECT_EQ(page[109], std::byte{0xbb});
+  EXPECT_EQ(page[110], std::byte{0xaa});
+}
+
+TEST(Mapping, ReadStopsAtSizeAndHolesReadAsZeros) {
+  Fixture f;
+  f.Write(2 * kPageSize + 5, 10, 0x22);  // a hole of two pages and a bit before it
+  EXPECT_EQ(f.m->size(), 2 * kPageSize + 15);
+  auto all = f.Read(0, 10 * kPageSize);
+  ASSERT_EQ(all.size(), 2 * kPageSize + 15) << "short read at i_size";
+  EXPECT_EQ(all[0], std::byte{0});
+  EXPECT_EQ(all[2 * kPageSize + 4], std::byte{0});
+  EXPECT_EQ(all[2 * kPageSize + 5], std::byte{0x22});
+  EXPECT_TRUE(f.Read(2 * kPageSize + 15, 1).empty()) << "at i_size: end of file";
+  EXPECT_TRUE(f.Read(100 * kPageSize, 1).empty()) << "past i_size: end of file";
+}
+
+TEST(Mapping, AppendLandsAtSize) {
+  Fixture f;
+  f.Write(0, 10, 1);
+  auto b = Bytes(5, 2);
+  uint64_t landed = 0;
+  ASSERT_EQ(*f.m->Write(0, b, /*append=*/true, &landed), 5u);
+  EXPECT_EQ(landed, 10u);
+  EXPECT_EQ(f.m->size(), 15u);
+}
+
+TEST(Mapping, ContiguousDirtyPagesGoOutAsRunsCutAtTheMaximum) {
+  Fixture f(FailurePolicy::kClean, 0, /*max_write_pages=*/4);
+  f.Write(0, 6 * kPageSize, 1);               // pages 0..5: runs of 4 and 2
+  f.Write(10 * kPageSize, kPageSize, 2);      // page 10: a run of its own
+  f.m->WriteAll(SyncMode::kAll);
+  std::vector<std::pair<uint64_t, size_t>> want = {{0, 4}, {4, 2}, {10, 1}};
+  EXPECT_EQ(f.ops->write_calls, want);
+  EXPECT_FALSE(f.m->HasDirtyPages());
+  EXPECT_EQ(f.ops->data.size(), 11 * kPageSize);
+  EXPECT_EQ(f.ops->data[10 * kPageSize], std::byte{2});
+}
+
+TEST(Mapping, WriteRangeTouchesOnlyItsPages) {
+  Fixture f;
+  f.Write(0, 4 * kPageSize, 1);
+  f.m->WriteRange(1, 2, SyncMode::kAll);
+  std::vector<std::pair<uint64_t, size_t>> want = {{1, 2}};
+  EXPECT_EQ(f.ops->write_calls, want);
+  EXPECT_EQ(f.m->DirtyPages(), 2u);
+}
+
+TEST(Mapping, WritebackDoesNotWriteBytesPastSize) {
+  Fixture f;
+  f.Write(0, 100, 3);
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_EQ(f.ops->data.size(), 100u);
+}
+
+TEST(Mapping, TruncateDropsPagesPastTheEndAndZeroesThePartialTail) {
+  Fixture f;
+  f.Write(0, 4 * kPageSize, 0x33);
+  f.m->Truncate(kPageSize + 10);
+  EXPECT_EQ(f.m->size(), kPageSize + 10);
+  EXPECT_EQ(f.m->CachedPages(), 2u);
+  EXPECT_EQ(f.m->DirtyPages(), 2u) << "dirty pages past the end are dropped too";
+  f.m->Truncate(4 * kPageSize);  // extend again: the old bytes must not come back
+  auto all = f.Read(0, 4 * kPageSize);
+  ASSERT_EQ(all.size(), 4 * kPageSize);
+  EXPECT_EQ(all[kPageSize + 9], std::byte{0x33});
+  EXPECT_EQ(all[kPageSize + 10], std::byte{0});
+  EXPECT_EQ(all[3 * kPageSize], std::byte{0});
+}
+
+TEST(Mapping, DropCleanPagesLeavesDirtyOnes) {
+  Fixture f;
+  f.Write(0, 4 * kPageSize, 1);
+  f.m->WriteRange(0, 1, SyncMode::kAll);  // pages 0 and 1 clean, 2 and 3 dirty
+  EXPECT_EQ(f.m->DropCleanPages(100), 2u);
+  EXPECT_EQ(f.m->CachedPages(), 2u);
+  EXPECT_EQ(f.m->DirtyPages(), 2u);
+  EXPECT_EQ(f.Read(0, kPageSize), Bytes(kPageSize, 1)) << "read back in from the store";
+  EXPECT_EQ(f.ops->reads, 1);
+  f.m->DropAllPages();
+  EXPECT_EQ(f.m->CachedPages(), 0u);
+  EXPECT_EQ(f.m->DirtyPages(), 0u);
+}
+
+TEST(Mapping, SetErrorRecordsInEveryTrackerAndTellsTheObserver) {
+  Fixture f;
+  const errseq_t since = f.m->wb_err().Sample();
+  const errseq_t sb_since = f.sb_err.Sample();
+  f.m->SetError(-ENOSPC, 4096, 8192);
+  EXPECT_EQ(f.m->wb_err().Check(since), -ENOSPC);
+  EXPECT_EQ(f.sb_err.Check(sb_since), -ENOSPC);
+  EXPECT_EQ(f.m->legacy().TestAndKeep(), -ENOSPC);
+  ASSERT_EQ(f.observer.records.size(), 1u);
+  const ErrorRecord& r = f.observer.records[0];
+  EXPECT_EQ(r.owner, 7u);
+  EXPECT_EQ(r.offset, 4096u);
+  EXPECT_EQ(r.length, 8192u);
+  EXPECT_EQ(r.err, -ENOSPC);
+  EXPECT_EQ(r.value, f.m->wb_err().Load());
+  f.m->SetError(0, 0, 1);  // not an error: nothing happens
+  EXPECT_EQ(f.observer.records.size(), 1u);
+}
+
+TEST(Mapping, CleanPolicyRecordsTheErrorAndKeepsTheUnwrittenData) {
+  Fixture f(FailurePolicy::kClean);
+  f.Write(0, 2 * kPageSize, 0x44);
+  const errseq_t since = f.m->wb_err().Sample();
+  f.ops->fail_writes = -EIO;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_EQ(f.m->wb_err().Check(since), -EIO);
+  ASSERT_EQ(f.observer.records.size(), 1u);
+  EXPECT_EQ(f.observer.records[0].offset, 0u);
+  EXPECT_EQ(f.observer.records[0].length, 2 * kPageSize);
+  EXPECT_FALSE(f.m->HasDirtyPages()) << "clean: the page is not retried";
+  EXPECT_EQ(f.Read(0, 2 * kPageSize), Bytes(2 * kPageSize, 0x44)) << "cache still shows it";
+  f.ops->fail_writes = 0;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_TRUE(f.ops->data.empty()) << "the lost write is never retried";
+}
+
+TEST(Mapping, KeepDirtyPolicyRetriesOnTheNextWriteback) {
+  Fixture f(FailurePolicy::kKeepDirty);
+  f.Write(0, kPageSize, 0x55);
+  f.ops->fail_writes = -EIO;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_EQ(f.m->DirtyPages(), 1u);
+  EXPECT_EQ(f.observer.records.size(), 1u);
+  f.ops->fail_writes = 0;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_FALSE(f.m->HasDirtyPages());
+  EXPECT_EQ(f.ops->data, Bytes(kPageSize, 0x55));
+}
+
+TEST(Mapping, RevertPolicyDropsThePagesAndGoesBackToTheStoredSize) {
+  Fixture f(FailurePolicy::kRevert, /*initial_size=*/kPageSize);
+  f.ops->data = Bytes(kPageSize, 0x66);
+  f.Write(0, 3 * kPageSize, 0x77);  // overwrites page 0, extends by two pages
+  f.ops->fail_writes = -EIO;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_EQ(f.observer.records.size(), 1u);
+  EXPECT_EQ(f.m->size(), kPageSize) << "size back to what the store holds";
+  EXPECT_EQ(f.m->CachedPages(), 0u);
+  EXPECT_EQ(f.Read(0, 3 * kPageSize), Bytes(kPageSize, 0x66)) << "contents back to the store's";
+}
+
+TEST(Mapping, DelayedPolicyHoldsTheErrorUntilTheNextSyncCall) {
+  Fixture f(FailurePolicy::kDelayed);
+  f.Write(0, kPageSize, 1);
+  const errseq_t since = f.m->wb_err().Sample();
+  f.ops->fail_writes = -ENOSPC;
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_TRUE(f.m->HasDelayedError());
+  EXPECT_EQ(f.m->wb_err().Check(since), 0) << "not yet visible";
+  EXPECT_TRUE(f.observer.records.empty());
+  f.m->FlushDelayedErrors();
+  EXPECT_FALSE(f.m->HasDelayedError());
+  EXPECT_EQ(f.m->wb_err().Check(since), -ENOSPC);
+  EXPECT_EQ(f.observer.records.size(), 1u);
+  f.m->FlushDelayedErrors();  // nothing held: nothing recorded twice
+  EXPECT_EQ(f.observer.records.size(), 1u);
+}
+
+}  // namespace
+}  // namespace errseq::mm
