@@ -184,6 +184,12 @@ Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_wri
   }
 }
 
+size_t Mapping::UncachedRun(uint64_t index, size_t max_pages) {
+  size_t k = 0;
+  while (k < max_pages && !Find(index + k)) ++k;
+  return k;
+}
+
 Mapping::Page* Mapping::GetPageForOverwrite(Lock& lock, uint64_t index) {
   for (;;) {
     Page* p = Find(index);
@@ -265,6 +271,24 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
       const size_t in = static_cast<size_t>(pos & kPageMask);
       const size_t n = std::min<size_t>(kPageSize - in, want - done);
       size_t pages_left = (want - done + in + kPageSize - 1) / kPageSize;
+      if (!options_.cache_reads && in == 0) {
+        // Whole pages nobody has cached: from the store straight into `out`. Absence is
+        // checked under the lock, so a write that finished before this read is seen.
+        if (size_t k = UncachedRun(index, std::min<size_t>((want - done) / kPageSize, 256))) {
+          std::vector<iovec> iov(k);
+          for (size_t j = 0; j < k; ++j) iov[j] = {out.data() + done + j * kPageSize, kPageSize};
+          lock.unlock();
+          Status s = ops_->ReadPages(index, iov);
+          lock.lock();
+          if (!s.ok()) {
+            if (done == 0) return s;
+            break;
+          }
+          pos += k * kPageSize;
+          done += k * kPageSize;
+          continue;
+        }
+      }
       auto r = GetPage(lock, index, /*for_write=*/false, std::min<size_t>(pages_left + 31, 255));
       if (!r.ok()) {
         if (done == 0) return r.status();

@@ -121,6 +121,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mo.observer = this;
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;
+    mo.cache_reads = options_.cache_reads;
     mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
     wb_->Register(mapping);
   }

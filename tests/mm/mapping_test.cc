@@ -65,7 +65,7 @@ std::vector<std::byte> Bytes(size_t n, int value) { return std::vector<std::byte
 
 struct Fixture {
   explicit Fixture(FailurePolicy policy = FailurePolicy::kClean, uint64_t initial_size = 0,
-                   size_t max_write_pages = 256) {
+                   size_t max_write_pages = 256, bool cache_reads = true) {
     ops = std::make_shared<MemOps>();
     Mapping::Options o;
     o.owner = 7;
@@ -74,6 +74,7 @@ struct Fixture {
     o.observer = &observer;
     o.initial_size = initial_size;
     o.max_write_pages = max_write_pages;
+    o.cache_reads = cache_reads;
     m = std::make_shared<Mapping>(ops, nullptr, o);
   }
   size_t Write(uint64_t off, size_t len, int value) {
@@ -274,6 +275,46 @@ TEST(Mapping, DelayedPolicyHoldsTheErrorUntilTheNextSyncCall) {
   EXPECT_EQ(f.observer.records.size(), 1u);
   f.m->FlushDelayedErrors();  // nothing held: nothing recorded twice
   EXPECT_EQ(f.observer.records.size(), 1u);
+}
+
+TEST(Mapping, WithoutCacheReadsUncachedWholePagesComeFromTheStoreAndAreNotKept) {
+  const uint64_t size = 4 * kPageSize + 100;
+  Fixture f(FailurePolicy::kClean, size, 256, /*cache_reads=*/false);
+  f.ops->data = Bytes(size, 0x10);
+  f.Write(kPageSize, kPageSize, 0x20);  // page 1 is dirty in the cache, not in the store
+  auto all = f.Read(0, 10 * kPageSize);
+  ASSERT_EQ(all.size(), size);
+  EXPECT_EQ(all[0], std::byte{0x10});
+  EXPECT_EQ(all[kPageSize], std::byte{0x20}) << "a cached page is read from the cache";
+  EXPECT_EQ(all[2 * kPageSize], std::byte{0x10});
+  EXPECT_EQ(all[size - 1], std::byte{0x10});
+  EXPECT_EQ(f.m->CachedPages(), 2u) << "the written page and the partial last page only";
+  f.ops->write_calls.clear();
+  f.m->WriteAll(SyncMode::kAll);
+  EXPECT_EQ(f.ops->data[kPageSize], std::byte{0x20});
+  EXPECT_EQ(f.ops->write_calls.size(), 1u) << "only the written page goes out";
+}
+
+// A store whose reads fail: the error reaches the reader, and nothing is left cached.
+class FailingReads final : public AddressSpaceOps {
+ public:
+  Status ReadPages(uint64_t, std::span<const iovec>) override { return Status::Error(-EIO); }
+  Status WritePages(uint64_t, std::span<const iovec>, uint64_t) override { return Status::Ok(); }
+  Status Sync(bool) override { return Status::Ok(); }
+  Result<uint64_t> BackingSize() override { return uint64_t{1} << 20; }
+};
+
+TEST(Mapping, ReadErrorsReachTheReaderWithOrWithoutCacheReads) {
+  for (bool cache_reads : {true, false}) {
+    Mapping::Options o;
+    o.initial_size = 1 << 20;
+    o.cache_reads = cache_reads;
+    auto m = std::make_shared<Mapping>(std::make_shared<FailingReads>(), nullptr, o);
+    std::vector<std::byte> out(3 * kPageSize);
+    auto r = m->Read(0, out);
+    EXPECT_EQ(r.err(), -EIO) << "cache_reads=" << cache_reads;
+    EXPECT_EQ(m->CachedPages(), 0u);
+  }
 }
 
 }  // namespace

@@ -51,6 +51,9 @@ constexpr const char* kUsage =
     "  -o ctl=SOCKET          control socket for errseqctl (default under $XDG_RUNTIME_DIR\n"
     "                         or /run/errseq)\n"
     "  -o allow_other         let other users in (off by default); default_permissions is on\n"
+    "  -o cache_reads=on|off  keep pages that are only read in the page cache (default off:\n"
+    "                         the source and the kernel cache them already; pages written\n"
+    "                         are always cached)\n"
     "  -o read_ahead_kb=N     the mount's readahead (default 4096; 0: the kernel's 128)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   fuse::FuseServer::Options fo;
   fo.foreground = false;
   vfs::MountOptions mo;
+  mo.cache_reads = false;  // -o cache_reads=on turns it back on
   std::string fs_type = "passthrough", faults_file, ctl_socket;
   std::vector<std::string> positional;
   bool background_set = false, limit_set = false, cache_set = false;
@@ -157,6 +161,9 @@ int main(int argc, char** argv) {
           uint64_t v;
           if (!ParseSize(val, &v) || v > (1 << 20)) return Bad("read_ahead_kb= needs a number of KiB (0: the kernel's default)");
           fo.read_ahead_kb = static_cast<unsigned>(v);
+        } else if (key == "cache_reads") {
+          if (val != "on" && val != "off") return Bad("cache_reads= must be on or off");
+          mo.cache_reads = val == "on";
         } else if (key == "syncfs_mirror") {
           if (val != "on" && val != "off") return Bad("syncfs_mirror= must be on or off");
           fo.syncfs_mirror = val == "on";

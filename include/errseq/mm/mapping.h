@@ -49,6 +49,11 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
     ErrorObserver* observer = nullptr;  // may be null; must outlive the mapping
     uint64_t initial_size = 0;          // i_size when the inode is first read in
     size_t max_write_pages = 256;       // longest run of pages in one WritePages call
+    // false: a read of whole pages that are not cached goes straight from the store into the
+    // caller's buffer and is not kept (a front end whose store and kernel cache the data
+    // already). Cached pages are always read from the cache, so a read shows exactly what
+    // reading them in would have shown.
+    bool cache_reads = true;
   };
 
   Mapping(std::shared_ptr<AddressSpaceOps> ops, Writeback* wb, Options options);
@@ -63,7 +68,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   Result<size_t> Write(uint64_t offset, std::span<const std::byte> data, bool append,
                        uint64_t* landed = nullptr);
 
-  // Buffered read of up to out.size() bytes at `offset`, stopping at i_size.
+  // Buffered read of up to out.size() bytes at `offset`, stopping at i_size. Whole uncached
+  // pages skip the cache when Options::cache_reads is false.
   Result<size_t> Read(uint64_t offset, std::span<std::byte> out);
 
   // Writes back dirty pages with index in [first, last]. kAll also waits for writeback already
@@ -146,6 +152,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write, size_t readahead);
   // Page for a write that covers it whole: no read-in needed.
   Page* GetPageForOverwrite(Lock& lock, uint64_t index);
+  // cache_reads=false: how many whole pages from `index` (at most max_pages) are not cached.
+  size_t UncachedRun(uint64_t index, size_t max_pages);
   void MarkDirty(Lock& lock, uint64_t index, Page& page);
   void AfterRevert(Lock& lock, uint64_t backing_size);
   bool AnyBusyFrom(uint64_t first_index);  // locked or writeback at >= first_index

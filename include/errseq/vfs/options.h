@@ -34,6 +34,9 @@ struct MountOptions {
   mm::WritebackOptions writeback;
   size_t ledger_capacity = 65536;
   size_t inode_cache_limit = 100'000;  // unopened inodes kept in core
+  // false: whole pages read but never written are not kept in the page cache (see
+  // mm::Mapping::Options::cache_reads). errseqfs turns it off by default.
+  bool cache_reads = true;
   // Called after every writeback error and every failed file-system sync is recorded in the
   // errseqs (just before it enters the ledger), on the thread that recorded it, with no lock
   // held: a front end mirrors super-block errors from here. Event::seq is not stamped yet.
