@@ -111,6 +111,9 @@ Status BlockdevFs::Unlink(const std::string&) { return Status::Error(-EROFS); }
 Status BlockdevFs::Rename(const std::string&, const std::string&) {
   return Status::Error(-EROFS);
 }
+Status BlockdevFs::Link(const std::string&, const std::string&) {
+  return Status::Error(-EPERM);  // the namespace is fixed: one file
+}
 
 Result<std::vector<vfs::DirEntry>> BlockdevFs::ReadDir(const std::string& path) {
   if (path == name_) return Status::Error(-ENOTDIR);

@@ -143,6 +143,10 @@ class HostFileData final : public mm::AddressSpaceOps {
     return rc == 0 ? Status::Ok() : Errno();
   }
 
+  Status SetBackingSize(uint64_t size) override {
+    return ::ftruncate(fd_, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
+  }
+
   Result<uint64_t> BackingSize() override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Errno();
@@ -371,6 +375,18 @@ Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
   if (!tdir.ok()) return tdir.status();
   FdCloser ct(*tdir);
   return ::renameat(*fdir, fname.c_str(), *tdir, tname.c_str()) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Link(const std::string& from, const std::string& to) {
+  std::string fname, tname;
+  auto fdir = OpenParent(from, &fname);
+  if (!fdir.ok()) return fdir.status();
+  FdCloser cf(*fdir);
+  auto tdir = OpenParent(to, &tname);
+  if (!tdir.ok()) return tdir.status();
+  FdCloser ct(*tdir);
+  // flags 0: a symlink at `from` is linked itself, as link(2) does on Linux.
+  return ::linkat(*fdir, fname.c_str(), *tdir, tname.c_str(), 0) == 0 ? Status::Ok() : Errno();
 }
 
 Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& path) {

@@ -139,6 +139,8 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
     auto r = s->sb().Stat(*path);
     if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
+    // The name now belongs to another file (replaced on the host): never describe that one.
+    if (s->FuseIno(r->ino) != ino) return (void)fuse_reply_err(req, ESTALE);
     a = *r;
   }
   struct stat st = ToStat(a, ino);
@@ -370,8 +372,24 @@ void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
-  if (st.ok()) st = s->sb().Unlink(path);
+  vfs::NodeAttr removed;
+  if (st.ok()) st = s->sb().Unlink(path, &removed);
+  if (st.ok() && removed.nlink > 1) s->Unlinked(path, removed.ino);
   fuse_reply_err(req, -st.err());
+}
+
+void OnLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, EPERM);
+  auto from = s->PathOf(ino);
+  if (!from.ok()) return (void)fuse_reply_err(req, -from.err());
+  Status st;
+  std::string to = s->Child(newparent, newname, &st);
+  if (st.ok()) st = s->sb().Link(*from, to);
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto a = s->sb().Stat(to);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  ReplyEntry(req, s, to, *a);
 }
 
 void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -389,8 +407,14 @@ void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   Status st;
   std::string from = s->Child(parent, name, &st);
   std::string to = st.ok() ? s->Child(newparent, newname, &st) : "";
-  if (st.ok()) st = s->sb().Rename(from, to);
-  if (st.ok()) s->Renamed(from, to);
+  uint64_t replaced = 0;
+  if (st.ok()) {
+    auto dst = s->sb().Stat(to);
+    auto src = s->sb().Stat(from);
+    if (dst.ok() && src.ok() && dst->ino != src->ino && dst->nlink > 1) replaced = dst->ino;
+    st = s->sb().Rename(from, to);
+  }
+  if (st.ok()) s->Renamed(from, to, replaced);
   fuse_reply_err(req, -st.err());
 }
 
@@ -432,6 +456,7 @@ const fuse_lowlevel_ops kOps = [] {
   o.fsyncdir = OnFsyncdir;
   o.mkdir = OnMkdir;
   o.unlink = OnUnlink;
+  o.link = OnLink;
   o.readlink = OnReadlink;
   o.symlink = OnSymlink;
   o.rmdir = OnRmdir;
@@ -450,7 +475,7 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
       options_(std::move(options)) {
   auto root = fs_->GetAttr("");
   root_host_ino_ = root.ok() ? root->ino : 0;
-  nodes_[FUSE_ROOT_ID] = {"/", 1};  // absolute paths: the VFS refuses "" as a name
+  nodes_[FUSE_ROOT_ID] = {{"/"}, 1};  // absolute paths: the VFS refuses "" as a name
 }
 
 void FuseServer::Exit() {
@@ -483,7 +508,7 @@ Result<std::string> FuseServer::PathOf(uint64_t ino) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return Status::Error(-ESTALE);
-  return it->second.path;
+  return it->second.paths.front();
 }
 
 std::string FuseServer::Child(uint64_t parent_ino, const char* name, Status* st) {
@@ -500,13 +525,29 @@ std::string FuseServer::Child(uint64_t parent_ino, const char* name, Status* st)
   return *parent == "/" ? "/" + std::string(name) : *parent + "/" + name;
 }
 
+uint64_t FuseServer::FuseIno(uint64_t host_ino) const {
+  return host_ino == root_host_ino_ ? FUSE_ROOT_ID : host_ino;
+}
+
 uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
-  uint64_t ino = host_ino == root_host_ino_ ? FUSE_ROOT_ID : host_ino;
+  const uint64_t ino = FuseIno(host_ino);
   std::lock_guard lock(mu_);
   Node& n = nodes_[ino];
-  n.path = path;
+  if (n.paths.empty() || n.paths.front() != path) {
+    std::erase(n.paths, path);
+    n.paths.insert(n.paths.begin(), path);
+  }
   ++n.nlookup;
   return ino;
+}
+
+void FuseServer::Unlinked(const std::string& path, uint64_t host_ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(FuseIno(host_ino));
+  if (it == nodes_.end()) return;
+  auto& paths = it->second.paths;
+  // The last name stays: an unlinked file that is still open is reached through its File.
+  if (paths.size() > 1) std::erase(paths, path);
 }
 
 void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
@@ -521,14 +562,21 @@ void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
   }
 }
 
-void FuseServer::Renamed(const std::string& from, const std::string& to) {
+void FuseServer::Renamed(const std::string& from, const std::string& to,
+                         uint64_t replaced_host_ino) {
   std::lock_guard lock(mu_);
+  if (replaced_host_ino != 0) {
+    auto it = nodes_.find(FuseIno(replaced_host_ino));
+    if (it != nodes_.end() && it->second.paths.size() > 1) std::erase(it->second.paths, to);
+  }
   const std::string prefix = from + "/";
   for (auto& [ino, n] : nodes_) {
-    if (n.path == from) {
-      n.path = to;
-    } else if (n.path.compare(0, prefix.size(), prefix) == 0) {
-      n.path = to + n.path.substr(from.size());
+    for (std::string& p : n.paths) {
+      if (p == from) {
+        p = to;
+      } else if (p.compare(0, prefix.size(), prefix) == 0) {
+        p = to + p.substr(from.size());
+      }
     }
   }
 }

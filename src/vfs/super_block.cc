@@ -103,7 +103,13 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     auto it = inodes_.find(attr.ino);
     if (it != inodes_.end()) {
       if ((it->second->mode() & S_IFMT) == (attr.mode & S_IFMT)) {
-        it->second->path_ = path;
+        Inode& i = *it->second;
+        if (i.path_ != path) {  // a hard link: remember the old name too
+          std::erase(i.other_names_, path);
+          i.other_names_.push_back(std::move(i.path_));
+          i.path_ = path;
+          if (i.has_data()) fs_->Renamed(i.mapping().ops(), path);
+        }
         ++it->second->open_count_;
         return it->second;
       }
@@ -329,7 +335,16 @@ Status SuperBlock::Ftruncate(File& f, uint64_t size) {
   if (!f.writable() || inode.is_dir() || inode.fixed_size()) return Err(-EINVAL);
   if (size > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
   inode.mapping().Truncate(size);
-  Status s = fs_->Truncate(PathOf(inode), size);
+  // Through the open file: its name may be gone or name another file by now.
+  Status s = inode.mapping().ops().SetBackingSize(size);
+  if (s.err() == -EOPNOTSUPP || s.err() == -EBADF || s.err() == -EINVAL) {
+    bool unlinked;
+    {
+      std::lock_guard lock(inodes_mu_);
+      unlinked = inode.unlinked_;
+    }
+    s = unlinked ? Status::Ok() : fs_->Truncate(PathOf(inode), size);
+  }
   if (!s.ok()) return s;
   const int64_t now = NowNs();
   inode.mtime_ns = now;
@@ -604,23 +619,56 @@ Status SuperBlock::Rmdir(std::string_view path) {
   return fs_->Rmdir(*norm);
 }
 
-Status SuperBlock::Unlink(std::string_view path) {
+Status SuperBlock::Unlink(std::string_view path, NodeAttr* removed) {
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();
   if (norm->empty()) return Err(-EISDIR);
   auto attr = fs_->GetAttr(*norm);
   if (attr.ok() && S_ISDIR(attr->mode)) return Err(-EISDIR);
   if (Status s = fs_->Unlink(*norm); !s.ok()) return s;
-  if (attr.ok() && attr->nlink <= 1) {
+  if (removed && attr.ok()) *removed = *attr;
+  if (!attr.ok()) return Status::Ok();
+  std::lock_guard lock(inodes_mu_);
+  auto it = inodes_.find(attr->ino);
+  if (it == inodes_.end()) return Status::Ok();
+  if (attr->nlink <= 1) {
     // The inode leaves the table now: a new file that gets the same number gets a new Inode
     // with a zero errseq (SEMANTICS.md §2). Open descriptions keep the old one.
-    std::lock_guard lock(inodes_mu_);
-    auto it = inodes_.find(attr->ino);
-    if (it != inodes_.end()) {
-      it->second->unlinked_ = true;
-      inodes_.erase(it);
-    }
+    it->second->unlinked_ = true;
+    inodes_.erase(it);
+  } else {
+    ForgetName(*it->second, *norm);  // other links remain: it stays, known by another name
   }
+  return Status::Ok();
+}
+
+void SuperBlock::ForgetName(Inode& inode, const std::string& path) {
+  std::erase(inode.other_names_, path);
+  if (inode.path_ != path || inode.other_names_.empty()) return;
+  inode.path_ = std::move(inode.other_names_.back());
+  inode.other_names_.pop_back();
+  if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_);
+}
+
+Status SuperBlock::Link(std::string_view from, std::string_view to) {
+  auto f = NormalizePath(from);
+  if (!f.ok()) return f.status();
+  auto t = NormalizePath(to);
+  if (!t.ok()) return t.status();
+  if (f->empty()) return Err(-EPERM);  // the root is a directory
+  if (t->empty()) return Err(-EEXIST);
+  auto attr = fs_->GetAttr(*f);
+  if (!attr.ok()) return attr.status();
+  if (S_ISDIR(attr->mode)) return Err(-EPERM);
+  if (Status s = fs_->Link(*f, *t); !s.ok()) return s;
+  std::lock_guard lock(inodes_mu_);
+  auto it = inodes_.find(attr->ino);
+  if (it != inodes_.end() && it->second->path_ != *t) {
+    std::erase(it->second->other_names_, *t);
+    it->second->other_names_.push_back(*t);
+  }
+  const int64_t now = NowNs();
+  if (it != inodes_.end()) it->second->ctime_ns = now;
   return Status::Ok();
 }
 
@@ -634,25 +682,35 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to) {
   if (!src.ok()) return src.status();
   auto dst = fs_->GetAttr(*t);
   if (Status s = fs_->Rename(*f, *t); !s.ok()) return s;
+  if (dst.ok() && dst->ino == src->ino) return Status::Ok();  // two links of one file: no-op
   std::lock_guard lock(inodes_mu_);
-  if (dst.ok() && dst->ino != src->ino && !S_ISDIR(dst->mode) && dst->nlink <= 1) {
+  if (dst.ok() && dst->ino != src->ino && !S_ISDIR(dst->mode)) {
     auto it = inodes_.find(dst->ino);
     if (it != inodes_.end()) {
-      it->second->unlinked_ = true;
-      inodes_.erase(it);
+      if (dst->nlink <= 1) {
+        it->second->unlinked_ = true;
+        inodes_.erase(it);
+      } else {
+        ForgetName(*it->second, *t);  // the replaced file lives on under another name
+      }
     }
   }
   const std::string prefix = *f + "/";
-  for (auto& [ino, inode] : inodes_) {
-    std::string& p = inode->path_;
+  auto moved = [&](std::string& p) {
     if (p == *f) {
       p = *t;
     } else if (p.compare(0, prefix.size(), prefix) == 0) {
       p = *t + p.substr(f->size());
     } else {
-      continue;
+      return false;
     }
-    if (inode->has_data()) fs_->Renamed(inode->mapping().ops(), p);
+    return true;
+  };
+  for (auto& [ino, inode] : inodes_) {
+    for (std::string& other : inode->other_names_) moved(other);
+    if (moved(inode->path_) && inode->has_data()) {
+      fs_->Renamed(inode->mapping().ops(), inode->path_);
+    }
   }
   return Status::Ok();
 }

@@ -56,6 +56,7 @@ TEST(BlockdevFs, OneFixedSizeFileInAFixedNamespace) {
   EXPECT_EQ(fs->Mkdir("d", 0755).err(), -EROFS);
   EXPECT_EQ(fs->Unlink("disk").err(), -EROFS);
   EXPECT_EQ(fs->Rename("disk", "x").err(), -EROFS);
+  EXPECT_EQ(fs->Link("disk", "x").err(), -EPERM);
   EXPECT_EQ(fs->Truncate("disk", 0).err(), -EINVAL);
   EXPECT_EQ(fs->Symlink("disk", "l").err(), -EPERM);
   EXPECT_EQ(fs->Readlink("disk").err(), -EINVAL);

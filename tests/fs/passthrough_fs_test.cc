@@ -94,6 +94,28 @@ TEST(PassthroughFs, NamesAndAttributes) {
   EXPECT_TRUE(f.fs->ReadDir("")->empty());
 }
 
+TEST(PassthroughFs, LinkMakesASecondNameAndSetBackingSizeFollowsTheFile) {
+  Fixture f;
+  Spit(f.dir / "a", "0123456789");
+  ASSERT_TRUE(f.fs->Mkdir("d", 0755).ok());
+  ASSERT_TRUE(f.fs->Link("a", "d/b").ok());
+  EXPECT_EQ(f.fs->Link("a", "d/b").err(), -EEXIST);
+  EXPECT_EQ(f.fs->Link("d", "e").err(), -EPERM);
+  EXPECT_EQ(f.fs->GetAttr("a")->ino, f.fs->GetAttr("d/b")->ino);
+  EXPECT_EQ(f.fs->GetAttr("a")->nlink, 2u);
+  ASSERT_TRUE(f.fs->Symlink("a", "sl").ok());
+  ASSERT_TRUE(f.fs->Link("sl", "sl2").ok());
+  EXPECT_TRUE(S_ISLNK(f.fs->GetAttr("sl2")->mode)) << "the symlink itself is linked";
+
+  auto data = f.fs->OpenData("a", *f.fs->GetAttr("a"));
+  ASSERT_TRUE(data.ok());
+  ASSERT_TRUE(f.fs->Unlink("a").ok());
+  Spit(f.dir / "a", "another file");
+  ASSERT_TRUE((*data)->SetBackingSize(3).ok());
+  EXPECT_EQ(Slurp(f.dir / "d/b"), "012");
+  EXPECT_EQ(Slurp(f.dir / "a"), "another file");
+}
+
 TEST(PassthroughFs, SetAttrChangesModeAndTimes) {
   Fixture f;
   ASSERT_TRUE(f.fs->Create("f", 0600, true).ok());

@@ -314,6 +314,72 @@ TEST(Mount, SymlinksAreCreatedReadAndRemovedAsLinks) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// Hard links: two names, one file, so one page cache and one errseq. A process that opened
+// either name is told once of a writeback error of the file; removing one name leaves the
+// other working; both names reach the source as links of one inode.
+TEST(Mount, HardLinksShareOneFileAndItsErrors) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("a"), 'a');
+  ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0755), 0);
+  ASSERT_EQ(::link(m.Path("a").c_str(), m.Path("d/b").c_str()), 0);
+  struct stat sa, sb;
+  ASSERT_EQ(::stat(m.Path("a").c_str(), &sa), 0);
+  ASSERT_EQ(::stat(m.Path("d/b").c_str(), &sb), 0);
+  EXPECT_EQ(sa.st_ino, sb.st_ino);
+  EXPECT_EQ(sb.st_nlink, 2u);
+  ASSERT_EQ(::stat((m.src() + "/d/b").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_nlink, 2u) << "a link on the source too";
+  EXPECT_EQ(::link(m.Path("d").c_str(), m.Path("dl").c_str()), -1);
+  EXPECT_EQ(errno, EPERM) << "no links to directories";
+  EXPECT_EQ(::link(m.Path("a").c_str(), m.Path("d/b").c_str()), -1);
+  EXPECT_EQ(errno, EEXIST);
+
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  FsyncChild via_a(m.Path("a")), via_b(m.Path("d/b"));
+  ASSERT_EQ(m.Ctl({"fail", "write", "device"}), 0);
+  WritePage(m.Path("d/b"), 'b');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // writeback fails; nobody is told
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(via_a.Finish(), 50) << "told once, through either name";
+  EXPECT_EQ(via_b.Finish(), 50);
+
+  ASSERT_EQ(::unlink(m.Path("a").c_str()), 0);
+  WritePage(m.Path("d/b"), 'c');
+  int fd = ::open(m.Path("d/b").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << "the remaining name still opens";
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, 0), 1);
+  EXPECT_EQ(c, 'c');
+  EXPECT_EQ(::ftruncate(fd, 10), 0);
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  ASSERT_EQ(::stat((m.src() + "/d/b").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_size, 10);
+  EXPECT_EQ(sb.st_nlink, 1u);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// ftruncate reaches the file that was opened, even after its name went to another file.
+TEST(Mount, FtruncateOfAnUnlinkedFileLeavesTheNewFileAlone) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("f"), 'o');
+  int old_fd = ::open(m.Path("f").c_str(), O_RDWR);
+  ASSERT_GE(old_fd, 0);
+  ASSERT_EQ(::unlink(m.Path("f").c_str()), 0);
+  WritePage(m.Path("f"), 'n');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // the new file is on the source now
+  EXPECT_EQ(::ftruncate(old_fd, 1), 0);
+  ::close(old_fd);
+  struct stat st;
+  ASSERT_EQ(::stat((m.src() + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4096) << "the new file with the same name was truncated";
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // The kernel caches the pages a write() passed through it. After the revert policy drops
 // them, a description that is already open must read what errseqfs holds, not that copy.
 // Writes 'a' (made durable), arms a write fault on f, overwrites it with 'b' and checks that

@@ -193,6 +193,66 @@ TEST(Api, SymlinksAreTextNeverFollowedOutOfTheRoot) {
   EXPECT_EQ(s.ReadByte(f, 0, 10), 3);
 }
 
+TEST(Api, HardLinksShareOneInodeAndItsErrseq) {
+  Stack s;
+  int a = s.Open("a", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.sb().Mkdir("d").err(), 0);
+  ASSERT_EQ(s.sb().Link("a", "d/b").err(), 0);
+  EXPECT_EQ(s.sb().Link("a", "d/b").err(), -EEXIST);
+  EXPECT_EQ(s.sb().Link("d", "e").err(), -EPERM);
+  EXPECT_EQ(s.sb().Link("none", "e").err(), -ENOENT);
+  int b = s.Open("d/b", O_RDWR);
+  EXPECT_EQ(s.v().Fstat(a)->ino, s.v().Fstat(b)->ino);
+  EXPECT_EQ(s.sb().Stat("a")->nlink, 2u);
+  // One page cache: a write through one name is read through the other before writeback.
+  ASSERT_EQ(s.Write(a, 0, 4096, 0x5a), 0);
+  std::byte c[1];
+  ASSERT_EQ(*s.v().Pread(b, c, 0), 1u);
+  EXPECT_EQ(c[0], std::byte{0x5a});
+  // One errseq: each description is told once, whichever name it was opened by.
+  s.Fail("0 * write error EIO");
+  ASSERT_EQ(s.Write(b, 0, 4096, 1), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(s.Fsync(b), -EIO);
+  EXPECT_EQ(s.Fsync(a), 0);
+  // Removing one name keeps the inode; the other name takes over (fault rules use it).
+  ASSERT_EQ(s.sb().Unlink("a").err(), 0);
+  EXPECT_EQ(s.sb().Stat("d/b")->nlink, 1u);
+  s.Fail("0 * write error ENOSPC path=d/b");
+  ASSERT_EQ(s.Write(a, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Fsync(a), -ENOSPC);
+  s.Heal();
+  EXPECT_EQ(s.Fsync(b), -ENOSPC);
+  auto ev = s.sb().ledger().Since(0, 100);
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back().path, "d/b");
+}
+
+TEST(Api, RenameOverOneLinkKeepsTheOtherAndFtruncateFollowsTheFile) {
+  Stack s;
+  int a = s.Open("a", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 4096, 1), 0);
+  ASSERT_EQ(s.sb().Link("a", "b").err(), 0);
+  int n = s.Open("new", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(n, 0, 8192, 2), 0);
+  ASSERT_EQ(s.sb().Rename("new", "a").err(), 0);  // "a" now names the new file
+  EXPECT_EQ(s.sb().Stat("b")->nlink, 1u);
+  EXPECT_EQ(s.sb().Rename("b", "b").err(), 0);
+  ASSERT_EQ(s.v().Ftruncate(a, 100).err(), 0);  // the old file, now only "b"
+  s.sb().Sync();
+  EXPECT_EQ(std::filesystem::file_size(s.dir() + "/b"), 100u);
+  EXPECT_EQ(std::filesystem::file_size(s.dir() + "/a"), 8192u);
+  // A file with no name left: ftruncate still reaches it, not a new file of its old name.
+  ASSERT_EQ(s.sb().Unlink("b").err(), 0);
+  int again = s.Open("b", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(again, 0, 4096, 3), 0);
+  s.sb().Sync();
+  ASSERT_EQ(s.v().Ftruncate(a, 1).err(), 0);
+  EXPECT_EQ(std::filesystem::file_size(s.dir() + "/b"), 4096u);
+}
+
 TEST(Api, EvictPinsAnUnseenErrorByDefault) {
   Stack s;
   int w = s.Open("f", O_RDWR | O_CREAT);

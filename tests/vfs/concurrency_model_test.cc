@@ -94,6 +94,7 @@ class CountingFs final : public vfs::FileSystem {
   Status Rmdir(const std::string& p) override { return in_->Rmdir(p); }
   Status Unlink(const std::string& p) override { return in_->Unlink(p); }
   Status Rename(const std::string& a, const std::string& b) override { return in_->Rename(a, b); }
+  Status Link(const std::string& a, const std::string& b) override { return in_->Link(a, b); }
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& p) override {
     return in_->ReadDir(p);
   }

@@ -33,6 +33,7 @@ class BlockdevFs final : public vfs::FileSystem {
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
   Status SyncFs() override;
 

@@ -65,12 +65,18 @@ class FuseServer {
   // Internal: request handlers reach the server through these.
   vfs::SuperBlock& sb() { return *sb_; }
   const Options& options() const { return options_; }
+  // A name the kernel's inode `ino` is known by (the one looked up last).
   Result<std::string> PathOf(uint64_t ino);
   std::string Child(uint64_t parent_ino, const char* name, Status* st);
   uint64_t Remember(const std::string& path, uint64_t host_ino);  // returns the FUSE ino
   void Forget(uint64_t ino, uint64_t nlookup);
-  void Renamed(const std::string& from, const std::string& to);
+  // `path` no longer names the file `host_ino` (unlinked); its other names stay.
+  void Unlinked(const std::string& path, uint64_t host_ino);
+  // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
+  void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino);
   uint64_t root_host_ino() const { return root_host_ino_; }
+  // The kernel's inode number for a host inode number (the root is FUSE_ROOT_ID).
+  uint64_t FuseIno(uint64_t host_ino) const;
   // Called by the first requests: settings the kernel only keeps once INIT is done (the
   // INIT reply resets the mount's readahead to at most what the kernel offered).
   void AfterInit();
@@ -80,8 +86,10 @@ class FuseServer {
   SyncfsMirror* mirror() { return mirror_.get(); }
 
  private:
+  // One kernel inode. A file with hard links has several names; paths.front() is the one
+  // looked up last. Never empty.
   struct Node {
-    std::string path;
+    std::vector<std::string> paths;
     uint64_t nlookup = 0;
   };
   std::unique_ptr<vfs::FileSystem> fs_;

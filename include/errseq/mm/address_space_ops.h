@@ -36,6 +36,10 @@ class AddressSpaceOps {
 
   // How many bytes the backing store holds now (the on-disk i_size), for the revert policy.
   virtual Result<uint64_t> BackingSize() = 0;
+
+  // Sets the backing store's size (ftruncate of this very file, whatever its names are now).
+  // -EOPNOTSUPP: the store can only be truncated by name (the caller falls back to that).
+  virtual Status SetBackingSize(uint64_t /*size*/) { return Status::Error(-95 /*EOPNOTSUPP*/); }
 };
 
 }  // namespace errseq::mm

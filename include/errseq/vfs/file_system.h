@@ -70,6 +70,9 @@ class FileSystem {
   virtual Status Rmdir(const std::string& path) = 0;
   virtual Status Unlink(const std::string& path) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // link(2): a new name `to` for the file at `from` (a symlink at the end of `from` is linked
+  // itself, not followed). -EPERM where the namespace is fixed.
+  virtual Status Link(const std::string& from, const std::string& to) = 0;
   // symlink(2) and readlink(2). The target is text: nothing here ever follows it.
   virtual Status Symlink(const std::string& target, const std::string& path) = 0;
   virtual Result<std::string> Readlink(const std::string& path) = 0;

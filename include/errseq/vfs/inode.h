@@ -2,8 +2,8 @@
 // file or a device, its Mapping, which holds i_size and the errseq `wb_err`. A recycled in-core
 // slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
-// chown change them); `path_`, `open_count_` and
-// `unlinked_` are guarded by the owning SuperBlock's `inodes_mu_`.
+// chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
+// owning SuperBlock's `inodes_mu_`.
 #pragma once
 
 #include <sys/stat.h>
@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "errseq/mm/mapping.h"
 
@@ -45,7 +46,11 @@ class Inode {
   std::atomic<mode_t> mode_;  // the type bits never change
   const bool fixed_size_;
   const std::shared_ptr<mm::Mapping> mapping_;
+  // The name it was last opened by (fault rules and the ledger name files by it), and the
+  // other names (hard links) it is known to have. When path_ is unlinked, one of those takes
+  // its place.
   std::string path_;     // GUARDED_BY(SuperBlock::inodes_mu_)
+  std::vector<std::string> other_names_;  // GUARDED_BY(SuperBlock::inodes_mu_)
   int open_count_ = 0;   // GUARDED_BY(SuperBlock::inodes_mu_)
   bool unlinked_ = false;  // GUARDED_BY(SuperBlock::inodes_mu_)
 };

@@ -89,8 +89,13 @@ class SuperBlock final : public mm::ErrorObserver {
   NodeAttr Fstat(File& f);
   Status Mkdir(std::string_view path, mode_t mode = 0755);
   Status Rmdir(std::string_view path);
-  Status Unlink(std::string_view path);
+  // `removed`, if given, receives the attributes the name had (its inode number, its link
+  // count before the call).
+  Status Unlink(std::string_view path, NodeAttr* removed = nullptr);
   Status Rename(std::string_view from, std::string_view to);
+  // link(2): a second name for a file (never a directory). Both names share one in-core inode,
+  // so one page cache and one errseq.
+  Status Link(std::string_view from, std::string_view to);
   Result<std::vector<DirEntry>> ReadDir(std::string_view path);
 
   // Drops the in-core inode of `path` if no description holds it open (drop_caches for one
@@ -146,6 +151,9 @@ class SuperBlock final : public mm::ErrorObserver {
   std::atomic<uint64_t> next_file_id_{1};
   std::atomic<bool> unmounted_{false};
 
+  // The name `path` went away (unlink, or replaced by a rename): if `inode` was known by it,
+  // another of its names takes its place. REQUIRES: inodes_mu_ held.
+  void ForgetName(Inode& inode, const std::string& path);
   mutable std::mutex inodes_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(inodes_mu_)
 
