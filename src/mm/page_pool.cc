@@ -12,7 +12,7 @@
 namespace errseq::mm {
 namespace {
 
-constexpr size_t kSlab = 2 << 20;
+constexpr size_t kSlab = 2 << 20;  // PagePool::kSlabBytes
 
 std::byte* MapSlab() {
   // Map twice the size and keep the 2 MiB-aligned middle, so the kernel can back it with one
@@ -41,30 +41,69 @@ PagePool& PagePool::Default() {
 
 std::byte* PagePool::Alloc() {
   std::lock_guard lock(mu_);
-  if (!free_.empty()) {
-    std::byte* p = free_.back();
-    free_.pop_back();
-    return p;
+  if (free_pages_ == 0) {
+    std::byte* base = MapSlab();
+    Slab s{base, {}, kSlabPages};
+    s.free.set();
+    cur_slab_ = slabs_.size();
+    cur_page_ = 0;
+    by_base_.emplace(reinterpret_cast<uintptr_t>(base), slabs_.size());
+    slabs_.push_back(s);
+    free_pages_ += kSlabPages;
   }
-  if (slab_next_ == slab_end_) {
-    slab_next_ = MapSlab();
-    slab_end_ = slab_next_ + kSlab;
-    ++slabs_;
+  // Next fit: the first free page at or after the cursor, wrapping around once.
+  for (size_t n = 0; n <= slabs_.size(); ++n) {
+    Slab& s = slabs_[cur_slab_];
+    if (s.nfree > 0) {
+      size_t k = cur_page_ == 0 ? s.free._Find_first()
+                                : (s.free.test(cur_page_) ? cur_page_ : s.free._Find_next(cur_page_));
+      if (k < kSlabPages) {
+        s.free.reset(k);
+        --s.nfree;
+        --free_pages_;
+        cur_page_ = k + 1;
+        if (cur_page_ == kSlabPages) {
+          cur_page_ = 0;
+          cur_slab_ = (cur_slab_ + 1) % slabs_.size();
+        }
+        return s.base + k * kPageSize;
+      }
+    }
+    cur_slab_ = (cur_slab_ + 1) % slabs_.size();
+    cur_page_ = 0;
   }
-  std::byte* p = slab_next_;
-  slab_next_ += kPageSize;
-  return p;
+  std::fprintf(stderr, "errseq: page pool free count is wrong\n");
+  std::abort();
 }
 
 void PagePool::Free(std::byte* page) {
   if (!page) return;
+  const auto addr = reinterpret_cast<uintptr_t>(page);
   std::lock_guard lock(mu_);
-  free_.push_back(page);
+  auto it = by_base_.find(addr & ~(uintptr_t{kSlabBytes} - 1));
+  if (it == by_base_.end()) {
+    std::fprintf(stderr, "errseq: a page not from the page pool was freed\n");
+    std::abort();
+  }
+  Slab& s = slabs_[it->second];
+  const size_t k = (addr - reinterpret_cast<uintptr_t>(s.base)) / kPageSize;
+  if (s.free.test(k)) {
+    std::fprintf(stderr, "errseq: a page-cache page was freed twice\n");
+    std::abort();
+  }
+  s.free.set(k);
+  ++s.nfree;
+  ++free_pages_;
 }
 
 size_t PagePool::SlabBytes() const {
-  std::lock_guard lock(const_cast<std::mutex&>(mu_));
-  return slabs_ * kSlab;
+  std::lock_guard lock(mu_);
+  return slabs_.size() * kSlabBytes;
+}
+
+size_t PagePool::FreePages() const {
+  std::lock_guard lock(mu_);
+  return free_pages_;
 }
 
 }  // namespace errseq::mm

@@ -32,13 +32,33 @@ TEST(PagePool, PagesAreAlignedDistinctAndWritable) {
 
 TEST(PagePool, FreedPagesAreReusedBeforeANewSlab) {
   PagePool pool;
-  std::byte* a = pool.Alloc();
-  const size_t slab = pool.SlabBytes();
-  pool.Free(a);
-  EXPECT_EQ(pool.Alloc(), a);
-  EXPECT_EQ(pool.SlabBytes(), slab);
+  std::vector<std::byte*> all;
+  for (size_t i = 0; i < kPagesPerSlab; ++i) all.push_back(pool.Alloc());
+  EXPECT_EQ(pool.FreePages(), 0u);
+  pool.Free(all[100]);
+  EXPECT_EQ(pool.FreePages(), 1u);
+  EXPECT_EQ(pool.Alloc(), all[100]);
+  EXPECT_EQ(pool.SlabBytes(), 2u << 20) << "no new slab while a page was free";
   pool.Free(nullptr);  // allowed, does nothing
-  pool.Free(a);
+  for (std::byte* p : all) pool.Free(p);
+  EXPECT_EQ(pool.FreePages(), kPagesPerSlab);
+}
+
+TEST(PagePool, NextFitHandsOutFreedRunsInAddressOrder) {
+  PagePool pool;
+  std::vector<std::byte*> all;
+  for (size_t i = 0; i < kPagesPerSlab; ++i) all.push_back(pool.Alloc());
+  for (size_t i = 1; i < all.size(); ++i) {
+    ASSERT_EQ(all[i], all[i - 1] + kPageSize) << "a fresh slab is carved in order";
+  }
+  // Two runs freed out of order (eviction frees pages in whatever order it finds them).
+  for (size_t i : {305, 13, 300, 10, 19, 301, 11, 302, 12, 303, 14, 304, 15, 16, 17, 18}) {
+    pool.Free(all[i]);
+  }
+  for (size_t i = 10; i < 20; ++i) EXPECT_EQ(pool.Alloc(), all[i]) << i;
+  for (size_t i = 300; i < 306; ++i) EXPECT_EQ(pool.Alloc(), all[i]) << i;
+  EXPECT_EQ(pool.SlabBytes(), 2u << 20);
+  for (std::byte* p : all) pool.Free(p);
 }
 
 TEST(PagePool, ConcurrentAllocAndFree) {
@@ -66,13 +86,13 @@ TEST(PagePool, ConcurrentAllocAndFree) {
 }
 
 TEST(PageMemory, ReturnsThePageToTheDefaultPool) {
-  std::byte* raw;
+  PagePool& pool = PagePool::Default();
+  size_t free_before;
   {
     PageMemory page = AllocPage();
-    raw = page.get();
+    free_before = pool.FreePages();
   }
-  PageMemory again = AllocPage();
-  EXPECT_EQ(again.get(), raw) << "the last page freed is the first reused";
+  EXPECT_EQ(pool.FreePages(), free_before + 1);
 }
 
 }  // namespace
