@@ -70,6 +70,11 @@ void Writeback::Register(const std::shared_ptr<Mapping>& mapping) {
   }
 }
 
+bool Writeback::OverBackgroundLow() const {
+  return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize >
+         options_.dirty_background_bytes / 4;
+}
+
 bool Writeback::OverBackground() const {
   return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize >
          options_.dirty_background_bytes;
@@ -175,12 +180,17 @@ void Writeback::ShrinkCache() {
 
 void Writeback::FlusherLoop() {
   std::unique_lock lock(mu_);
+  bool background = false;  // a background run: pass after pass until below the low mark
   while (!stop_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(options_.wakeup_ms),
-                   [&] { return stop_ || kick_ || throttled_now_ > 0; });
+    if (!background) {
+      wake_.wait_for(lock, std::chrono::milliseconds(options_.wakeup_ms),
+                     [&] { return stop_ || kick_ || throttled_now_ > 0; });
+    }
     if (stop_) break;
     kick_ = false;
-    auto work = TakeDirty(OverBackground());
+    background = OverBackground() || (background && OverBackgroundLow());
+    auto work = TakeDirty(background);
+    const uint64_t written_before = written_bytes_.load(std::memory_order_relaxed);
     lock.unlock();
     for (auto& m : work) {
       if (m) m->WriteAll(SyncMode::kNone);
@@ -190,6 +200,9 @@ void Writeback::FlusherLoop() {
     lock.lock();
     ++passes_;
     pass_done_.notify_all();
+    // Nothing went out (pages held by someone else's writeback, or nothing dirty on the list):
+    // wait for the next wakeup rather than spin.
+    if (written_bytes_.load(std::memory_order_relaxed) == written_before) background = false;
   }
 }
 

@@ -1,6 +1,8 @@
 // Writeback: dirty-page accounting and the flusher thread for one super block (mirrors the
 // kernel's bdi_writeback). The flusher wakes every `wakeup_ms` and writes back
-//  - every mapping while dirty memory is above `dirty_background_bytes` (background), and
+//  - every mapping once dirty memory is above `dirty_background_bytes` (background), pass
+//    after pass, until it is below a quarter of that (so that a steady writer keeps the disk
+//    busy instead of waiting for the threshold to be crossed again), and
 //  - every mapping that went dirty more than `dirty_expire_ms` ago (periodic).
 // Writers call BalanceDirty() after dirtying pages: above `dirty_limit_bytes` they wait for the
 // flusher to make a pass, so memory stays bounded. When the cache holds more than
@@ -91,6 +93,7 @@ class Writeback {
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
   bool OverBackground() const;
+  bool OverBackgroundLow() const;  // above a quarter of the background threshold
 
   const WritebackOptions options_;
   mutable std::mutex mu_;
