@@ -63,6 +63,8 @@ class HostFileData final : public mm::AddressSpaceOps {
     ::close(fd_);
   }
 
+  int fd() const { return fd_; }
+
   void SetPath(std::string p) {
     std::lock_guard lock(mu_);
     path_ = std::move(p);
@@ -285,6 +287,38 @@ Result<std::shared_ptr<mm::AddressSpaceOps>> PassthroughFs::OpenData(const std::
       std::make_shared<HostFileData>(*fd, path, faults_));
 }
 
+Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& path, mode_t mode,
+                                                          bool exclusive) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser cd(*dir);
+  int fd = ::openat(*dir, name.c_str(),
+                    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
+  if (fd < 0) {
+    // An existing file we may not write: the two-step way opens it read-only.
+    if (errno == EACCES && !exclusive) return FileSystem::CreateOpen(path, mode, exclusive);
+    return Errno();
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    Status s = Errno();
+    ::close(fd);
+    return s;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::Error(-EISDIR);
+  }
+  return Created{ToAttr(st), std::make_shared<HostFileData>(fd, path, faults_)};
+}
+
+Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {
+  struct stat st;
+  if (::fstat(static_cast<HostFileData&>(data).fd(), &st) != 0) return Errno();
+  return ToAttr(st);
+}
+
 void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& new_path) {
   static_cast<HostFileData&>(data).SetPath(new_path);
 }
@@ -376,6 +410,18 @@ Status PassthroughFs::Unlink(const std::string& path) {
   if (!dir.ok()) return dir.status();
   FdCloser c(*dir);
   return ::unlinkat(*dir, name.c_str(), 0) == 0 ? Status::Ok() : Errno();
+}
+
+Result<vfs::NodeAttr> PassthroughFs::UnlinkFile(const std::string& path) {
+  std::string name;
+  auto dir = OpenParent(path, &name);
+  if (!dir.ok()) return dir.status();
+  FdCloser c(*dir);
+  struct stat st;
+  if (::fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+  if (S_ISDIR(st.st_mode)) return Status::Error(-EISDIR);
+  if (::unlinkat(*dir, name.c_str(), 0) != 0) return Errno();
+  return ToAttr(st);
 }
 
 Status PassthroughFs::Rename(const std::string& from, const std::string& to) {

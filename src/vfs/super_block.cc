@@ -97,7 +97,8 @@ Status SuperBlock::Unmount() {
 
 // ---- inodes ------------------------------------------------------------------------------
 
-Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, const NodeAttr& attr) {
+Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, const NodeAttr& attr,
+                                                    std::shared_ptr<mm::AddressSpaceOps> data) {
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr.ino);
@@ -118,7 +119,8 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
   }
   std::shared_ptr<mm::Mapping> mapping;
   if (S_ISREG(attr.mode) || attr.fixed_size) {
-    auto ops = fs_->OpenData(path, attr);
+    auto ops = data ? Result<std::shared_ptr<mm::AddressSpaceOps>>(std::move(data))
+                    : fs_->OpenData(path, attr);
     if (!ops.ok()) return ops.status();
     mm::Mapping::Options mo;
     mo.owner = attr.ino;
@@ -212,10 +214,13 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
   const int acc = flags & O_ACCMODE;
   if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return Err(-EINVAL);
   auto attr = fs_->GetAttrFollow(*norm);  // open(2) follows a symlink at the end
+  std::shared_ptr<mm::AddressSpaceOps> created_data;
   if (!attr.ok()) {
     if (attr.err() != -ENOENT || !(flags & O_CREAT)) return attr.status();
-    attr = fs_->Create(*norm, mode & 07777, (flags & O_EXCL) != 0);
-    if (!attr.ok()) return attr.status();
+    auto c = fs_->CreateOpen(*norm, mode & 07777, (flags & O_EXCL) != 0);
+    if (!c.ok()) return c.status();
+    attr = c->attr;
+    created_data = std::move(c->data);
   } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
     return Err(-EEXIST);
   }
@@ -225,7 +230,7 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
     if (flags & O_DIRECTORY) return Err(-ENOTDIR);
     if (!S_ISREG(attr->mode) && !attr->fixed_size) return Err(-ENXIO);
   }
-  auto inode = GetInode(*norm, *attr);
+  auto inode = GetInode(*norm, *attr, std::move(created_data));
   if (!inode.ok()) return inode.status();
   auto file = std::make_shared<File>(this, *inode, flags, next_file_id_.fetch_add(1), CallerPid());
   if ((flags & O_TRUNC) && acc != O_RDONLY && (*inode)->has_data() && !attr->fixed_size) {
@@ -542,8 +547,14 @@ NodeAttr SuperBlock::Fstat(File& f) {
     unlinked = i.unlinked_;
     path = i.path_;
   }
-  if (!unlinked) {
-    auto from_fs = fs_->GetAttrFollow(path);  // the path it was opened by may be a symlink
+  // The file itself where the file system can tell (one fstat, right after a rename or an
+  // unlink too); else by the name it was opened by, which may be a symlink.
+  auto from_fs = i.has_data() ? fs_->GetAttrOf(i.mapping().ops())
+                              : Result<NodeAttr>(Status::Error(-EOPNOTSUPP));
+  if (from_fs.ok()) {
+    a = *from_fs;
+  } else if (!unlinked) {
+    from_fs = fs_->GetAttrFollow(path);
     if (from_fs.ok() && from_fs->ino == i.ino()) a = *from_fs;
   }
   a.ino = i.ino();
@@ -623,11 +634,9 @@ Status SuperBlock::Unlink(std::string_view path, NodeAttr* removed) {
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();
   if (norm->empty()) return Err(-EISDIR);
-  auto attr = fs_->GetAttr(*norm);
-  if (attr.ok() && S_ISDIR(attr->mode)) return Err(-EISDIR);
-  if (Status s = fs_->Unlink(*norm); !s.ok()) return s;
-  if (removed && attr.ok()) *removed = *attr;
-  if (!attr.ok()) return Status::Ok();
+  auto attr = fs_->UnlinkFile(*norm);
+  if (!attr.ok()) return attr.status();
+  if (removed) *removed = *attr;
   std::lock_guard lock(inodes_mu_);
   auto it = inodes_.find(attr->ino);
   if (it == inodes_.end()) return Status::Ok();

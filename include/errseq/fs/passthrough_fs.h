@@ -29,6 +29,8 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<vfs::NodeAttr> Create(const std::string& path, mode_t mode, bool exclusive) override;
   Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
                                                         const vfs::NodeAttr& attr) override;
+  Result<Created> CreateOpen(const std::string& path, mode_t mode, bool exclusive) override;
+  Result<vfs::NodeAttr> GetAttrOf(mm::AddressSpaceOps& data) override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& new_path) override;
   Status Truncate(const std::string& path, uint64_t size) override;
   Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
@@ -37,6 +39,7 @@ class PassthroughFs final : public vfs::FileSystem {
   Status Mkdir(const std::string& path, mode_t mode) override;
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;
+  Result<vfs::NodeAttr> UnlinkFile(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;

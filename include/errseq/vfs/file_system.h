@@ -5,6 +5,7 @@
 // Implementations must be thread-safe.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -61,6 +62,24 @@ class FileSystem {
   // The data path of one regular file, for the lifetime of its in-core inode.
   virtual Result<std::shared_ptr<mm::AddressSpaceOps>> OpenData(const std::string& path,
                                                                 const NodeAttr& attr) = 0;
+  // Create, then OpenData, in one step where the file system can do it cheaper (one host
+  // open instead of two).
+  struct Created {
+    NodeAttr attr;
+    std::shared_ptr<mm::AddressSpaceOps> data;
+  };
+  virtual Result<Created> CreateOpen(const std::string& path, mode_t mode, bool exclusive) {
+    auto attr = Create(path, mode, exclusive);
+    if (!attr.ok()) return attr.status();
+    auto data = OpenData(path, *attr);
+    if (!data.ok()) return data.status();
+    return Created{*attr, std::move(*data)};
+  }
+  // fstat(2) of the file behind `data` (whatever its names are now); -EOPNOTSUPP where the
+  // file system has no such handle (the caller asks by path instead).
+  virtual Result<NodeAttr> GetAttrOf(mm::AddressSpaceOps& /*data*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
   // The file's data ops were moved to a new name (fault rules match the current path).
   virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*new_path*/) {}
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
@@ -69,6 +88,15 @@ class FileSystem {
   virtual Status Mkdir(const std::string& path, mode_t mode) = 0;
   virtual Status Rmdir(const std::string& path) = 0;
   virtual Status Unlink(const std::string& path) = 0;
+  // unlink(2) of anything but a directory (-EISDIR), returning what the name described just
+  // before (lstat): the VFS needs its inode number and link count.
+  virtual Result<NodeAttr> UnlinkFile(const std::string& path) {
+    auto attr = GetAttr(path);
+    if (!attr.ok()) return attr.status();
+    if (S_ISDIR(attr->mode)) return Status::Error(-21 /*EISDIR*/);
+    if (Status s = Unlink(path); !s.ok()) return s;
+    return attr;
+  }
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   // link(2): a new name `to` for the file at `from` (a symlink at the end of `from` is linked
   // itself, not followed). -EPERM where the namespace is fixed.

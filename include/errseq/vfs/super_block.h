@@ -124,7 +124,9 @@ class SuperBlock final : public mm::ErrorObserver {
   friend class File;
   SuperBlock(std::unique_ptr<FileSystem> fs, MountOptions options);
 
-  Result<std::shared_ptr<Inode>> GetInode(const std::string& path, const NodeAttr& attr);
+  // `data`: the file's data ops if the caller opened them already (CreateOpen); else OpenData.
+  Result<std::shared_ptr<Inode>> GetInode(const std::string& path, const NodeAttr& attr,
+                                          std::shared_ptr<mm::AddressSpaceOps> data = nullptr);
   void Released(File& f);  // the last descriptor of `f` is gone
   std::string PathOf(const Inode& inode) const;
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
