@@ -59,7 +59,6 @@ class HostFileData final : public mm::AddressSpaceOps {
   HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
       : fd_(fd), path_(std::move(path)), faults_(std::move(faults)) {}
   ~HostFileData() override {
-    if (direct_fd_ >= 0) ::close(direct_fd_);
     ::close(fd_);
   }
 
@@ -103,26 +102,20 @@ class HostFileData final : public mm::AddressSpaceOps {
     if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
     const size_t full = static_cast<size_t>(len / mm::kPageSize);  // whole pages
     const uint64_t tail = len - full * mm::kPageSize;                // bytes of a partial page
-    if (full * mm::kPageSize >= kDirectMin) {
-      if (int dfd = DirectFd(); dfd >= 0) {
-        Status s = block::PwritevAll(dfd, off, Coalesce(pages.first(full), 0));
-        if (s.err() == -EINVAL) {
-          direct_failed_.store(true);  // the host refuses O_DIRECT here: buffered from now on
-        } else {
-          if (s.ok() && tail > 0) {
-            s = block::PwritevAll(fd_, off + full * mm::kPageSize,
-                                  Coalesce(pages.subspan(full, 1), tail));
-          }
-          return s;
-        }
-      }
+    Status st = block::PwritevAll(fd_, off, Coalesce(pages.first(full + (tail ? 1 : 0)), tail));
+    // A long run: have the host start writing it out now, so its disk works while more data
+    // arrives instead of all at the next fsync. The data stays in the host's page cache, which
+    // serves reads of pages our cache does not keep (cache_reads=off). Only a hint: errors
+    // surface at the host fsync.
+    if (st.ok() && len >= kStartWritebackMin) {
+      ::sync_file_range(fd_, static_cast<off64_t>(off), static_cast<off64_t>(len),
+                        SYNC_FILE_RANGE_WRITE);
     }
-    return block::PwritevAll(fd_, off, Coalesce(pages.first(full + (tail ? 1 : 0)), tail));
+    return st;
   }
 
   // The pages as few iovecs as possible (pages next to each other in memory become one), the
-  // last one cut to `last_len` bytes if that is not 0. Fewer, longer segments cost the kernel
-  // less to pin and map for a direct write.
+  // last one cut to `last_len` bytes if that is not 0: fewer segments for the kernel to walk.
   static std::vector<iovec> Coalesce(std::span<const iovec> pages, uint64_t last_len) {
     std::vector<iovec> out;
     out.reserve(pages.size());
@@ -137,18 +130,6 @@ class HostFileData final : public mm::AddressSpaceOps {
       }
     }
     return out;
-  }
-
-  // A second descriptor on the same inode with O_DIRECT, opened on first use; -1 if the host
-  // refuses it (read-only file, a file system without O_DIRECT).
-  int DirectFd() {
-    if (direct_failed_.load(std::memory_order_relaxed)) return -1;
-    std::call_once(direct_once_, [this] {
-      std::string self = "/proc/self/fd/" + std::to_string(fd_);
-      direct_fd_ = ::open(self.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
-      if (direct_fd_ < 0) direct_failed_.store(true);
-    });
-    return direct_failed_.load(std::memory_order_relaxed) ? -1 : direct_fd_;
   }
 
   Status Sync(bool datasync) override {
@@ -181,12 +162,8 @@ class HostFileData final : public mm::AddressSpaceOps {
 
   const int fd_;
   static constexpr size_t kReadAhead = 4 << 20;
-  // Runs of whole pages this long go to the host with O_DIRECT: no copy into the host's page
-  // cache, which cost most of errseqfs's CPU in W1 (docs/benchmarks.md).
-  static constexpr uint64_t kDirectMin = 256 << 10;
-  std::once_flag direct_once_;
-  int direct_fd_ = -1;  // written once under direct_once_
-  std::atomic<bool> direct_failed_{false};
+  // Writeback runs at least this long start the host's own writeback at once.
+  static constexpr uint64_t kStartWritebackMin = 256 << 10;
   std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
   mutable std::mutex mu_;
   std::string path_;  // GUARDED_BY(mu_)

@@ -196,7 +196,7 @@ TEST(PassthroughFs, DataPathReadsAndWritesWholePagesAndStopsAtSize) {
 }
 
 TEST(PassthroughFs, LongRunsGoOutWhole) {
-  // 512 KiB of whole pages: the O_DIRECT path where the host supports it, else buffered.
+  // 512 KiB of pages apart in memory: a long run (the host starts its writeback at once).
   Fixture f;
   ASSERT_TRUE(f.fs->Create("big", 0644, true).ok());
   auto data = f.fs->OpenData("big", *f.fs->GetAttr("big"));

@@ -86,10 +86,10 @@ TEST(Integrity, RandomWorkloadMatchesReferenceModel) {
   }
 }
 
-// Long runs of whole pages reach a passthrough host file with O_DIRECT, the rest (short runs,
-// the partial last page) with buffered writes. Whatever the mix, the host file read back with
-// ordinary buffered reads holds exactly what was written.
-TEST(Integrity, DirectAndBufferedWritebackGiveTheHostExactBytes) {
+// Long runs (the host's writeback started at once, pages next to each other in memory sent as
+// one segment), short runs and a partial last page: whatever the mix, the host file read back
+// holds exactly what was written.
+TEST(Integrity, LongAndShortWritebackRunsGiveTheHostExactBytes) {
   testing::Stack s;
   std::mt19937_64 rng(EnvOr("ERRSEQ_SEED", 7));
   std::vector<std::byte> model;
