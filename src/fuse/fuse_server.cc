@@ -88,7 +88,9 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   // Every write must reach our page cache: never the kernel's writeback cache.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   conn->max_write = 1 << 20;
-  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  // No splice: without a write_buf handler libfuse copies every request out of the pipe
+  // again, one more syscall per request for nothing.
+  conn->want &= ~FUSE_CAP_SPLICE_READ;
 }
 
 // The syncfs mirror's hidden file (see syncfs_mirror.h): the handlers below that receive an
