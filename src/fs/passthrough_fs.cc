@@ -401,7 +401,9 @@ Result<vfs::NodeAttr> PassthroughFs::UnlinkFile(const std::string& path) {
   return ToAttr(st);
 }
 
-Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
+Status PassthroughFs::WithTwoParents(
+    const std::string& from, const std::string& to,
+    const std::function<int(int, const char*, int, const char*)>& op) {
   std::string fname, tname;
   auto fdir = OpenParent(from, &fname);
   if (!fdir.ok()) return fdir.status();
@@ -409,19 +411,20 @@ Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
   auto tdir = OpenParent(to, &tname);
   if (!tdir.ok()) return tdir.status();
   FdCloser ct(*tdir);
-  return ::renameat(*fdir, fname.c_str(), *tdir, tname.c_str()) == 0 ? Status::Ok() : Errno();
+  return op(*fdir, fname.c_str(), *tdir, tname.c_str()) == 0 ? Status::Ok() : Errno();
+}
+
+Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
+  return WithTwoParents(from, to, [](int fd, const char* fn, int td, const char* tn) {
+    return ::renameat(fd, fn, td, tn);
+  });
 }
 
 Status PassthroughFs::Link(const std::string& from, const std::string& to) {
-  std::string fname, tname;
-  auto fdir = OpenParent(from, &fname);
-  if (!fdir.ok()) return fdir.status();
-  FdCloser cf(*fdir);
-  auto tdir = OpenParent(to, &tname);
-  if (!tdir.ok()) return tdir.status();
-  FdCloser ct(*tdir);
   // flags 0: a symlink at `from` is linked itself, as link(2) does on Linux.
-  return ::linkat(*fdir, fname.c_str(), *tdir, tname.c_str(), 0) == 0 ? Status::Ok() : Errno();
+  return WithTwoParents(from, to, [](int fd, const char* fn, int td, const char* tn) {
+    return ::linkat(fd, fn, td, tn, 0);
+  });
 }
 
 Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& path) {

@@ -8,6 +8,7 @@
 // it; a rule without one matches every file) and the byte range within the file.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,10 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<int> OpenBeneath(const std::string& path, int flags, mode_t mode = 0);
   // The parent directory of `path` (an O_PATH fd) and the last component.
   Result<int> OpenParent(const std::string& path, std::string* name);
+  // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
+  // which returns 0 or -1 with errno (renameat, linkat).
+  Status WithTwoParents(const std::string& from, const std::string& to,
+                        const std::function<int(int, const char*, int, const char*)>& op);
 
   const int root_fd_;
   const std::string root_;
