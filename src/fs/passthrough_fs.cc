@@ -283,9 +283,9 @@ Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& pa
     ::close(fd);
     return s;
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {  // a special file that appeared since the lookup
     ::close(fd);
-    return Status::Error(-EISDIR);
+    return Status::Error(-ENXIO);
   }
   return Created{ToAttr(st), std::make_shared<HostFileData>(fd, path, faults_)};
 }

@@ -2,12 +2,13 @@
 // MADV_HUGEPAGE, so filling the cache costs one page fault per slab instead of one per 4 KiB
 // page (and no malloc per page), and the pages of a slab are physically contiguous.
 //
-// Allocation is next-fit over the slabs in the order they were mapped: each allocation takes the first free
-// page at or after the one allocated last, wrapping around. Files are written in order, so a
-// run of a file's pages tends to be a run of memory, even after pages were freed and reused;
-// a direct write of such a run reaches the disk as a few large segments instead of one per
-// page (W1 in docs/benchmarks.md). Slabs are kept for the life of the process, so the pool's
-// size is the cache's peak size, which the cache limit bounds.
+// Allocation is next-fit over the slabs in the order they were mapped: each allocation takes
+// the first free page at or after the one allocated last, wrapping around. Files are written
+// in order, so a run of a file's pages tends to be a run of memory, even after pages were
+// freed and reused (a LIFO free list handed them back in reverse): writeback sends such a run
+// as a few long iovecs, and a direct write of it reaches a disk as a few large segments
+// (docs/benchmarks.md, W1). Slabs are kept for the life of the process, so the pool's size is
+// the cache's peak size, which the cache limit bounds.
 //
 // Thread-safe: `mu_` guards the slabs, their free bitmaps and the cursor.
 #pragma once
