@@ -361,6 +361,38 @@ TEST(Mount, HardLinksShareOneFileAndItsErrors) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// cache_reads=off (the default): a file that is only read does not fill our cache, yet a page
+// written through the mount is read back from it. cache_reads=on keeps what was read.
+TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
+  SKIP_WITHOUT_FUSE();
+  for (bool on : {false, true}) {
+    Mount m(on ? std::vector<std::string>{"cache_reads=on"} : std::vector<std::string>{});
+    std::string data(1 << 20, 'r');
+    std::ofstream(m.src() + "/big", std::ios::binary) << data;
+    ASSERT_TRUE(m.Start()) << m.Log();
+    int fd = ::open(m.Path("big").c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "w", 1, 4096), 1);  // page 1 is dirty in our cache, not on the source
+    std::string got(data.size(), '\0');
+    ASSERT_EQ(::pread(fd, got.data(), got.size(), 0), static_cast<ssize_t>(got.size()));
+    EXPECT_EQ(got[0], 'r');
+    EXPECT_EQ(got[4096], 'w') << "the written page is read from our cache";
+    EXPECT_EQ(got[4097], 'r');
+    std::string stats;
+    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
+    const auto at = stats.find("\"cached_bytes\":");
+    ASSERT_NE(at, std::string::npos) << stats;
+    const uint64_t cached = std::stoull(stats.substr(at + 15));
+    if (on) {
+      EXPECT_GE(cached, uint64_t{1} << 20) << stats;
+    } else {
+      EXPECT_EQ(cached, 4096u) << "only the written page: " << stats;
+    }
+    ::close(fd);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
 // ftruncate reaches the file that was opened, even after its name went to another file.
 TEST(Mount, FtruncateOfAnUnlinkedFileLeavesTheNewFileAlone) {
   SKIP_WITHOUT_FUSE();
