@@ -1,6 +1,8 @@
 // Rule evaluation (see include/errseq/block/fault_table.h).
 #include "errseq/block/fault_table.h"
 
+#include <algorithm>
+
 namespace errseq::block {
 namespace {
 
@@ -32,7 +34,10 @@ FaultOutcome FaultTable::Evaluate(const IoDesc& io) {
   for (size_t i = 0; i < rules_.size(); ++i) {
     const FaultRule& r = rules_[i];
     if ((r.ops & op) == 0) continue;
-    if (!r.path.empty() && r.path != io.path) continue;
+    if (!r.path.empty() && r.path != io.path &&
+        std::find(io.other_paths.begin(), io.other_paths.end(), r.path) == io.other_paths.end()) {
+      continue;
+    }
     if (io.op != IoOp::kFlush && !Overlaps(r, io.offset, io.length)) continue;
     if (r.action == FaultRule::Action::kDrop && io.op == IoOp::kRead) continue;
     uint64_t seq = counters_[i].matched.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -53,7 +53,8 @@ class FdCloser {
   int fd_;
 };
 
-// One host file's data path. `path_` (guarded by `mu_`) follows renames, for fault matching.
+// One host file's data path. Its names (`path_` and `others_`, guarded by `mu_`) follow renames
+// and links, for fault matching.
 class HostFileData final : public mm::AddressSpaceOps {
  public:
   HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
@@ -64,9 +65,10 @@ class HostFileData final : public mm::AddressSpaceOps {
 
   int fd() const { return fd_; }
 
-  void SetPath(std::string p) {
+  void SetNames(const std::string& path, const std::vector<std::string>& others) {
     std::lock_guard lock(mu_);
-    path_ = std::move(p);
+    path_ = path;
+    others_ = others;
   }
 
   Status ReadPages(uint64_t first_index, std::span<const iovec> pages) override {
@@ -97,7 +99,9 @@ class HostFileData final : public mm::AddressSpaceOps {
     const uint64_t off = first_index << mm::kPageShift;
     if (off >= file_size) return Status::Ok();  // truncated away meanwhile: nothing to write
     uint64_t len = std::min<uint64_t>(pages.size() * mm::kPageSize, file_size - off);
-    block::FaultOutcome f = faults_->Apply({block::IoOp::kWrite, off, len, CurrentPath()});
+    const Names names = CurrentNames();
+    block::FaultOutcome f =
+        faults_->Apply({block::IoOp::kWrite, off, len, names.path, names.others});
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
     const size_t full = static_cast<size_t>(len / mm::kPageSize);  // whole pages
@@ -149,13 +153,18 @@ class HostFileData final : public mm::AddressSpaceOps {
   }
 
  private:
-  std::string CurrentPath() const {
+  struct Names {
+    std::string path;
+    std::vector<std::string> others;
+  };
+  Names CurrentNames() const {
     std::lock_guard lock(mu_);
-    return path_;
+    return {path_, others_};
   }
   Status Fault(block::IoOp op, uint64_t off, uint64_t len) {
     if (!faults_->armed()) return Status::Ok();
-    block::FaultOutcome f = faults_->Apply({op, off, len, CurrentPath()});
+    const Names names = CurrentNames();
+    block::FaultOutcome f = faults_->Apply({op, off, len, names.path, names.others});
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     return Status::Ok();  // a dropped read or flush: carry on (a flush that lies)
   }
@@ -166,7 +175,8 @@ class HostFileData final : public mm::AddressSpaceOps {
   static constexpr uint64_t kStartWritebackMin = 256 << 10;
   std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
   mutable std::mutex mu_;
-  std::string path_;  // GUARDED_BY(mu_)
+  std::string path_;                 // GUARDED_BY(mu_)
+  std::vector<std::string> others_;  // GUARDED_BY(mu_): its other names (hard links)
   const std::shared_ptr<block::FaultInjector> faults_;
 };
 
@@ -296,8 +306,9 @@ Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {
   return ToAttr(st);
 }
 
-void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& new_path) {
-  static_cast<HostFileData&>(data).SetPath(new_path);
+void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& path,
+                            const std::vector<std::string>& other_names) {
+  static_cast<HostFileData&>(data).SetNames(path, other_names);
 }
 
 Status PassthroughFs::Truncate(const std::string& path, uint64_t size) {

@@ -109,7 +109,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
           std::erase(i.other_names_, path);
           i.other_names_.push_back(std::move(i.path_));
           i.path_ = path;
-          if (i.has_data()) fs_->Renamed(i.mapping().ops(), path);
+          if (i.has_data()) fs_->Renamed(i.mapping().ops(), path, i.other_names_);
         }
         ++it->second->open_count_;
         return it->second;
@@ -653,10 +653,11 @@ Status SuperBlock::Unlink(std::string_view path, NodeAttr* removed) {
 
 void SuperBlock::ForgetName(Inode& inode, const std::string& path) {
   std::erase(inode.other_names_, path);
-  if (inode.path_ != path || inode.other_names_.empty()) return;
-  inode.path_ = std::move(inode.other_names_.back());
-  inode.other_names_.pop_back();
-  if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_);
+  if (inode.path_ == path && !inode.other_names_.empty()) {
+    inode.path_ = std::move(inode.other_names_.back());
+    inode.other_names_.pop_back();
+  }
+  if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_, inode.other_names_);
 }
 
 Status SuperBlock::Link(std::string_view from, std::string_view to) {
@@ -672,12 +673,14 @@ Status SuperBlock::Link(std::string_view from, std::string_view to) {
   if (Status s = fs_->Link(*f, *t); !s.ok()) return s;
   std::lock_guard lock(inodes_mu_);
   auto it = inodes_.find(attr->ino);
-  if (it != inodes_.end() && it->second->path_ != *t) {
-    std::erase(it->second->other_names_, *t);
-    it->second->other_names_.push_back(*t);
+  if (it == inodes_.end()) return Status::Ok();
+  Inode& inode = *it->second;
+  if (inode.path_ != *t) {
+    std::erase(inode.other_names_, *t);
+    inode.other_names_.push_back(*t);
+    if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_, inode.other_names_);
   }
-  const int64_t now = NowNs();
-  if (it != inodes_.end()) it->second->ctime_ns = now;
+  inode.ctime_ns = NowNs();
   return Status::Ok();
 }
 
@@ -716,9 +719,10 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to) {
     return true;
   };
   for (auto& [ino, inode] : inodes_) {
-    for (std::string& other : inode->other_names_) moved(other);
-    if (moved(inode->path_) && inode->has_data()) {
-      fs_->Renamed(inode->mapping().ops(), inode->path_);
+    bool any = moved(inode->path_);
+    for (std::string& other : inode->other_names_) any = moved(other) || any;
+    if (any && inode->has_data()) {
+      fs_->Renamed(inode->mapping().ops(), inode->path_, inode->other_names_);
     }
   }
   return Status::Ok();

@@ -237,10 +237,17 @@ TEST(PassthroughFs, PathFaultsMatchTheCurrentNameAfterARename) {
   iovec iov{page.data(), mm::kPageSize};
   EXPECT_TRUE((*a)->WritePages(0, {&iov, 1}, mm::kPageSize).ok()) << "named a: no match";
   ASSERT_TRUE(f.fs->Rename("a", "b").ok());
-  f.fs->Renamed(**a, "b");
+  f.fs->Renamed(**a, "b", {});
   EXPECT_EQ((*a)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
   EXPECT_TRUE((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).ok());
   EXPECT_EQ(f.faults->Current()->Stats()[0].hits, 1u);
+  // A hard link's other names match too.
+  ASSERT_TRUE(f.fs->Link("other", "b2").ok());
+  rule.path = "b2";
+  f.faults->Load({rule});
+  EXPECT_TRUE((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).ok()) << "b2 not known yet";
+  f.fs->Renamed(**other, "other", {"b2"});
+  EXPECT_EQ((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
 }
 
 TEST(PassthroughFs, FlushFaultsFailSyncAndSyncFs) {

@@ -217,6 +217,12 @@ TEST(Api, HardLinksShareOneInodeAndItsErrseq) {
   EXPECT_EQ(s.Fsync(a), -EIO);
   EXPECT_EQ(s.Fsync(b), -EIO);
   EXPECT_EQ(s.Fsync(a), 0);
+  // A path= rule matches the file under any of its names.
+  s.Fail("0 * write error EDQUOT path=a");
+  ASSERT_EQ(s.Write(b, 0, 4096, 3), 0);
+  EXPECT_EQ(s.Fsync(b), -EDQUOT) << "opened as d/b, the rule names a";
+  s.Heal();
+  EXPECT_EQ(s.Fsync(a), -EDQUOT);
   // Removing one name keeps the inode; the other name takes over (fault rules use it).
   ASSERT_EQ(s.sb().Unlink("a").err(), 0);
   EXPECT_EQ(s.sb().Stat("d/b")->nlink, 1u);

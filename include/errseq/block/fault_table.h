@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +65,8 @@ struct IoDesc {
   uint64_t offset = 0;
   uint64_t length = 0;
   std::string_view path;  // empty for device I/O
+  // Other names of the same file (hard links): a rule's path= matches any of them too.
+  std::span<const std::string> other_paths = {};
 };
 
 class FaultTable {

@@ -32,7 +32,8 @@ class PassthroughFs final : public vfs::FileSystem {
                                                         const vfs::NodeAttr& attr) override;
   Result<Created> CreateOpen(const std::string& path, mode_t mode, bool exclusive) override;
   Result<vfs::NodeAttr> GetAttrOf(mm::AddressSpaceOps& data) override;
-  void Renamed(mm::AddressSpaceOps& data, const std::string& new_path) override;
+  void Renamed(mm::AddressSpaceOps& data, const std::string& path,
+               const std::vector<std::string>& other_names) override;
   Status Truncate(const std::string& path, uint64_t size) override;
   Status SetAttr(const std::string& path, const vfs::AttrChange& change) override;
   Status Symlink(const std::string& target, const std::string& path) override;

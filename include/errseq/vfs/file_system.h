@@ -80,8 +80,10 @@ class FileSystem {
   virtual Result<NodeAttr> GetAttrOf(mm::AddressSpaceOps& /*data*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
-  // The file's data ops were moved to a new name (fault rules match the current path).
-  virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*new_path*/) {}
+  // The file's names changed (rename, link, unlink of one of its links): fault rules match
+  // `path` and any of `other_names`.
+  virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*path*/,
+                       const std::vector<std::string>& /*other_names*/) {}
   virtual Status Truncate(const std::string& path, uint64_t size) = 0;
   // chmod / chown / utimensat of `path`, never following a symlink at its end.
   virtual Status SetAttr(const std::string& path, const AttrChange& change) = 0;
