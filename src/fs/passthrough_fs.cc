@@ -59,9 +59,7 @@ class HostFileData final : public mm::AddressSpaceOps {
  public:
   HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
       : fd_(fd), path_(std::move(path)), faults_(std::move(faults)) {}
-  ~HostFileData() override {
-    ::close(fd_);
-  }
+  ~HostFileData() override { ::close(fd_); }
 
   int fd() const { return fd_; }
 
@@ -99,9 +97,7 @@ class HostFileData final : public mm::AddressSpaceOps {
     const uint64_t off = first_index << mm::kPageShift;
     if (off >= file_size) return Status::Ok();  // truncated away meanwhile: nothing to write
     uint64_t len = std::min<uint64_t>(pages.size() * mm::kPageSize, file_size - off);
-    const Names names = CurrentNames();
-    block::FaultOutcome f =
-        faults_->Apply({block::IoOp::kWrite, off, len, names.path, names.others});
+    const block::FaultOutcome f = Decide(block::IoOp::kWrite, off, len);
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
     const size_t full = static_cast<size_t>(len / mm::kPageSize);  // whole pages
@@ -153,18 +149,21 @@ class HostFileData final : public mm::AddressSpaceOps {
   }
 
  private:
-  struct Names {
+  // What the fault table says of this I/O of this file (pass when nothing is armed, without
+  // copying the names).
+  block::FaultOutcome Decide(block::IoOp op, uint64_t off, uint64_t len) const {
+    if (!faults_->armed()) return {};
     std::string path;
     std::vector<std::string> others;
-  };
-  Names CurrentNames() const {
-    std::lock_guard lock(mu_);
-    return {path_, others_};
+    {
+      std::lock_guard lock(mu_);
+      path = path_;
+      others = others_;
+    }
+    return faults_->Apply({op, off, len, path, others});
   }
-  Status Fault(block::IoOp op, uint64_t off, uint64_t len) {
-    if (!faults_->armed()) return Status::Ok();
-    const Names names = CurrentNames();
-    block::FaultOutcome f = faults_->Apply({op, off, len, names.path, names.others});
+  Status Fault(block::IoOp op, uint64_t off, uint64_t len) const {
+    block::FaultOutcome f = Decide(op, off, len);
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     return Status::Ok();  // a dropped read or flush: carry on (a flush that lies)
   }
@@ -228,25 +227,25 @@ Result<int> PassthroughFs::OpenParent(const std::string& path, std::string* name
   return OpenBeneath(parent, O_PATH | O_DIRECTORY);
 }
 
-Result<vfs::NodeAttr> PassthroughFs::GetAttr(const std::string& path) {
-  auto fd = OpenBeneath(path, O_PATH | O_NOFOLLOW);
+Result<vfs::NodeAttr> PassthroughFs::StatBeneath(const std::string& path, int flags) {
+  auto fd = OpenBeneath(path, O_PATH | flags);
   if (!fd.ok()) return fd.status();
   FdCloser c(*fd);
   struct stat st;
   if (::fstat(*fd, &st) != 0) return Errno();
   return ToAttr(st);
+}
+
+Result<vfs::NodeAttr> PassthroughFs::GetAttr(const std::string& path) {
+  return StatBeneath(path, O_NOFOLLOW);
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttrFollow(const std::string& path) {
-  auto fd = OpenBeneath(path, O_PATH);
-  if (!fd.ok()) return fd.status();
-  FdCloser c(*fd);
-  struct stat st;
-  if (::fstat(*fd, &st) != 0) return Errno();
-  return ToAttr(st);
+  return StatBeneath(path, 0);
 }
 
-Result<vfs::NodeAttr> PassthroughFs::Create(const std::string& path, mode_t mode, bool exclusive) {
+Result<int> PassthroughFs::CreateFd(const std::string& path, mode_t mode, bool exclusive,
+                                    struct stat* st) {
   std::string name;
   auto dir = OpenParent(path, &name);
   if (!dir.ok()) return dir.status();
@@ -254,9 +253,19 @@ Result<vfs::NodeAttr> PassthroughFs::Create(const std::string& path, mode_t mode
   int fd = ::openat(*dir, name.c_str(),
                     O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
   if (fd < 0) return Errno();
-  FdCloser cf(fd);
+  if (::fstat(fd, st) != 0) {
+    Status s = Errno();
+    ::close(fd);
+    return s;
+  }
+  return fd;
+}
+
+Result<vfs::NodeAttr> PassthroughFs::Create(const std::string& path, mode_t mode, bool exclusive) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return Errno();
+  auto fd = CreateFd(path, mode, exclusive, &st);
+  if (!fd.ok()) return fd.status();
+  ::close(*fd);
   return ToAttr(st);
 }
 
@@ -276,28 +285,14 @@ Result<std::shared_ptr<mm::AddressSpaceOps>> PassthroughFs::OpenData(const std::
 
 Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& path, mode_t mode,
                                                           bool exclusive) {
-  std::string name;
-  auto dir = OpenParent(path, &name);
-  if (!dir.ok()) return dir.status();
-  FdCloser cd(*dir);
-  int fd = ::openat(*dir, name.c_str(),
-                    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
-  if (fd < 0) {
-    // An existing file we may not write: the two-step way opens it read-only.
-    if (errno == EACCES && !exclusive) return FileSystem::CreateOpen(path, mode, exclusive);
-    return Errno();
-  }
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    Status s = Errno();
-    ::close(fd);
-    return s;
-  }
+  auto fd = CreateFd(path, mode, exclusive, &st);
+  if (!fd.ok()) return fd.status();
   if (!S_ISREG(st.st_mode)) {  // a special file that appeared since the lookup
-    ::close(fd);
+    ::close(*fd);
     return Status::Error(-ENXIO);
   }
-  return Created{ToAttr(st), std::make_shared<HostFileData>(fd, path, faults_)};
+  return Created{ToAttr(st), std::make_shared<HostFileData>(*fd, path, faults_)};
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {

@@ -83,6 +83,14 @@ void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vf
   fuse_reply_entry(req, &e);
 }
 
+// After MKDIR, SYMLINK or LINK made `path` (st OK): its entry; else the error.
+void ReplyNewEntry(fuse_req_t req, FuseServer* s, const std::string& path, const Status& st) {
+  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
+  auto a = s->sb().Stat(path);
+  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
+  ReplyEntry(req, s, path, *a);
+}
+
 void OnInit(void* userdata, fuse_conn_info* conn) {
   (void)userdata;
   // Every write must reach our page cache: never the kernel's writeback cache.
@@ -344,10 +352,7 @@ void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (st.ok()) st = s->sb().Mkdir(path, mode);
-  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
-  auto a = s->sb().Stat(path);
-  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
-  ReplyEntry(req, s, path, *a);
+  ReplyNewEntry(req, s, path, st);
 }
 
 void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
@@ -364,10 +369,7 @@ void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (st.ok()) st = s->sb().Symlink(target, path);
-  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
-  auto a = s->sb().Stat(path);
-  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
-  ReplyEntry(req, s, path, *a);
+  ReplyNewEntry(req, s, path, st);
 }
 
 void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -388,10 +390,7 @@ void OnLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   Status st;
   std::string to = s->Child(newparent, newname, &st);
   if (st.ok()) st = s->sb().Link(*from, to);
-  if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
-  auto a = s->sb().Stat(to);
-  if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
-  ReplyEntry(req, s, to, *a);
+  ReplyNewEntry(req, s, to, st);
 }
 
 void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -409,14 +408,9 @@ void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   Status st;
   std::string from = s->Child(parent, name, &st);
   std::string to = st.ok() ? s->Child(newparent, newname, &st) : "";
-  uint64_t replaced = 0;
-  if (st.ok()) {
-    auto dst = s->sb().Stat(to);
-    auto src = s->sb().Stat(from);
-    if (dst.ok() && src.ok() && dst->ino != src->ino && dst->nlink > 1) replaced = dst->ino;
-    st = s->sb().Rename(from, to);
-  }
-  if (st.ok()) s->Renamed(from, to, replaced);
+  vfs::NodeAttr replaced;  // ino 0: nothing was replaced
+  if (st.ok()) st = s->sb().Rename(from, to, &replaced);
+  if (st.ok()) s->Renamed(from, to, replaced.nlink > 1 ? replaced.ino : 0);
   fuse_reply_err(req, -st.err());
 }
 

@@ -12,23 +12,21 @@
 namespace errseq::mm {
 namespace {
 
-constexpr size_t kSlab = 2 << 20;  // PagePool::kSlabBytes
-
-std::byte* MapSlab() {
-  // Map twice the size and keep the 2 MiB-aligned middle, so the kernel can back it with one
-  // huge page.
-  void* raw = ::mmap(nullptr, 2 * kSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+std::byte* MapSlab(size_t bytes) {
+  // Map twice the size and keep the `bytes`-aligned middle, so the kernel can back a 2 MiB
+  // slab with one huge page.
+  void* raw = ::mmap(nullptr, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
                      0);
   if (raw == MAP_FAILED) {
     std::fprintf(stderr, "errseq: out of memory for the page cache\n");
     std::abort();
   }
   auto base = reinterpret_cast<uintptr_t>(raw);
-  uintptr_t aligned = (base + kSlab - 1) & ~(uintptr_t{kSlab} - 1);
+  uintptr_t aligned = (base + bytes - 1) & ~(uintptr_t{bytes} - 1);
   if (aligned > base) ::munmap(raw, aligned - base);
-  uintptr_t end = base + 2 * kSlab;
-  if (end > aligned + kSlab) ::munmap(reinterpret_cast<void*>(aligned + kSlab), end - aligned - kSlab);
-  ::madvise(reinterpret_cast<void*>(aligned), kSlab, MADV_HUGEPAGE);  // a hint; failure is fine
+  uintptr_t end = base + 2 * bytes;
+  if (end > aligned + bytes) ::munmap(reinterpret_cast<void*>(aligned + bytes), end - aligned - bytes);
+  ::madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // a hint; failure is fine
   return reinterpret_cast<std::byte*>(aligned);
 }
 
@@ -42,7 +40,7 @@ PagePool& PagePool::Default() {
 std::byte* PagePool::Alloc() {
   std::lock_guard lock(mu_);
   if (free_pages_ == 0) {
-    std::byte* base = MapSlab();
+    std::byte* base = MapSlab(kSlabBytes);
     Slab s{base, {}, kSlabPages};
     s.free.set();
     cur_slab_ = slabs_.size();
@@ -55,8 +53,7 @@ std::byte* PagePool::Alloc() {
   for (size_t n = 0; n <= slabs_.size(); ++n) {
     Slab& s = slabs_[cur_slab_];
     if (s.nfree > 0) {
-      size_t k = cur_page_ == 0 ? s.free._Find_first()
-                                : (s.free.test(cur_page_) ? cur_page_ : s.free._Find_next(cur_page_));
+      const size_t k = s.free.test(cur_page_) ? cur_page_ : s.free._Find_next(cur_page_);
       if (k < kSlabPages) {
         s.free.reset(k);
         --s.nfree;

@@ -684,7 +684,7 @@ Status SuperBlock::Link(std::string_view from, std::string_view to) {
   return Status::Ok();
 }
 
-Status SuperBlock::Rename(std::string_view from, std::string_view to) {
+Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* replaced) {
   auto f = NormalizePath(from);
   if (!f.ok()) return f.status();
   auto t = NormalizePath(to);
@@ -695,8 +695,9 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to) {
   auto dst = fs_->GetAttr(*t);
   if (Status s = fs_->Rename(*f, *t); !s.ok()) return s;
   if (dst.ok() && dst->ino == src->ino) return Status::Ok();  // two links of one file: no-op
+  if (replaced && dst.ok()) *replaced = *dst;
   std::lock_guard lock(inodes_mu_);
-  if (dst.ok() && dst->ino != src->ino && !S_ISDIR(dst->mode)) {
+  if (dst.ok() && !S_ISDIR(dst->mode)) {
     auto it = inodes_.find(dst->ino);
     if (it != inodes_.end()) {
       if (dst->nlink <= 1) {

@@ -56,6 +56,10 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<int> OpenBeneath(const std::string& path, int flags, mode_t mode = 0);
   // The parent directory of `path` (an O_PATH fd) and the last component.
   Result<int> OpenParent(const std::string& path, std::string* name);
+  // fstat of `path` opened O_PATH with `flags` added (O_NOFOLLOW: lstat).
+  Result<vfs::NodeAttr> StatBeneath(const std::string& path, int flags);
+  // open(O_CREAT|O_RDWR) of a regular file beneath the root, and its fstat in *st.
+  Result<int> CreateFd(const std::string& path, mode_t mode, bool exclusive, struct stat* st);
   // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
   // which returns 0 or -1 with errno (renameat, linkat).
   Status WithTwoParents(const std::string& from, const std::string& to,

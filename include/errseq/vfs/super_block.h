@@ -92,7 +92,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // `removed`, if given, receives the attributes the name had (its inode number, its link
   // count before the call).
   Status Unlink(std::string_view path, NodeAttr* removed = nullptr);
-  Status Rename(std::string_view from, std::string_view to);
+  // `replaced`, if given, receives the attributes of the other file `to` named before, if any
+  // (its link count before the call); it is left alone otherwise.
+  Status Rename(std::string_view from, std::string_view to, NodeAttr* replaced = nullptr);
   // link(2): a second name for a file (never a directory). Both names share one in-core inode,
   // so one page cache and one errseq.
   Status Link(std::string_view from, std::string_view to);
