@@ -6,12 +6,15 @@
 # RUNS repetitions each (default 3), interleaved; prints every result line and the medians.
 # The driver is compiled from ../shared at run time, never copied into the project.
 # Usage: bench/fuse_bench.sh BUILD_DIR [WORKDIR]   (root; WORKDIR default /var/tmp/errseq-fuse-bench)
+# WORKLOADS="w1 w2" runs only those; ERRSEQFS_OPTS=a=b,c=d adds -o options to the errseqfs mount.
 # Ends with bench/fuse_report.py: medians, ratios and goals as a table; PLOT=FILE.png also
 # draws them (needs gnuplot: apt-get install gnuplot-nox).
 set -euo pipefail
 build=${1:?usage: fuse_bench.sh BUILD_DIR [WORKDIR]}
 work=${2:-/var/tmp/errseq-fuse-bench}
 runs=${RUNS:-3}
+workloads=${WORKLOADS:-w1 w2 w3 w5 w4}
+extra=${ERRSEQFS_OPTS:+,$ERRSEQFS_OPTS}
 here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$work"/{backing,mnt,nullmnt}
 driver=$work/driver
@@ -23,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 mount_errseqfs() {
-  "$build/tools/errseqfs/errseqfs" -o "ctl=$work/ctl.sock" "$work/backing" "$work/mnt"
+  "$build/tools/errseqfs/errseqfs" -o "ctl=$work/ctl.sock$extra" "$work/backing" "$work/mnt"
 }
 # fusermount3 -u returns before errseqfs has finished its final writeback: wait for it, so
 # that it does not run into the next measurement.
@@ -39,7 +42,7 @@ mount_null() {
 results=$work/results.txt
 : > "$results"
 for r in $(seq "$runs"); do
-  for wl in w1 w2 w3 w5 w4; do
+  for wl in $workloads; do
     for target in backing errseqfs null; do
       case $target in
         backing) dir=$work/backing/b ;;

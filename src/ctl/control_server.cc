@@ -17,6 +17,7 @@
 
 #include "errseq/block/fault_table_text.h"
 #include "errseq/core/errno_name.h"
+#include "errseq/mm/page_pool.h"
 #include "errseq/vfs/path.h"
 
 namespace errseq::ctl {
@@ -250,6 +251,7 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"policy", mm::PolicyName(sb_.options().policy)},
                  {"dirty_bytes", w.dirty_bytes},
                  {"cached_bytes", w.cached_bytes},
+                 {"cache_memory_bytes", mm::PagePool::Default().SlabBytes()},
                  {"written_bytes", w.written_bytes},
                  {"failed_writes", w.failed_writes},
                  {"errors_recorded", sb_.ledger().recorded()},

@@ -37,17 +37,33 @@ PagePool& PagePool::Default() {
   return *pool;
 }
 
+void PagePool::AddSlab(bool populate) {
+  std::byte* base = MapSlab(kSlabBytes);
+  if (populate) {
+    // Touch it now (MADV_POPULATE_WRITE, Linux 5.14; else by hand) rather than in the first
+    // write that lands on it.
+    if (::madvise(base, kSlabBytes, MADV_POPULATE_WRITE) != 0) {
+      for (size_t off = 0; off < kSlabBytes; off += kPageSize) base[off] = std::byte{0};
+    }
+  }
+  Slab s{base, {}, kSlabPages};
+  s.free.set();
+  by_base_.emplace(reinterpret_cast<uintptr_t>(base), slabs_.size());
+  slabs_.push_back(s);
+  free_pages_ += kSlabPages;
+}
+
+void PagePool::Reserve(size_t bytes) {
+  std::lock_guard lock(mu_);
+  while (slabs_.size() * kSlabBytes < bytes) AddSlab(/*populate=*/true);
+}
+
 std::byte* PagePool::Alloc() {
   std::lock_guard lock(mu_);
   if (free_pages_ == 0) {
-    std::byte* base = MapSlab(kSlabBytes);
-    Slab s{base, {}, kSlabPages};
-    s.free.set();
-    cur_slab_ = slabs_.size();
+    AddSlab(/*populate=*/false);
+    cur_slab_ = slabs_.size() - 1;
     cur_page_ = 0;
-    by_base_.emplace(reinterpret_cast<uintptr_t>(base), slabs_.size());
-    slabs_.push_back(s);
-    free_pages_ += kSlabPages;
   }
   // Next fit: the first free page at or after the cursor, wrapping around once.
   for (size_t n = 0; n <= slabs_.size(); ++n) {

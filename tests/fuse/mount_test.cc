@@ -158,6 +158,8 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "profile=modern", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("unknown profile 'modern'"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "cache_size=lots", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "prefault=maybe", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("prefault= must be on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
   std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),
@@ -389,6 +391,28 @@ TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
       EXPECT_EQ(cached, 4096u) << "only the written page: " << stats;
     }
     ::close(fd);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
+// prefault=on (the default) maps and touches the whole cache before the first request is
+// served; with prefault=off the cache's memory grows only as pages are used.
+TEST(Mount, PrefaultReservesTheCacheMemoryAtMount) {
+  SKIP_WITHOUT_FUSE();
+  for (bool on : {true, false}) {
+    Mount m(on ? std::vector<std::string>{"cache_size=16m"}
+               : std::vector<std::string>{"cache_size=16m", "prefault=off"});
+    ASSERT_TRUE(m.Start()) << m.Log();
+    std::string stats;
+    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
+    const auto at = stats.find("\"cache_memory_bytes\":");
+    ASSERT_NE(at, std::string::npos) << stats;
+    const uint64_t mem = std::stoull(stats.substr(at + 21));
+    if (on) {
+      EXPECT_GE(mem, uint64_t{16} << 20) << stats;
+    } else {
+      EXPECT_LT(mem, uint64_t{16} << 20) << stats;
+    }
     EXPECT_EQ(m.Unmount(), 0) << m.Log();
   }
 }

@@ -85,6 +85,23 @@ TEST(PagePool, ConcurrentAllocAndFree) {
   t2.join();
 }
 
+TEST(PagePool, ReserveMapsSlabsUpFrontAndAllocUsesThem) {
+  PagePool pool;
+  pool.Reserve((5u << 20) + 1);  // rounds up to whole slabs
+  EXPECT_EQ(pool.SlabBytes(), 3u * (2u << 20));
+  EXPECT_EQ(pool.FreePages(), 3 * kPagesPerSlab);
+  std::vector<std::byte*> all;
+  for (size_t i = 0; i < 3 * kPagesPerSlab; ++i) {
+    all.push_back(pool.Alloc());
+    std::memset(all.back(), 0x5a, kPageSize);
+  }
+  EXPECT_EQ(pool.SlabBytes(), 3u * (2u << 20)) << "the reserved slabs were enough";
+  EXPECT_EQ(std::set<std::byte*>(all.begin(), all.end()).size(), all.size());
+  pool.Reserve(2u << 20);  // already holds more: nothing happens
+  EXPECT_EQ(pool.SlabBytes(), 3u * (2u << 20));
+  for (std::byte* p : all) pool.Free(p);
+}
+
 TEST(PageMemory, ReturnsThePageToTheDefaultPool) {
   PagePool& pool = PagePool::Default();
   size_t free_before;

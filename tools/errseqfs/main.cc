@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "errseq/mm/page_pool.h"
 #include "errseq/block/fault_device.h"
 #include "errseq/block/fault_table_text.h"
 #include "errseq/block/file_device.h"
@@ -46,6 +47,8 @@ constexpr const char* kUsage =
     "  -o dirty_expire_ms=N   age at which dirty pages are written back (default 30000)\n"
     "  -o cache_size=N[k|m|g] page cache size (default 256m; the source's own page cache\n"
     "                         holds the data too)\n"
+    "  -o prefault=on|off     map and touch the page cache's memory before serving the first\n"
+    "                         request (default on), not in the writes that fill it\n"
     "  -o dirty_background=N  start background writeback above this (default 64m)\n"
     "  -o dirty_limit=N       throttle writers above this (default half the cache)\n"
     "  -o ctl=SOCKET          control socket for errseqctl (default under $XDG_RUNTIME_DIR\n"
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
   mo.cache_reads = false;  // -o cache_reads=on turns it back on
   std::string fs_type = "passthrough", faults_file, ctl_socket;
   std::vector<std::string> positional;
+  bool prefault = true;
   bool background_set = false, limit_set = false, cache_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -164,6 +168,9 @@ int main(int argc, char** argv) {
         } else if (key == "cache_reads") {
           if (val != "on" && val != "off") return Bad("cache_reads= must be on or off");
           mo.cache_reads = val == "on";
+        } else if (key == "prefault") {
+          if (val != "on" && val != "off") return Bad("prefault= must be on or off");
+          prefault = val == "on";
         } else if (key == "syncfs_mirror") {
           if (val != "on" && val != "off") return Bad("syncfs_mirror= must be on or off");
           fo.syncfs_mirror = val == "on";
@@ -252,6 +259,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<ctl::ControlServer> control;
   Status ctl_status;
   Status s = server.Run([&](vfs::SuperBlock& sb) {
+    // After daemonizing (a forked child would fault every page again, copy-on-write), before
+    // the loop: the first request waits for it. The first touch of memory is slow on some
+    // virtual machines (about 0.5 GB/s here, docs/benchmarks.md), and a page cache that
+    // grows inside the writes that fill it makes the first 256 MiB written that slow.
+    if (prefault) mm::PagePool::Default().Reserve(mo.writeback.cache_limit_bytes);
     ctl::ControlServer::Hooks hooks;
     hooks.crash = [&server, &sb] {
       sb.DiscardCache();  // everything not yet written back is lost

@@ -32,6 +32,10 @@ class PagePool {
   // REQUIRES: `page` came from this pool's Alloc() and is not free already (null is ignored).
   void Free(std::byte* page);
 
+  // Maps and touches slabs until the pool holds at least `bytes`, so that filling the cache
+  // later costs no page faults (the first touch of memory is slow on some virtual machines).
+  void Reserve(size_t bytes);
+
   size_t SlabBytes() const;
   size_t FreePages() const;
 
@@ -43,6 +47,8 @@ class PagePool {
     std::bitset<kSlabPages> free;  // set: the page may be handed out
     size_t nfree;
   };
+
+  void AddSlab(bool populate);  // REQUIRES: mu_ held
 
   mutable std::mutex mu_;
   std::vector<Slab> slabs_;                         // GUARDED_BY(mu_), in mapping order
