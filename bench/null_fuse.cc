@@ -1,8 +1,10 @@
 // null_fuse: the limit of FUSE itself for the benchmarks. A flat FUSE file system (libfuse3
-// low-level, multi-threaded, kernel writeback cache off like errseqfs) that accepts every write
-// and discards it; reads return zeros up to the file's size; fsync and flush return 0. Names
-// live in one map keyed by (parent, name) so that create/stat/unlink cost what FUSE costs.
-//   null_fuse MOUNTPOINT      (foreground; unmount with fusermount3 -u)
+// low-level, kernel writeback cache off like errseqfs) that accepts every write and discards
+// it; reads return zeros up to the file's size; fsync and flush return 0. Names live in one map
+// keyed by (parent, name) so that create/stat/unlink cost what FUSE costs. It serves requests
+// with errseqfs's own loop (fuse::SessionLoop, same defaults), or with --libfuse-loop with
+// libfuse's multi-threaded one.
+//   null_fuse [--libfuse-loop] MOUNTPOINT      (foreground; unmount with fusermount3 -u)
 #define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
 #include <sys/stat.h>
@@ -13,6 +15,8 @@
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "errseq/fuse/session_loop.h"
 
 namespace {
 
@@ -129,10 +133,12 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: null_fuse MOUNTPOINT\n");
+  const bool libfuse_loop = argc == 3 && std::strcmp(argv[1], "--libfuse-loop") == 0;
+  if (argc != 2 && !libfuse_loop) {
+    std::fprintf(stderr, "usage: null_fuse [--libfuse-loop] MOUNTPOINT\n");
     return 2;
   }
+  const char* mountpoint = argv[argc - 1];
   g_nodes[FUSE_ROOT_ID] = {"", S_IFDIR | 0755};
   fuse_lowlevel_ops ops{};
   ops.init = Init;
@@ -153,14 +159,19 @@ int main(int argc, char** argv) {
   fuse_args fargs = FUSE_ARGS_INIT(1, args);
   fuse_session* se = fuse_session_new(&fargs, &ops, sizeof ops, nullptr);
   fuse_opt_free_args(&fargs);
-  if (!se || fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, argv[1]) != 0) {
-    std::fprintf(stderr, "null_fuse: cannot mount on %s\n", argv[1]);
+  if (!se || fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mountpoint) != 0) {
+    std::fprintf(stderr, "null_fuse: cannot mount on %s\n", mountpoint);
     return 1;
   }
-  fuse_loop_config* cfg = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(cfg, 8);
-  int rc = fuse_session_loop_mt(se, cfg);
-  fuse_loop_cfg_destroy(cfg);
+  int rc;
+  if (libfuse_loop) {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, 8);
+    rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  } else {
+    rc = errseq::fuse::SessionLoop(se, errseq::fuse::SessionLoop::Options{}).Run();
+  }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

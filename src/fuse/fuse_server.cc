@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "errseq/fuse/mount_info.h"
+#include "errseq/fuse/session_loop.h"
 
 namespace errseq::fuse {
 namespace {
@@ -634,11 +635,16 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   }
   session_.store(se);
   if (ready) ready(*sb_);
-  fuse_loop_config* cfg = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(cfg, options_.max_threads);
-  fuse_loop_cfg_set_clone_fd(cfg, 0);
-  int rc = fuse_session_loop_mt(se, cfg);
-  fuse_loop_cfg_destroy(cfg);
+  int rc;
+  if (options_.libfuse_loop) {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, options_.max_threads);
+    fuse_loop_cfg_set_clone_fd(cfg, 0);
+    rc = fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  } else {
+    rc = SessionLoop(se, {.threads = options_.max_threads, .spin_us = options_.spin_us}).Run();
+  }
   session_.store(nullptr);
   if (invalidator_) {  // it writes to the session's device: before that is closed
     inval_ptr_.store(nullptr);

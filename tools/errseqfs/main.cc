@@ -58,6 +58,10 @@ constexpr const char* kUsage =
     "                         the source and the kernel cache them already; pages written\n"
     "                         are always cached)\n"
     "  -o read_ahead_kb=N     the mount's readahead (default 4096; 0: the kernel's 128)\n"
+    "  -o spin_us=N           after a request, the thread reading the FUSE device polls it\n"
+    "                         this long before it sleeps (default 50; 0: never polls)\n"
+    "  -o loop=errseq|libfuse which request loop (default errseq: one reading thread answers\n"
+    "                         quick requests itself; libfuse: fuse_session_loop_mt)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
@@ -168,6 +172,13 @@ int main(int argc, char** argv) {
         } else if (key == "cache_reads") {
           if (val != "on" && val != "off") return Bad("cache_reads= must be on or off");
           mo.cache_reads = val == "on";
+        } else if (key == "spin_us") {
+          uint64_t v;
+          if (!ParseSize(val, &v) || v > 10000) return Bad("spin_us= needs a number of microseconds (0-10000)");
+          fo.spin_us = static_cast<unsigned>(v);
+        } else if (key == "loop") {
+          if (val != "errseq" && val != "libfuse") return Bad("loop= must be errseq or libfuse");
+          fo.libfuse_loop = val == "libfuse";
         } else if (key == "prefault") {
           if (val != "on" && val != "off") return Bad("prefault= must be on or off");
           prefault = val == "on";

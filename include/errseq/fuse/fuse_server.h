@@ -1,4 +1,4 @@
-// FuseServer: the FUSE front end (libfuse3 low-level API, multi-threaded loop) over one
+// FuseServer: the FUSE front end (libfuse3 low-level API, SessionLoop's threads) over one
 // SuperBlock. It holds no semantics: every request becomes one call on the VFS, and every
 // handler ends in exactly one fuse_reply_*.
 //
@@ -43,6 +43,8 @@ class FuseServer {
     double dir_attr_timeout = 1.0;  // everything else
     double entry_timeout = 1.0;
     unsigned max_threads = 8;
+    unsigned spin_us = 50;      // SessionLoop: how long the reading thread polls before sleeping
+    bool libfuse_loop = false;  // libfuse's multi-threaded loop instead of SessionLoop
     bool syncfs_mirror = true;  // see syncfs_mirror.h
     // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow
     // with it up to max_write (1 MiB): cold sequential reads ran 2.5x faster at 4096 (W4).
