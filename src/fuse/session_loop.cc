@@ -26,10 +26,12 @@ constexpr int kLostLead = INT_MIN;
 }  // namespace
 
 SessionLoop::SessionLoop(fuse_session* se, Options options)
-    : se_(se), options_([&] {
+    : se_(se),
+      options_([&] {
         if (options.threads == 0) options.threads = 1;
         return options;
-      }()) {}
+      }()),
+      busy_(std::make_unique<std::atomic<uint64_t>[]>(options_.threads)) {}
 
 bool SessionLoop::Quick(uint32_t opcode) {
   switch (opcode) {
@@ -61,7 +63,7 @@ int SessionLoop::Run() {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  for (unsigned i = 0; i < options_.threads; ++i) threads_.emplace_back(&SessionLoop::Worker, this);
+  for (unsigned i = 0; i < options_.threads; ++i) threads_.emplace_back(&SessionLoop::Worker, this, i);
   threads_.emplace_back(&SessionLoop::Watchdog, this);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   {
@@ -115,7 +117,8 @@ int SessionLoop::Receive(fuse_buf* buf, uint64_t my_term) {
   }
 }
 
-void SessionLoop::Worker() {
+void SessionLoop::Worker(unsigned slot) {
+  std::atomic<uint64_t>& busy = busy_[slot];
   fuse_buf buf{};  // libfuse allocates buf.mem on the first receive
   std::unique_lock lock(mu_);
   while (true) {
@@ -147,21 +150,28 @@ void SessionLoop::Worker() {
         break;
       }
       begun_.fetch_add(1);
-      busy_term_.store(my_term);
+      busy.store(my_term);
       if (watchdog_asleep_.load()) {  // after 100 idle ticks; see Watchdog
         std::lock_guard l(mu_);
         watchdog_asleep_.store(false);
         watch_.notify_one();
       }
       fuse_session_process_buf(se_, &buf);
-      uint64_t expect = my_term;
-      busy_term_.compare_exchange_strong(expect, 0, std::memory_order_acq_rel);
+      busy.store(0);
       if (term_.load(std::memory_order_acquire) != my_term) break;  // the watchdog took it
     }
     lock.lock();
   }
   lock.unlock();
   std::free(buf.mem);
+}
+
+bool SessionLoop::Busy(uint64_t term) const {
+  for (unsigned i = 0; i < options_.threads; ++i) {
+    const uint64_t b = busy_[i].load();
+    if (term == 0 ? b != 0 : b == term) return true;
+  }
+  return false;
 }
 
 void SessionLoop::Watchdog() {
@@ -171,23 +181,22 @@ void SessionLoop::Watchdog() {
   while (!stopping_) {
     watch_.wait_for(lock, options_.handoff_after);
     if (stopping_) break;
-    const uint64_t begun = begun_.load(std::memory_order_relaxed);
-    const uint64_t term = term_.load(std::memory_order_acquire);
-    const uint64_t busy = busy_term_.load(std::memory_order_acquire);
-    if (term != 0 && busy == term && begun == seen) {
-      // The same quick request for a whole tick: let another thread read meanwhile.
-      term_.store(0, std::memory_order_release);
-      uint64_t expect = busy;
-      busy_term_.compare_exchange_strong(expect, 0, std::memory_order_acq_rel);
+    const uint64_t begun = begun_.load();
+    const uint64_t term = term_.load();
+    if (term != 0 && begun == seen && Busy(term)) {
+      // The leader has been in the same quick request for a whole tick: let another thread
+      // read meanwhile. (A thread that lost the lead marks its slot with its old term, so it
+      // is never taken for the leader.)
+      term_.store(0);
       lead_free_.notify_one();
     }
-    // Nothing begun for a while: sleep until the leader begins a quick request.
-    // (seq_cst with the leader's store of busy_term_ and load of watchdog_asleep_: either the
-    // leader sees this one asleep and wakes it, or this one sees the leader busy.)
-    if (begun == seen && busy == 0) {
+    // Nothing begun for a while: sleep until a leader begins a quick request.
+    // (seq_cst with the worker's store into its slot and load of watchdog_asleep_: either
+    // the worker sees this one asleep and wakes it, or this one sees the worker busy.)
+    if (begun == seen && !Busy(0)) {
       if (++idle_ticks >= 100) {
         watchdog_asleep_.store(true);
-        if (busy_term_.load() == 0 && begun_.load() == seen) {
+        if (!Busy(0) && begun_.load() == seen) {
           watch_.wait(lock, [&] { return stopping_ || !watchdog_asleep_.load(); });
         }
         watchdog_asleep_.store(false);

@@ -22,13 +22,14 @@
 // then two threads may read the device, which is harmless (each request goes to one reader).
 //
 // Thread-safety: `mu_` guards the lead (term_ is written under it) and the stop flag; begun_
-// and busy_term_ are written by leaders and read by the watchdog.
+// and the busy_ slots are written by workers and read by the watchdog.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -58,11 +59,13 @@ class SessionLoop {
   static bool Quick(uint32_t opcode);
 
  private:
-  void Worker();
+  void Worker(unsigned slot);
   void Watchdog();
   // The next request into `buf`: > 0 its size; 0 the session ended; < 0 an errno.
   int Receive(fuse_buf* buf, uint64_t my_term);
   void Stop(int err);  // REQUIRES: mu_ not held
+  // Whether a worker is inside a quick request begun as leader of `term` (0: of any term).
+  bool Busy(uint64_t term) const;
 
   fuse_session* const se_;
   const Options options_;
@@ -80,8 +83,10 @@ class SessionLoop {
   // The term (number) of the current lead, 0 while nobody leads. Written under mu_ only, read
   // by the leader without it to learn that it lost the lead.
   std::atomic<uint64_t> term_{0};
-  std::atomic<uint64_t> begun_{0};      // quick requests begun by leaders
-  std::atomic<uint64_t> busy_term_{0};  // the term of a leader inside a quick request, or 0
+  std::atomic<uint64_t> begun_{0};  // quick requests begun by leaders
+  // One slot per worker, written by that worker only: the term it led when it began the quick
+  // request it is in, or 0.
+  std::unique_ptr<std::atomic<uint64_t>[]> busy_;
   std::atomic<bool> watchdog_asleep_{false};  // set by the watchdog (under mu_) when idle
 
   std::vector<std::thread> threads_;
