@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -37,13 +38,18 @@ PagePool& PagePool::Default() {
   return *pool;
 }
 
-void PagePool::AddSlab(bool populate) {
+bool PagePool::AddSlab(bool populate) {
   std::byte* base = MapSlab(kSlabBytes);
+  bool populated = true;
   if (populate) {
-    // Touch it now (MADV_POPULATE_WRITE, Linux 5.14; else by hand) rather than in the first
-    // write that lands on it.
+    // Touch it now (MADV_POPULATE_WRITE, Linux 5.14; by hand before that) rather than in the
+    // first write that lands on it. Out of memory: leave it to be touched when used.
     if (::madvise(base, kSlabBytes, MADV_POPULATE_WRITE) != 0) {
-      for (size_t off = 0; off < kSlabBytes; off += kPageSize) base[off] = std::byte{0};
+      if (errno == EINVAL) {
+        for (size_t off = 0; off < kSlabBytes; off += kPageSize) base[off] = std::byte{0};
+      } else {
+        populated = false;
+      }
     }
   }
   Slab s{base, {}, kSlabPages};
@@ -51,11 +57,14 @@ void PagePool::AddSlab(bool populate) {
   by_base_.emplace(reinterpret_cast<uintptr_t>(base), slabs_.size());
   slabs_.push_back(s);
   free_pages_ += kSlabPages;
+  return populated;
 }
 
 void PagePool::Reserve(size_t bytes) {
   std::lock_guard lock(mu_);
-  while (slabs_.size() * kSlabBytes < bytes) AddSlab(/*populate=*/true);
+  while (slabs_.size() * kSlabBytes < bytes) {
+    if (!AddSlab(/*populate=*/true)) return;  // the machine cannot back it now
+  }
 }
 
 std::byte* PagePool::Alloc() {

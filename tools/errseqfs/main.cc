@@ -18,7 +18,6 @@
 
 #include <fmt/format.h>
 
-#include "errseq/mm/page_pool.h"
 #include "errseq/block/fault_device.h"
 #include "errseq/block/fault_table_text.h"
 #include "errseq/block/file_device.h"
@@ -26,6 +25,7 @@
 #include "errseq/fs/blockdev_fs.h"
 #include "errseq/fs/passthrough_fs.h"
 #include "errseq/fuse/fuse_server.h"
+#include "errseq/mm/page_pool.h"
 
 namespace {
 

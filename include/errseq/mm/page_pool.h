@@ -34,6 +34,7 @@ class PagePool {
 
   // Maps and touches slabs until the pool holds at least `bytes`, so that filling the cache
   // later costs no page faults (the first touch of memory is slow on some virtual machines).
+  // Stops early, without error, if the machine runs out of memory to touch.
   void Reserve(size_t bytes);
 
   size_t SlabBytes() const;
@@ -48,7 +49,9 @@ class PagePool {
     size_t nfree;
   };
 
-  void AddSlab(bool populate);  // REQUIRES: mu_ held
+  // Maps one more slab; with `populate`, touches it too. False if it could not be touched
+  // (out of memory). REQUIRES: mu_ held.
+  bool AddSlab(bool populate);
 
   mutable std::mutex mu_;
   std::vector<Slab> slabs_;                         // GUARDED_BY(mu_), in mapping order
