@@ -15,8 +15,9 @@
 //
 // The device is put in non-blocking mode; its readers are this loop's threads only. Requests
 // are answered on the same descriptor (public libfuse API: fuse_session_receive_buf and
-// fuse_session_process_buf). The loop ends when the session ends (unmount, or
-// fuse_session_exit followed by a request or a signal).
+// fuse_session_process_buf). The loop ends when the session ends: unmount, or
+// fuse_session_exit (what libfuse's signal handlers call), which it notices at the next
+// request or within 100 ms. Its threads block all signals.
 //
 // A leader that loses the lead notices at its next request, or when the device wakes it: until
 // then two threads may read the device, which is harmless (each request goes to one reader).
@@ -51,7 +52,8 @@ class SessionLoop {
   SessionLoop(const SessionLoop&) = delete;
   SessionLoop& operator=(const SessionLoop&) = delete;
 
-  // Serves until the session ends. 0, or a negative errno if the device could not be read.
+  // Serves until the session ends (call it once). 0, or a negative errno if the device could
+  // not be read.
   int Run();
 
   // Whether the leader answers a request with this FUSE opcode itself (true) or hands the lead
