@@ -1,12 +1,13 @@
 // null_fuse: the limit of FUSE itself for the benchmarks. A flat FUSE file system (libfuse3
 // low-level, kernel writeback cache off like errseqfs) that accepts every write and discards
 // it; reads return zeros up to the file's size; fsync and flush return 0. Names live in one map
-// keyed by (parent, name) so that create/stat/unlink cost what FUSE costs. It serves requests
-// with errseqfs's own loop (fuse::SessionLoop, same defaults), or with --libfuse-loop with
-// libfuse's multi-threaded one.
+// keyed by (parent, name) so that create/stat/unlink cost what FUSE costs. Like errseqfs, it
+// serves requests with fuse::SessionLoop (same defaults; --libfuse-loop: libfuse's
+// multi-threaded loop) and opens write-only files with direct_io.
 //   null_fuse [--libfuse-loop] MOUNTPOINT      (foreground; unmount with fusermount3 -u)
 #define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -77,7 +78,13 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   fuse_reply_attr(req, &st, 0);
 }
 
+// Like errseqfs: a write-only open bypasses the kernel's page cache.
+void DirectIfWriteOnly(fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) == O_WRONLY) fi->direct_io = 1;
+}
+
 void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  DirectIfWriteOnly(fi);
   std::lock_guard l(g_mu);
   auto [it, fresh] = g_by_name.emplace(std::make_pair(parent, std::string(name)), g_next);
   if (fresh) g_nodes[g_next++] = {name, S_IFREG | (mode & 07777)};
@@ -96,7 +103,10 @@ void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   Entry(req, it->second, g_nodes[it->second]);
 }
 
-void Open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { fuse_reply_open(req, fi); }
+void Open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  DirectIfWriteOnly(fi);
+  fuse_reply_open(req, fi);
+}
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   uint64_t file_size;

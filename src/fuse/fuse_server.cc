@@ -199,10 +199,20 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   fuse_reply_attr(req, &st, AttrTimeout(s, *a));
 }
 
+// Whether a description opened with `flags` is a direct_io one. A write-only description can
+// neither read nor be mapped: its writes skip the kernel's page cache and go from the writer's
+// buffer straight into the request (one copy and no kernel page-cache pages fewer). Readers
+// and shared mappings of other descriptions still see the data
+// (Mount.WriteOnlyWritesReachOurCacheAndReadersSeeThem, kernel 6.18).
+bool DirectIo(FuseServer* s, int flags) {
+  return s->options().direct_write_only && (flags & O_ACCMODE) == O_WRONLY;
+}
+
 void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
                const std::string* path, FuseServer* s) {
   fi->fh = reinterpret_cast<uint64_t>(new std::shared_ptr<vfs::File>(file));
   fi->keep_cache = 0;  // the kernel must not serve pages our cache may have dropped
+  if (DirectIo(s, fi->flags)) fi->direct_io = 1;
   if (path) {
     fuse_entry_param e{};
     vfs::NodeAttr a = s->sb().Fstat(*file);
@@ -278,8 +288,12 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
     return;
   }
   RequestScope scope(req);
-  auto n = s->sb().Pwrite(*FileOf(fi), {reinterpret_cast<const std::byte*>(data), size},
-                          static_cast<uint64_t>(off));
+  vfs::File& file = *FileOf(fi);
+  // The kernel sends no FSYNC after an O_SYNC / O_DSYNC / RWF_DSYNC write of a direct_io
+  // description (see OpenReply): it passes the flags with the WRITE, and the sync is ours.
+  const int sync_flags = DirectIo(s, file.flags()) ? (fi->flags & kKernelSyncFlags) : 0;
+  auto n = s->sb().Pwrite(file, {reinterpret_cast<const std::byte*>(data), size},
+                          static_cast<uint64_t>(off), sync_flags);
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_write(req, *n);
 }

@@ -271,7 +271,7 @@ Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
 }
 
 Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
-                           size_t* written) {
+                           size_t* written, int sync_flags) {
   *written = 0;
   if (!f.writable()) return Err(-EBADF);
   Inode& inode = f.inode();
@@ -295,10 +295,11 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   inode.mtime_ns = now;
   inode.ctime_ns = now;
   if (use_pos) f.pos_ = landed + *n;
-  if ((f.flags() & (O_SYNC | O_DSYNC)) && *n > 0) {
+  const int sync = (f.flags() | sync_flags) & (O_SYNC | O_DSYNC);
+  if (sync != 0 && *n > 0) {
     // generic_write_sync: an fsync of the range just written, with fsync's reporting. It can
     // fail with an earlier writeback error of the file (SEMANTICS.md §3).
-    const bool datasync = (f.flags() & O_SYNC) != O_SYNC;
+    const bool datasync = (sync & O_SYNC) != O_SYNC;
     Status s = SyncRange(f, landed, landed + *n - 1, datasync,
                          datasync ? "write(O_DSYNC)" : "write(O_SYNC)");
     if (!s.ok()) return s;
@@ -306,9 +307,11 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   return Status::Ok();
 }
 
-Result<size_t> SuperBlock::Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset) {
+Result<size_t> SuperBlock::Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
+                                  int sync_flags) {
+  if (sync_flags & ~(O_SYNC | O_DSYNC)) return Err(-EINVAL);
   size_t n = 0;
-  Status s = WriteAt(f, buf, offset, false, &n);
+  Status s = WriteAt(f, buf, offset, false, &n, sync_flags);
   if (!s.ok()) return s;
   return n;
 }

@@ -2,6 +2,7 @@
 // through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <cstring>
@@ -163,6 +164,7 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "spin_us=-1", t / "src", t / "mnt"}, &out), 2);
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "loop=fast", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("loop= must be errseq or libfuse"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "direct_write_only=yes", t / "src", t / "mnt"}, &out), 2);
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
   std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),
@@ -396,6 +398,82 @@ TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
     ::close(fd);
     EXPECT_EQ(m.Unmount(), 0) << m.Log();
   }
+}
+
+// direct_write_only=on (the default): a write-only description skips the kernel's page cache.
+// Its writes still land in our cache, and a reader whose page the kernel has cached reads the
+// new data. The same with the option off.
+TEST(Mount, WriteOnlyWritesReachOurCacheAndReadersSeeThem) {
+  SKIP_WITHOUT_FUSE();
+  for (bool on : {true, false}) {
+    Mount m(on ? std::vector<std::string>{} : std::vector<std::string>{"direct_write_only=off"});
+    std::ofstream(m.src() + "/f", std::ios::binary) << std::string(8192, 'a');
+    ASSERT_TRUE(m.Start()) << m.Log();
+    int w = ::open(m.Path("f").c_str(), O_WRONLY);
+    ASSERT_GE(w, 0);
+    int r = ::open(m.Path("f").c_str(), O_RDONLY);  // after w: no open drops what r caches
+    ASSERT_GE(r, 0);
+    char got[4096];
+    ASSERT_EQ(::pread(r, got, sizeof got, 0), 4096);  // now in the kernel's page cache
+    EXPECT_EQ(got[0], 'a');
+    const std::string b(4096, 'b');
+    ASSERT_EQ(::pwrite(w, b.data(), b.size(), 0), 4096);
+    ASSERT_EQ(::pread(r, got, sizeof got, 0), 4096);
+    EXPECT_EQ(got[0], 'b') << "direct_write_only=" << on << ": the reader saw stale data";
+    EXPECT_EQ(got[4095], 'b');
+    // A shared mapping of the second page, read before the write, shows the write too.
+    int rw = ::open(m.Path("f").c_str(), O_RDWR);
+    ASSERT_GE(rw, 0);
+    void* map = ::mmap(nullptr, 4096, PROT_READ, MAP_SHARED, rw, 4096);
+    ASSERT_NE(map, MAP_FAILED);
+    const volatile char* mp = static_cast<const char*>(map);
+    EXPECT_EQ(mp[0], 'a');
+    ASSERT_EQ(::pwrite(w, b.data(), b.size(), 4096), 4096);
+    EXPECT_EQ(mp[0], 'b') << "direct_write_only=" << on << ": the mapping saw stale data";
+    ::munmap(map, 4096);
+    ::close(rw);
+    std::string stats;
+    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
+    EXPECT_NE(stats.find("\"dirty_bytes\":8192"), std::string::npos) << "through our cache: " << stats;
+    EXPECT_EQ(::fsync(w), 0);
+    ::close(w);
+    ::close(r);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+    std::ifstream in(m.src() + "/f", std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(data, b + b);
+  }
+}
+
+// A sync write reports a writeback error through write(2) itself, once, on a write-only
+// (direct_io) description as on a read-write one: O_DSYNC at open, and RWF_DSYNC per call.
+// The kernel sends no FSYNC after a direct_io write; errseqfs syncs the range itself.
+TEST(Mount, SyncWritesReportTheErrorOnceOnEveryKindOfDescription) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  struct Case {
+    int open_flags;
+    int rwf;
+  };
+  int i = 0;
+  for (Case c : {Case{O_WRONLY, RWF_DSYNC}, Case{O_WRONLY | O_DSYNC, 0}, Case{O_RDWR, RWF_DSYNC},
+                 Case{O_RDWR | O_DSYNC, 0}}) {
+    const std::string name = "sync" + std::to_string(i++);
+    int fd = ::open(m.Path(name).c_str(), c.open_flags | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(m.Ctl({"fail", "write", "data", name}), 0);
+    char page[4096] = {'s'};
+    iovec iov{page, sizeof page};
+    errno = 0;
+    EXPECT_EQ(::pwritev2(fd, &iov, 1, 0, c.rwf), -1) << name;
+    EXPECT_EQ(errno, EIO) << name;
+    ASSERT_EQ(m.Ctl({"heal"}), 0);
+    EXPECT_EQ(::fsync(fd), 0) << name << ": told twice";
+    EXPECT_EQ(::pwritev2(fd, &iov, 1, 0, c.rwf), 4096) << name;
+    ::close(fd);
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
 // prefault=on (the default) maps and touches the whole cache before the first request is

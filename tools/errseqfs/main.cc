@@ -62,6 +62,8 @@ constexpr const char* kUsage =
     "                         this long before it sleeps (default 50; 0: never polls)\n"
     "  -o loop=errseq|libfuse which request loop (default errseq: one reading thread answers\n"
     "                         quick requests itself; libfuse: fuse_session_loop_mt)\n"
+    "  -o direct_write_only=on|off  files opened write-only bypass the kernel's page cache\n"
+    "                         (default on; their writes still reach errseq's cache)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
@@ -179,6 +181,9 @@ int main(int argc, char** argv) {
         } else if (key == "loop") {
           if (val != "errseq" && val != "libfuse") return Bad("loop= must be errseq or libfuse");
           fo.libfuse_loop = val == "libfuse";
+        } else if (key == "direct_write_only") {
+          if (val != "on" && val != "off") return Bad("direct_write_only= must be on or off");
+          fo.direct_write_only = val == "on";
         } else if (key == "prefault") {
           if (val != "on" && val != "off") return Bad("prefault= must be on or off");
           prefault = val == "on";

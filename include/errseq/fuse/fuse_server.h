@@ -8,7 +8,8 @@
 //   RELEASE reach the open file description the kernel means. FLUSH answers 0 (close consumes
 //   nothing); fsync and flush are never answered with ENOSYS.
 // - The kernel's writeback cache stays off, so every write reaches our page cache; open sets
-//   keep_cache=0 so reads after a reopen come from our cache.
+//   keep_cache=0 so reads after a reopen come from our cache. Write-only opens use direct_io
+//   (no kernel page cache for them at all).
 // - The requester's pid is recorded in the ledger for every report.
 // - syncfs on the mount reports super-block errors through a SyncfsMirror (SEMANTICS.md §9),
 //   whose hidden file the handlers below serve.
@@ -45,6 +46,7 @@ class FuseServer {
     unsigned max_threads = 8;
     unsigned spin_us = 50;      // SessionLoop: how long the reading thread polls before sleeping
     bool libfuse_loop = false;  // libfuse's multi-threaded loop instead of SessionLoop
+    bool direct_write_only = true;  // write-only opens bypass the kernel's page cache
     bool syncfs_mirror = true;  // see syncfs_mirror.h
     // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow
     // with it up to max_write (1 MiB): cold sequential reads ran 2.5x faster at 4096 (W4).

@@ -67,7 +67,10 @@ class SuperBlock final : public mm::ErrorObserver {
   Result<size_t> Read(File& f, std::span<std::byte> buf);
   Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset);
   Result<size_t> Write(File& f, std::span<const std::byte> buf);
-  Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset);
+  // `sync_flags`: O_DSYNC or O_SYNC for this call only, as pwritev2's RWF_DSYNC / RWF_SYNC
+  // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
+  Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
+                        int sync_flags = 0);
   Result<uint64_t> Lseek(File& f, int64_t offset, int whence);
   Status Ftruncate(File& f, uint64_t size);
 
@@ -132,7 +135,7 @@ class SuperBlock final : public mm::ErrorObserver {
   void Released(File& f);  // the last descriptor of `f` is gone
   std::string PathOf(const Inode& inode) const;
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
-                 size_t* written);
+                 size_t* written, int sync_flags = 0);
   // fsync and everything that behaves like it on a byte range (O_SYNC writes).
   Status SyncRange(File& f, uint64_t start, uint64_t end, bool datasync, const char* call);
   // The reporting step of fsync: the file's cursor (or the legacy flags, by profile).
