@@ -76,9 +76,17 @@ class HostFileData final : public mm::AddressSpaceOps {
     auto n = block::PreadvAll(fd_, off, pages, /*allow_eof=*/true);
     if (!n.ok()) return n.status();
     // A sequential reader: have the host read well ahead of us, so the next requests find its
-    // page cache warm instead of waiting for the disk one request at a time.
+    // page cache warm instead of waiting for the disk one request at a time. Past the first
+    // kDropBehindAfter bytes of a stream, drop what the host cached well behind the reader:
+    // the reader's own (FUSE) page cache holds those pages now, and a second copy of a long
+    // stream in the host's page cache doubles its memory (and the first touches of it, which
+    // are slow on some virtual machines: W4 in docs/benchmarks.md).
     if (next_seq_.exchange(off + len, std::memory_order_relaxed) == off) {
       ::readahead(fd_, static_cast<off64_t>(off + len), kReadAhead);
+      if (off >= kDropBehindAfter) {
+        ::posix_fadvise(fd_, static_cast<off_t>(off - kDropBehindLag), static_cast<off_t>(len),
+                        POSIX_FADV_DONTNEED);
+      }
     }
     // Zero what lies past the end of the host file.
     uint64_t pos = 0;
@@ -170,6 +178,7 @@ class HostFileData final : public mm::AddressSpaceOps {
 
   const int fd_;
   static constexpr size_t kReadAhead = 4 << 20;
+  static constexpr uint64_t kDropBehindAfter = 32 << 20, kDropBehindLag = 16 << 20;
   // Writeback runs at least this long start the host's own writeback at once.
   static constexpr uint64_t kStartWritebackMin = 256 << 10;
   std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
