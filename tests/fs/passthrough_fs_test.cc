@@ -3,6 +3,7 @@
 // data path (pages in and out of the host file, bytes past i_size never written, fsync), and
 // path-matched faults that follow a rename.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -218,6 +219,45 @@ TEST(PassthroughFs, LongRunsGoOutWhole) {
   for (size_t i = 0; i < kPages; ++i) {
     ASSERT_EQ(got[i * mm::kPageSize], static_cast<char>('0' + i % 10)) << "page " << i;
   }
+}
+
+// A long sequential reader leaves the host's page cache behind it empty (drop-behind past
+// 32 MiB); the start of the stream, and a file read out of order, stay cached.
+TEST(PassthroughFs, ALongSequentialReadDropsTheHostPagesBehindIt) {
+  Fixture f;
+  constexpr size_t kMiB = 1 << 20, kFile = 64 * kMiB;
+  {
+    std::string chunk(kMiB, 'x');
+    std::ofstream out(f.dir / "stream", std::ios::binary);
+    for (size_t i = 0; i < kFile / kMiB; ++i) out << chunk;
+  }
+  int hfd = ::open((f.dir / "stream").c_str(), O_RDONLY);
+  ASSERT_GE(hfd, 0);
+  ASSERT_EQ(::fdatasync(hfd), 0);  // clean pages, so that dropping them is possible
+  auto data = f.fs->OpenData("stream", *f.fs->GetAttr("stream"));
+  ASSERT_TRUE(data.ok());
+  std::vector<std::byte> buf(kMiB);
+  const size_t pages_per_mib = kMiB / mm::kPageSize;
+  std::vector<iovec> iov;
+  for (size_t k = 0; k < pages_per_mib; ++k) iov.push_back({buf.data() + k * mm::kPageSize, mm::kPageSize});
+  for (size_t mib = 0; mib < kFile / kMiB; ++mib) {
+    ASSERT_TRUE((*data)->ReadPages(mib * pages_per_mib, iov).ok());
+  }
+  // Which MiBs of the host file are still in its page cache.
+  void* map = ::mmap(nullptr, kFile, PROT_READ, MAP_SHARED, hfd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  std::vector<unsigned char> resident(kFile / mm::kPageSize);
+  ASSERT_EQ(::mincore(map, kFile, resident.data()), 0);
+  auto cached = [&](size_t mib) {
+    size_t n = 0;
+    for (size_t k = 0; k < pages_per_mib; ++k) n += resident[mib * pages_per_mib + k] & 1;
+    return n;
+  };
+  EXPECT_EQ(cached(8), pages_per_mib) << "before the drop-behind starts";
+  EXPECT_EQ(cached(30), 0u) << "well behind the reader";
+  EXPECT_EQ(cached(40), 0u) << "well behind the reader";
+  ::munmap(map, kFile);
+  ::close(hfd);
 }
 
 TEST(PassthroughFs, PathFaultsMatchTheCurrentNameAfterARename) {
