@@ -6,7 +6,8 @@
 # RUNS repetitions each (default 3), interleaved; prints every result line and the medians.
 # The driver is compiled from ../shared at run time, never copied into the project.
 # Usage: bench/fuse_bench.sh BUILD_DIR [WORKDIR]   (root; WORKDIR default /var/tmp/errseq-fuse-bench)
-# WORKLOADS="w1 w2" runs only those; ERRSEQFS_OPTS=a=b,c=d adds -o options to the errseqfs mount.
+# WORKLOADS="w1 w2" runs only those; ERRSEQFS_OPTS=a=b,c=d adds -o options to the errseqfs mount;
+# WARM_MB=N touches and frees N MiB of memory before each measurement (default 0: none).
 # Ends with bench/fuse_report.py: medians, ratios and goals as a table; PLOT=FILE.png also
 # draws them (needs gnuplot: apt-get install gnuplot-nox).
 set -euo pipefail
@@ -39,6 +40,19 @@ mount_null() {
   "$build/bench/null_fuse" "$work/nullmnt" &
   for _ in $(seq 100); do mountpoint -q "$work/nullmnt" && return; sleep 0.05; done
 }
+# The same memory state before every measurement. This kind of VM hands memory that has
+# been free for a couple of seconds back to the hypervisor (free page reporting), and touching
+# it again is slow (~0.5 GB/s): without this step a target's speed depends on how much memory
+# the runs before it happened to free (docs/benchmarks.md, "Memory on this machine"). dd
+# touches WARM_MB of memory and frees it, so every target starts with that much of it fresh.
+# Off by default (WARM_MB=0): the figures in docs/benchmarks.md are taken without it, and one
+# run with WARM_MB=2048 is shown beside them. It costs several seconds per measurement.
+warm_mb=${WARM_MB:-0}
+warm_up() {
+  if (( warm_mb > 0 )); then
+    dd if=/dev/zero of=/dev/null bs="${warm_mb}M" count=1 iflag=fullblock status=none
+  fi
+}
 results=$work/results.txt
 : > "$results"
 for r in $(seq "$runs"); do
@@ -54,6 +68,7 @@ for r in $(seq "$runs"); do
       if [[ $wl == w4 && $target == errseqfs ]]; then  # cold: our cache too
         unmount_errseqfs; mount_errseqfs
       fi
+      warm_up
       line=$("$driver" "$wl" "$dir" | grep RESULT || echo "RESULT $wl failed")
       echo "$target run=$r $line" | tee -a "$results"
       "$driver" clean "$dir" >/dev/null 2>&1 || true
