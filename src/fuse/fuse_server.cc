@@ -552,13 +552,17 @@ uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
   return ino;
 }
 
-void FuseServer::Unlinked(const std::string& path, uint64_t host_ino) {
-  std::lock_guard lock(mu_);
+void FuseServer::DropName(uint64_t host_ino, const std::string& path) {
   auto it = nodes_.find(FuseIno(host_ino));
   if (it == nodes_.end()) return;
   auto& paths = it->second.paths;
   // The last name stays: an unlinked file that is still open is reached through its File.
   if (paths.size() > 1) std::erase(paths, path);
+}
+
+void FuseServer::Unlinked(const std::string& path, uint64_t host_ino) {
+  std::lock_guard lock(mu_);
+  DropName(host_ino, path);
 }
 
 void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
@@ -576,10 +580,7 @@ void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
 void FuseServer::Renamed(const std::string& from, const std::string& to,
                          uint64_t replaced_host_ino) {
   std::lock_guard lock(mu_);
-  if (replaced_host_ino != 0) {
-    auto it = nodes_.find(FuseIno(replaced_host_ino));
-    if (it != nodes_.end() && it->second.paths.size() > 1) std::erase(it->second.paths, to);
-  }
+  if (replaced_host_ino != 0) DropName(replaced_host_ino, to);
   const std::string prefix = from + "/";
   for (auto& [ino, n] : nodes_) {
     for (std::string& p : n.paths) {

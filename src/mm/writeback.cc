@@ -70,15 +70,15 @@ void Writeback::Register(const std::shared_ptr<Mapping>& mapping) {
   }
 }
 
-bool Writeback::OverBackgroundLow() const {
-  return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize >
-         options_.dirty_background_bytes / 4;
+uint64_t Writeback::DirtyBytes() const {
+  return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize;
 }
 
-bool Writeback::OverBackground() const {
-  return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize >
-         options_.dirty_background_bytes;
+bool Writeback::OverBackgroundLow() const {
+  return DirtyBytes() > options_.dirty_background_bytes / 4;
 }
+
+bool Writeback::OverBackground() const { return DirtyBytes() > options_.dirty_background_bytes; }
 
 std::vector<std::shared_ptr<Mapping>> Writeback::TakeDirty(bool all) {
   // REQUIRES: mu_ held.

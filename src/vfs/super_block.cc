@@ -109,7 +109,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
           std::erase(i.other_names_, path);
           i.other_names_.push_back(std::move(i.path_));
           i.path_ = path;
-          if (i.has_data()) fs_->Renamed(i.mapping().ops(), path, i.other_names_);
+          NamesChanged(i);
         }
         ++it->second->open_count_;
         return it->second;
@@ -660,6 +660,10 @@ void SuperBlock::ForgetName(Inode& inode, const std::string& path) {
     inode.path_ = std::move(inode.other_names_.back());
     inode.other_names_.pop_back();
   }
+  NamesChanged(inode);
+}
+
+void SuperBlock::NamesChanged(Inode& inode) {
   if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_, inode.other_names_);
 }
 
@@ -681,7 +685,7 @@ Status SuperBlock::Link(std::string_view from, std::string_view to) {
   if (inode.path_ != *t) {
     std::erase(inode.other_names_, *t);
     inode.other_names_.push_back(*t);
-    if (inode.has_data()) fs_->Renamed(inode.mapping().ops(), inode.path_, inode.other_names_);
+    NamesChanged(inode);
   }
   inode.ctime_ns = NowNs();
   return Status::Ok();
@@ -725,9 +729,7 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* 
   for (auto& [ino, inode] : inodes_) {
     bool any = moved(inode->path_);
     for (std::string& other : inode->other_names_) any = moved(other) || any;
-    if (any && inode->has_data()) {
-      fs_->Renamed(inode->mapping().ops(), inode->path_, inode->other_names_);
-    }
+    if (any) NamesChanged(*inode);
   }
   return Status::Ok();
 }

@@ -73,6 +73,12 @@ int Bad(const std::string& what) {
   return 2;
 }
 
+bool ParseOnOff(const std::string& s, bool* out) {
+  if (s != "on" && s != "off") return false;
+  *out = s == "on";
+  return true;
+}
+
 bool ParseSize(const std::string& s, uint64_t* out) {
   if (s.empty()) return false;
   uint64_t mult = 1;
@@ -172,8 +178,7 @@ int main(int argc, char** argv) {
           if (!ParseSize(val, &v) || v > (1 << 20)) return Bad("read_ahead_kb= needs a number of KiB (0: the kernel's default)");
           fo.read_ahead_kb = static_cast<unsigned>(v);
         } else if (key == "cache_reads") {
-          if (val != "on" && val != "off") return Bad("cache_reads= must be on or off");
-          mo.cache_reads = val == "on";
+          if (!ParseOnOff(val, &mo.cache_reads)) return Bad("cache_reads= must be on or off");
         } else if (key == "spin_us") {
           uint64_t v;
           if (!ParseSize(val, &v) || v > 10000) return Bad("spin_us= needs a number of microseconds (0-10000)");
@@ -182,14 +187,11 @@ int main(int argc, char** argv) {
           if (val != "errseq" && val != "libfuse") return Bad("loop= must be errseq or libfuse");
           fo.libfuse_loop = val == "libfuse";
         } else if (key == "direct_write_only") {
-          if (val != "on" && val != "off") return Bad("direct_write_only= must be on or off");
-          fo.direct_write_only = val == "on";
+          if (!ParseOnOff(val, &fo.direct_write_only)) return Bad("direct_write_only= must be on or off");
         } else if (key == "prefault") {
-          if (val != "on" && val != "off") return Bad("prefault= must be on or off");
-          prefault = val == "on";
+          if (!ParseOnOff(val, &prefault)) return Bad("prefault= must be on or off");
         } else if (key == "syncfs_mirror") {
-          if (val != "on" && val != "off") return Bad("syncfs_mirror= must be on or off");
-          fo.syncfs_mirror = val == "on";
+          if (!ParseOnOff(val, &fo.syncfs_mirror)) return Bad("syncfs_mirror= must be on or off");
         } else if (key == "default_permissions") {
           // always on
         } else {

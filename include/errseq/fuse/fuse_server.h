@@ -96,6 +96,8 @@ class FuseServer {
     std::vector<std::string> paths;
     uint64_t nlookup = 0;
   };
+  // `path` no longer names the node of `host_ino` (its last name stays). REQUIRES: mu_ held.
+  void DropName(uint64_t host_ino, const std::string& path);
   std::unique_ptr<vfs::FileSystem> fs_;
   const vfs::MountOptions mount_options_;
   std::unique_ptr<vfs::SuperBlock> sb_;

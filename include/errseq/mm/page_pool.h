@@ -6,9 +6,8 @@
 // the first free page at or after the one allocated last, wrapping around. Files are written
 // in order, so a run of a file's pages tends to be a run of memory, even after pages were
 // freed and reused (a LIFO free list handed them back in reverse): writeback sends such a run
-// as a few long iovecs, and a direct write of it reaches a disk as a few large segments
-// (docs/benchmarks.md, W1). Slabs are kept for the life of the process, so the pool's size is
-// the cache's peak size, which the cache limit bounds.
+// as a few long iovecs (docs/benchmarks.md, W1). Slabs are kept for the life of the process,
+// so the pool's size is the cache's peak size, which the cache limit bounds.
 //
 // Thread-safe: `mu_` guards the slabs, their free bitmaps and the cursor.
 #pragma once

@@ -92,6 +92,7 @@ class Writeback {
   void Kick();
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
+  uint64_t DirtyBytes() const;
   bool OverBackground() const;
   bool OverBackgroundLow() const;  // above a quarter of the background threshold
 

@@ -161,6 +161,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // The name `path` went away (unlink, or replaced by a rename): if `inode` was known by it,
   // another of its names takes its place. REQUIRES: inodes_mu_ held.
   void ForgetName(Inode& inode, const std::string& path);
+  // Tells the file system the inode's current names (fault rules match them). REQUIRES:
+  // inodes_mu_ held.
+  void NamesChanged(Inode& inode);
   mutable std::mutex inodes_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(inodes_mu_)
 
