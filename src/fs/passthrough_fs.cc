@@ -24,6 +24,21 @@ namespace {
 
 Status Errno() { return Status::Error(-errno); }
 
+// Whether `path` is one the VFS makes (NormalizePath): components that are neither empty, "."
+// nor "..". Only such a path names one directory, so only it may key the directory cache.
+bool Plain(std::string_view path) {
+  if (path.empty()) return false;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view c = path.substr(i, j - i);
+    if (c.empty() || c == "." || c == "..") return false;
+    i = j + 1;
+  }
+  return true;
+}
+
 int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; }
 
 vfs::NodeAttr ToAttr(const struct stat& st) {
@@ -215,6 +230,14 @@ Result<std::unique_ptr<PassthroughFs>> PassthroughFs::Open(
 
 PassthroughFs::~PassthroughFs() { ::close(root_fd_); }
 
+PassthroughFs::PassthroughFs(int root_fd, std::string root,
+                             std::shared_ptr<block::FaultInjector> faults)
+    : root_fd_(root_fd),
+      root_(std::move(root)),
+      faults_(std::move(faults)),
+      dirs_([this](const std::string& dir) { return OpenBeneath(dir, O_PATH | O_DIRECTORY); },
+            DirFdCache::Options{}) {}
+
 Result<int> PassthroughFs::OpenBeneath(const std::string& path, int flags, mode_t mode) {
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
@@ -229,11 +252,20 @@ Result<int> PassthroughFs::OpenBeneath(const std::string& path, int flags, mode_
   }
 }
 
-Result<int> PassthroughFs::OpenParent(const std::string& path, std::string* name) {
+Result<PassthroughFs::Dir> PassthroughFs::Parent(const std::string& path, std::string* name) {
   size_t slash = path.rfind('/');
-  std::string parent = slash == std::string::npos ? "" : path.substr(0, slash);
   *name = slash == std::string::npos ? path : path.substr(slash + 1);
-  return OpenBeneath(parent, O_PATH | O_DIRECTORY);
+  if (slash == std::string::npos) return Dir{nullptr, root_fd_};
+  const std::string parent = path.substr(0, slash);
+  if (!Plain(parent)) {  // not a path the VFS makes: walk it, never cache it
+    auto fd = OpenBeneath(parent, O_PATH | O_DIRECTORY);
+    if (!fd.ok()) return fd.status();
+    auto held = std::make_shared<const DirFdCache::Fd>(*fd);
+    return Dir{held, held->get()};
+  }
+  auto held = dirs_.Get(parent);
+  if (!held.ok()) return held.status();
+  return Dir{*held, (*held)->get()};
 }
 
 Result<vfs::NodeAttr> PassthroughFs::StatBeneath(const std::string& path, int flags) {
@@ -246,20 +278,27 @@ Result<vfs::NodeAttr> PassthroughFs::StatBeneath(const std::string& path, int fl
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttr(const std::string& path) {
-  return StatBeneath(path, O_NOFOLLOW);
+  std::string name;
+  if (!Plain(path)) return StatBeneath(path, O_NOFOLLOW);  // "" (the root), "..", ...
+  auto dir = Parent(path, &name);
+  if (!dir.ok()) return dir.status();
+  struct stat st;
+  if (::fstatat(dir->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+  return ToAttr(st);
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttrFollow(const std::string& path) {
-  return StatBeneath(path, 0);
+  auto a = GetAttr(path);
+  if (!a.ok() || !S_ISLNK(a->mode)) return a;  // nothing at the end to follow
+  return StatBeneath(path, 0);                 // openat2 follows it, beneath the root
 }
 
 Result<int> PassthroughFs::CreateFd(const std::string& path, mode_t mode, bool exclusive,
                                     struct stat* st) {
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser cd(*dir);
-  int fd = ::openat(*dir, name.c_str(),
+  int fd = ::openat(dir->fd, name.c_str(),
                     O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
   if (fd < 0) return Errno();
   if (::fstat(fd, st) != 0) {
@@ -346,10 +385,9 @@ Status PassthroughFs::SetAttr(const std::string& path, const vfs::AttrChange& ch
                      change.mtime.value_or(timespec{0, UTIME_OMIT})};
     if (S_ISLNK(st.st_mode)) {
       std::string name;
-      auto dir = OpenParent(path, &name);
+      auto dir = Parent(path, &name);
       if (!dir.ok()) return dir.status();
-      FdCloser cd(*dir);
-      if (::utimensat(*dir, name.c_str(), t, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+      if (::utimensat(dir->fd, name.c_str(), t, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
     } else if (::utimensat(AT_FDCWD, self.c_str(), t, 0) != 0) {
       return Errno();
     }
@@ -363,10 +401,9 @@ Status PassthroughFs::Symlink(const std::string& target, const std::string& path
     return Status::Error(-ENAMETOOLONG);
   }
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser cd(*dir);
-  return ::symlinkat(target.c_str(), *dir, name.c_str()) == 0 ? Status::Ok() : Errno();
+  return ::symlinkat(target.c_str(), dir->fd, name.c_str()) == 0 ? Status::Ok() : Errno();
 }
 
 Result<std::string> PassthroughFs::Readlink(const std::string& path) {
@@ -382,37 +419,37 @@ Result<std::string> PassthroughFs::Readlink(const std::string& path) {
 
 Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser c(*dir);
-  return ::mkdirat(*dir, name.c_str(), mode) == 0 ? Status::Ok() : Errno();
+  Status st = ::mkdirat(dir->fd, name.c_str(), mode) == 0 ? Status::Ok() : Errno();
+  dirs_.Forget(path);  // an entry a directory removed on the host left behind
+  return st;
 }
 
 Status PassthroughFs::Rmdir(const std::string& path) {
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser c(*dir);
-  return ::unlinkat(*dir, name.c_str(), AT_REMOVEDIR) == 0 ? Status::Ok() : Errno();
+  Status st = ::unlinkat(dir->fd, name.c_str(), AT_REMOVEDIR) == 0 ? Status::Ok() : Errno();
+  dirs_.Forget(path);  // from here on, no request works in the removed directory
+  return st;
 }
 
 Status PassthroughFs::Unlink(const std::string& path) {
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser c(*dir);
-  return ::unlinkat(*dir, name.c_str(), 0) == 0 ? Status::Ok() : Errno();
+  return ::unlinkat(dir->fd, name.c_str(), 0) == 0 ? Status::Ok() : Errno();
 }
 
 Result<vfs::NodeAttr> PassthroughFs::UnlinkFile(const std::string& path) {
   std::string name;
-  auto dir = OpenParent(path, &name);
+  auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  FdCloser c(*dir);
   struct stat st;
-  if (::fstatat(*dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
+  if (::fstatat(dir->fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno();
   if (S_ISDIR(st.st_mode)) return Status::Error(-EISDIR);
-  if (::unlinkat(*dir, name.c_str(), 0) != 0) return Errno();
+  if (::unlinkat(dir->fd, name.c_str(), 0) != 0) return Errno();
   return ToAttr(st);
 }
 
@@ -420,19 +457,22 @@ Status PassthroughFs::WithTwoParents(
     const std::string& from, const std::string& to,
     const std::function<int(int, const char*, int, const char*)>& op) {
   std::string fname, tname;
-  auto fdir = OpenParent(from, &fname);
+  auto fdir = Parent(from, &fname);
   if (!fdir.ok()) return fdir.status();
-  FdCloser cf(*fdir);
-  auto tdir = OpenParent(to, &tname);
+  auto tdir = Parent(to, &tname);
   if (!tdir.ok()) return tdir.status();
-  FdCloser ct(*tdir);
-  return op(*fdir, fname.c_str(), *tdir, tname.c_str()) == 0 ? Status::Ok() : Errno();
+  return op(fdir->fd, fname.c_str(), tdir->fd, tname.c_str()) == 0 ? Status::Ok() : Errno();
 }
 
 Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
-  return WithTwoParents(from, to, [](int fd, const char* fn, int td, const char* tn) {
+  Status st = WithTwoParents(from, to, [](int fd, const char* fn, int td, const char* tn) {
     return ::renameat(fd, fn, td, tn);
   });
+  // A directory moved (or one replaced at `to`): from here on, no request works in it by its
+  // old name. (A request that raced the rename may have.)
+  dirs_.Forget(from);
+  dirs_.Forget(to);
+  return st;
 }
 
 Status PassthroughFs::Link(const std::string& from, const std::string& to) {

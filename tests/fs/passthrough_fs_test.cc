@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "errseq/fs/passthrough_fs.h"
@@ -167,6 +168,59 @@ TEST(PassthroughFs, NothingOutsideTheRootIsReachable) {
   EXPECT_FALSE(f.fs->GetAttr("dirlink/secret").ok());
   EXPECT_FALSE(std::ifstream(outside / "new").good()) << "a file was created outside the root";
   EXPECT_EQ(Slurp(outside / "secret"), "secret");
+  // Paths the VFS never makes still stay beneath the root.
+  ASSERT_TRUE(f.fs->Mkdir("d", 0755).ok());
+  for (const char* p : {"..", "d/../..", "../secret", "d/../../secret"}) {
+    EXPECT_FALSE(f.fs->GetAttr(p).ok()) << p;
+    EXPECT_FALSE(f.fs->Create(p, 0644, true).ok()) << p;
+  }
+}
+
+// Requests about names work in cached directory descriptors (DirFdCache): a directory renamed
+// or removed through the file system is never used by its old name afterwards.
+TEST(PassthroughFs, ADirectoryRenamedOrRemovedIsNeverUsedByItsOldName) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Mkdir("d", 0755).ok());
+  ASSERT_TRUE(f.fs->Mkdir("d/e", 0755).ok());
+  ASSERT_TRUE(f.fs->Create("d/e/f", 0644, true).ok());  // caches d and d/e
+  ASSERT_TRUE(f.fs->Rename("d", "moved").ok());
+  EXPECT_EQ(f.fs->GetAttr("d/e/f").err(), -ENOENT);
+  EXPECT_EQ(f.fs->Create("d/e/g", 0644, true).err(), -ENOENT);
+  EXPECT_TRUE(f.fs->GetAttr("moved/e/f").ok());
+
+  ASSERT_TRUE(f.fs->Mkdir("d", 0755).ok());  // a new directory by the old name
+  ASSERT_TRUE(f.fs->Create("d/new", 0644, true).ok());
+  EXPECT_TRUE(std::ifstream(f.dir / "d/new").good());
+  EXPECT_FALSE(std::ifstream(f.dir / "moved/new").good());
+
+  ASSERT_TRUE(f.fs->Unlink("d/new").ok());
+  ASSERT_TRUE(f.fs->Rmdir("d").ok());
+  ASSERT_EQ(::mkdir((f.dir / "d").c_str(), 0755), 0);  // made again on the host at once
+  ASSERT_TRUE(f.fs->Create("d/again", 0644, true).ok());
+  EXPECT_TRUE(std::ifstream(f.dir / "d/again").good());
+
+  // A rename over an existing (empty) directory: the old one is gone too.
+  ASSERT_TRUE(f.fs->Mkdir("x", 0755).ok());
+  ASSERT_TRUE(f.fs->Mkdir("y", 0755).ok());
+  ASSERT_TRUE(f.fs->Create("y/in_y", 0644, true).ok());
+  ASSERT_TRUE(f.fs->Unlink("y/in_y").ok());
+  ASSERT_TRUE(f.fs->Rename("x", "y").ok());
+  ASSERT_TRUE(f.fs->Create("y/in_x", 0644, true).ok());
+  EXPECT_TRUE(std::ifstream(f.dir / "y/in_x").good());
+}
+
+// A directory renamed on the host directly: within a second (the cache's ttl, the kernel's
+// entry timeout) names under it are looked up where the name now leads.
+TEST(PassthroughFs, ADirectoryRenamedOnTheHostIsSeenWithinASecond) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Mkdir("d", 0755).ok());
+  ASSERT_TRUE(f.fs->Create("d/old", 0644, true).ok());
+  ASSERT_EQ(::rename((f.dir / "d").c_str(), (f.dir / "gone").c_str()), 0);
+  ASSERT_EQ(::mkdir((f.dir / "d").c_str(), 0755), 0);
+  Spit(f.dir / "d/fresh", "x");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(f.fs->GetAttr("d/old").err(), -ENOENT);
+  EXPECT_TRUE(f.fs->GetAttr("d/fresh").ok());
 }
 
 // The data path of one file: the pages a Mapping would hand to it.

@@ -1,7 +1,9 @@
 // PassthroughFs: a host directory as the backing store. Names and metadata go to the host at
 // once; each regular file's pages are written back with pwritev to the host file and fsync ends
 // in the host's fdatasync/fsync. Every host path is resolved beneath the root directory
-// (openat2 RESOLVE_BENEATH), so no path or symlink can reach outside it.
+// (openat2 RESOLVE_BENEATH), so no path or symlink can reach outside it; a request about a name
+// then works in its directory's descriptor (DirFdCache: kept for a second, dropped when the
+// directory is renamed or removed through this file system).
 //
 // Faults: one FaultInjector serves this file system and any device under it. File I/O is
 // presented to it with the file's current path relative to the root (a rule with `path=` matches
@@ -13,6 +15,7 @@
 #include <string>
 
 #include "errseq/block/fault_injector.h"
+#include "errseq/fs/dir_fd_cache.h"
 #include "errseq/vfs/file_system.h"
 
 namespace errseq::fs {
@@ -50,12 +53,16 @@ class PassthroughFs final : public vfs::FileSystem {
   const std::shared_ptr<block::FaultInjector>& faults() const { return faults_; }
 
  private:
-  PassthroughFs(int root_fd, std::string root, std::shared_ptr<block::FaultInjector> faults)
-      : root_fd_(root_fd), root_(std::move(root)), faults_(std::move(faults)) {}
+  PassthroughFs(int root_fd, std::string root, std::shared_ptr<block::FaultInjector> faults);
   // openat2 beneath the root; "" is the root itself.
   Result<int> OpenBeneath(const std::string& path, int flags, mode_t mode = 0);
-  // The parent directory of `path` (an O_PATH fd) and the last component.
-  Result<int> OpenParent(const std::string& path, std::string* name);
+  // A directory to work in: the root, or an O_PATH descriptor held while this lives.
+  struct Dir {
+    std::shared_ptr<const DirFdCache::Fd> held;
+    int fd = -1;
+  };
+  // The parent directory of `path` and the last component.
+  Result<Dir> Parent(const std::string& path, std::string* name);
   // fstat of `path` opened O_PATH with `flags` added (O_NOFOLLOW: lstat).
   Result<vfs::NodeAttr> StatBeneath(const std::string& path, int flags);
   // open(O_CREAT|O_RDWR) of a regular file beneath the root, and its fstat in *st.
@@ -68,6 +75,7 @@ class PassthroughFs final : public vfs::FileSystem {
   const int root_fd_;
   const std::string root_;
   const std::shared_ptr<block::FaultInjector> faults_;
+  DirFdCache dirs_;  // directories beneath the root, by path
 };
 
 }  // namespace errseq::fs
