@@ -55,9 +55,14 @@ warm_up() {
 }
 results=$work/results.txt
 : > "$results"
+# Each run starts with another target: a target measured right after another one inherits the
+# state it left (memory freed, files deleted on the host disk), so no target always comes second.
+targets=(backing errseqfs null)
 for r in $(seq "$runs"); do
+  k=$(( (r - 1) % 3 ))
+  order=("${targets[@]:k}" "${targets[@]:0:k}")
   for wl in $workloads; do
-    for target in backing errseqfs null; do
+    for target in "${order[@]}"; do
       case $target in
         backing) dir=$work/backing/b ;;
         errseqfs) mount_errseqfs; dir=$work/mnt/e ;;

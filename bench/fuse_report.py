@@ -46,6 +46,19 @@ def median(runs, target, wl, key):
     return statistics.median(vals) if vals else None
 
 
+def w3_bound(runs):
+    """The best W3 ratio a FUSE server can reach here if it writes a page to the host only when
+    the page is written back (at fsync: before, a later fault, crash or revert must still find
+    the old data on the host). Its requests cost at least what the null fs's cost, and its host
+    writes and fsyncs at least what the backing run's cost, one after the other: a batch takes
+    T_null + T_backing, so the ratio is at most T_backing / (T_backing + T_null)."""
+    b = median(runs, "backing", "w3", "opsps")
+    n = median(runs, "null", "w3", "opsps")
+    if not b or not n or median(runs, "errseqfs", "w3", "opsps") is None:
+        return None
+    return (1 / b) / (1 / b + 1 / n)
+
+
 def main():
     if len(sys.argv) not in (2, 3):
         print(__doc__.strip(), file=sys.stderr)
@@ -75,8 +88,14 @@ def main():
         print("| W3 fsync p50 / p99 (us) | " + " | ".join(
             f"{p50[t]:.0f} / {p99[t]:.0f}" if p50[t] is not None else "-" for t in TARGETS) +
               " | | |")
-    n = {t: len(runs.get((t, "w1"), {}).get("MBps", [])) for t in TARGETS}
-    print(f"(medians of {n['errseqfs']} runs per target)")
+    bound = w3_bound(runs)
+    if bound is not None:
+        ours = median(runs, "errseqfs", "w3", "opsps") / median(runs, "backing", "w3", "opsps")
+        print(f"W3 bound: {bound:.2f}x backing for a FUSE server that writes to the host only at "
+              f"fsync (errseqfs reaches {ours / bound:.0%} of it)")
+    n = max((len(v) for (t, _), kv in runs.items() if t == "errseqfs" for v in kv.values()),
+            default=0)
+    print(f"(medians of {n} runs per target)")
     if len(sys.argv) == 3:
         return plot(rows, sys.argv[2])
     return 0
