@@ -259,6 +259,8 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"events_dropped", sb_.ledger().dropped()},
                  {"cached_inodes", sb_.CachedInodes()},
                  {"syncfs_mirror", hooks_.syncfs_mirror ? hooks_.syncfs_mirror() : false},
+                 {"spliced_read_bytes",
+                  hooks_.spliced_read_bytes ? hooks_.spliced_read_bytes() : uint64_t{0}},
                  {"rules", rules}})
         .dump();
   }

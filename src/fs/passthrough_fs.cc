@@ -90,19 +90,7 @@ class HostFileData final : public mm::AddressSpaceOps {
     if (Status s = Fault(block::IoOp::kRead, off, len); !s.ok()) return s;
     auto n = block::PreadvAll(fd_, off, pages, /*allow_eof=*/true);
     if (!n.ok()) return n.status();
-    // A sequential reader: have the host read well ahead of us, so the next requests find its
-    // page cache warm instead of waiting for the disk one request at a time. Past the first
-    // kDropBehindAfter bytes of a stream, drop what the host cached well behind the reader:
-    // the reader's own (FUSE) page cache holds those pages now, and a second copy of a long
-    // stream in the host's page cache doubles its memory (and the first touches of it, which
-    // are slow on some virtual machines: W4 in docs/benchmarks.md).
-    if (next_seq_.exchange(off + len, std::memory_order_relaxed) == off) {
-      ::readahead(fd_, static_cast<off64_t>(off + len), kReadAhead);
-      if (off >= kDropBehindAfter) {
-        ::posix_fadvise(fd_, static_cast<off_t>(off - kDropBehindLag), static_cast<off_t>(len),
-                        POSIX_FADV_DONTNEED);
-      }
-    }
+    Sequential(off, len);
     // Zero what lies past the end of the host file.
     uint64_t pos = 0;
     for (const iovec& v : pages) {
@@ -113,6 +101,16 @@ class HostFileData final : public mm::AddressSpaceOps {
       pos += v.iov_len;
     }
     return Status::Ok();
+  }
+
+  Result<mm::StoreRange> ReadRange(uint64_t offset, size_t len) override {
+    if (Status s = Fault(block::IoOp::kRead, offset, len); !s.ok()) return s;
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno();
+    const uint64_t host = static_cast<uint64_t>(st.st_size);
+    const size_t have = offset >= host ? 0 : static_cast<size_t>(std::min<uint64_t>(len, host - offset));
+    Sequential(offset, len, /*hint_readahead=*/false);
+    return mm::StoreRange{fd_, offset, have, len - have};
   }
 
   Status WritePages(uint64_t first_index, std::span<const iovec> pages,
@@ -153,6 +151,22 @@ class HostFileData final : public mm::AddressSpaceOps {
       }
     }
     return out;
+  }
+
+  // After a read of [off, off + len) from the host. A sequential reader: have the host read
+  // well ahead of us, so the next requests find its page cache warm instead of waiting for the
+  // disk one request at a time. Past the first kDropBehindAfter bytes of a stream, drop what the
+  // host cached well behind the reader: the reader's own (FUSE) page cache holds those pages
+  // now, and a second copy of a long stream in the host's page cache doubles its memory (and
+  // the first touches of it, which are slow on some virtual machines: W4 in
+  // docs/benchmarks.md).
+  void Sequential(uint64_t off, uint64_t len, bool hint_readahead = true) {
+    if (next_seq_.exchange(off + len, std::memory_order_relaxed) != off) return;
+    if (hint_readahead) ::readahead(fd_, static_cast<off64_t>(off + len), kReadAhead);
+    if (off >= kDropBehindAfter) {
+      ::posix_fadvise(fd_, static_cast<off_t>(off - kDropBehindLag), static_cast<off_t>(len),
+                      POSIX_FADV_DONTNEED);
+    }
   }
 
   Status Sync(bool datasync) override {

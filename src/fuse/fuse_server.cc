@@ -10,9 +10,11 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -93,7 +95,11 @@ void ReplyNewEntry(fuse_req_t req, FuseServer* s, const std::string& path, const
 }
 
 void OnInit(void* userdata, fuse_conn_info* conn) {
-  (void)userdata;
+  auto* s = static_cast<FuseServer*>(userdata);
+  conn->max_read = static_cast<unsigned>(s->max_read());  // libfuse: the same as the -o max_read
+  if (s->splice_max() != 0 && (conn->capable & FUSE_CAP_SPLICE_WRITE)) {
+    conn->want |= FUSE_CAP_SPLICE_WRITE;  // fuse_reply_data with a host fd: spliced
+  }
   // Every write must reach our page cache: never the kernel's writeback cache.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   conn->max_write = 1 << 20;
@@ -258,6 +264,33 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   OpenReply(req, fi, std::move(*f), &path, s);
 }
 
+// A READ answered with a range of the host file: libfuse splices it from the host's page cache
+// into a pipe and on into the kernel's pages (one copy, none by us), then any zeros past the
+// host file's end. A host read error reaches the reader as the READ's error.
+void ReplyFromStore(fuse_req_t req, FuseServer* s, const mm::StoreRange& r) {
+  std::vector<char> zeros(r.zeros);
+  std::unique_ptr<fuse_bufvec, decltype(&std::free)> bv(
+      static_cast<fuse_bufvec*>(std::calloc(1, sizeof(fuse_bufvec) + sizeof(fuse_buf))),
+      &std::free);
+  if (!bv) return (void)fuse_reply_err(req, ENOMEM);
+  fuse_buf* b = bv->buf;
+  if (r.length != 0) {
+    b->size = r.length;
+    b->flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    b->fd = r.fd;
+    b->pos = static_cast<off_t>(r.offset);
+    ++b;
+  }
+  if (r.zeros != 0) {
+    b->size = r.zeros;
+    b->mem = zeros.data();
+    ++b;
+  }
+  bv->count = static_cast<size_t>(b - bv->buf);
+  s->CountSpliced(r.length);
+  fuse_reply_data(req, bv.get(), static_cast<fuse_buf_copy_flags>(0));
+}
+
 void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   if (IsMirror(ino)) {
@@ -266,8 +299,14 @@ void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     std::vector<char> zeros(n);
     return (void)fuse_reply_buf(req, zeros.data(), n);
   }
+  vfs::File& file = *FileOf(fi);
+  if (size <= s->splice_max()) {
+    auto range = s->sb().PreadFromStore(file, size, static_cast<uint64_t>(off));
+    if (!range.ok()) return (void)fuse_reply_err(req, -range.err());
+    if (range->has_value()) return ReplyFromStore(req, s, **range);
+  }
   std::unique_ptr<std::byte[]> buf(new std::byte[size]);  // filled by Pread, no zeroing
-  auto n = s->sb().Pread(*FileOf(fi), {buf.get(), size}, static_cast<uint64_t>(off));
+  auto n = s->sb().Pread(file, {buf.get(), size}, static_cast<uint64_t>(off));
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
 }
@@ -593,6 +632,30 @@ void FuseServer::Renamed(const std::string& from, const std::string& to,
   }
 }
 
+namespace {
+
+// /proc/sys/fs/pipe-max-size: how far a pipe grows without CAP_SYS_RESOURCE (1 MiB if unknown).
+size_t PipeMaxSize() {
+  std::ifstream in("/proc/sys/fs/pipe-max-size");
+  size_t v = 0;
+  return (in >> v) && v >= 4096 ? v : size_t{1} << 20;
+}
+
+// max_read=N among the -o options the user gave libfuse, or 0.
+size_t UserMaxRead(const std::vector<std::string>& fuse_options) {
+  size_t found = 0;
+  for (const std::string& group : fuse_options) {
+    std::stringstream ss(group);
+    std::string o;
+    while (std::getline(ss, o, ',')) {
+      if (o.rfind("max_read=", 0) == 0) found = std::strtoull(o.c_str() + 9, nullptr, 10);
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
 Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   {
     // Absolute: the process may chdir("/") when it daemonizes.
@@ -602,6 +665,17 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   }
   std::vector<std::string> args = {"errseqfs", "-o", "fsname=errseqfs:" + source_,
                                    "-o", "subtype=errseqfs", "-o", "default_permissions"};
+  // READ size. A spliced reply must fit libfuse's pipe whole (reply, its header and a page per
+  // buffer of bookkeeping), and a pipe grows only to /proc/sys/fs/pipe-max-size (1 MiB by
+  // default) without CAP_SYS_RESOURCE: READs stay below that unless -o max_read says otherwise.
+  const size_t pipe_max = PipeMaxSize();
+  const size_t fits = pipe_max > 5 * 4096 ? (pipe_max - 4 * 4096 - 16) & ~size_t{4095} : 0;
+  max_read_ = UserMaxRead(options_.fuse_options);
+  if (max_read_ == 0) {
+    max_read_ = std::clamp<size_t>(options_.splice_reads ? fits : 1 << 20, 128 << 10, 1 << 20);
+    args.insert(args.end(), {"-o", "max_read=" + std::to_string(max_read_)});
+  }
+  splice_max_ = options_.splice_reads ? std::min(fits, max_read_) : 0;
   if (options_.allow_other) args.insert(args.end(), {"-o", "allow_other"});
   for (const auto& o : options_.fuse_options) args.insert(args.end(), {"-o", o});
   if (options_.debug) args.push_back("-d");

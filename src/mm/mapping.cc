@@ -303,6 +303,26 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
   return done;
 }
 
+Result<std::optional<StoreRange>> Mapping::ReadFromStore(uint64_t offset, size_t size) {
+  const std::optional<StoreRange> kNone;
+  if (options_.cache_reads || (offset & kPageMask) != 0 || size == 0) return kNone;
+  size_t want;
+  {
+    Lock lock(mu_);
+    const uint64_t sz = size_.load(std::memory_order_relaxed);
+    if (offset >= sz) return kNone;
+    want = static_cast<size_t>(std::min<uint64_t>(size, sz - offset));
+    const size_t pages = (want + kPageSize - 1) / kPageSize;
+    if (UncachedRun(offset >> kPageShift, pages) != pages) return kNone;
+  }
+  auto r = ops_->ReadRange(offset, want);
+  if (!r.ok()) {
+    if (r.err() == -EOPNOTSUPP) return kNone;
+    return r.status();
+  }
+  return std::optional<StoreRange>(*r);
+}
+
 // ---- writeback -----------------------------------------------------------------------------
 
 void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {

@@ -261,6 +261,16 @@ Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t off
   return r;
 }
 
+Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t size,
+                                                                  uint64_t offset) {
+  if (!f.readable()) return Err(-EBADF);
+  if (f.inode().is_dir()) return Err(-EISDIR);
+  if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
+  auto r = f.inode().mapping().ReadFromStore(offset, size);
+  if (r.ok() && r->has_value()) f.inode().atime_ns = NowNs();
+  return r;
+}
+
 Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   if (!f.readable()) return Err(-EBADF);
   if (f.inode().is_dir()) return Err(-EISDIR);

@@ -400,6 +400,69 @@ TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
   }
 }
 
+// splice_reads=on (the default): a READ none of whose pages our cache holds is answered with a
+// range of the source file, spliced. The reader gets the source's bytes (a tail shorter than a
+// page too), zeros where our i_size runs past the source's end, and the read fault armed for
+// the file. With the option off, the same bytes come through our copy.
+TEST(Mount, ColdReadsAreSplicedFromTheSourceWithItsFaultsAndHoles) {
+  SKIP_WITHOUT_FUSE();
+  for (bool on : {true, false}) {
+    Mount m(on ? std::vector<std::string>{} : std::vector<std::string>{"splice_reads=off"});
+    std::string data((3 << 20) + 123, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 % 251);
+    std::ofstream(m.src() + "/big", std::ios::binary) << data;
+    std::ofstream(m.src() + "/big2", std::ios::binary) << data;
+    ASSERT_TRUE(m.Start()) << m.Log();
+
+    std::string got(data.size() + 4096, '\0');
+    int fd = ::open(m.Path("big").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    size_t done = 0;
+    for (ssize_t n; (n = ::read(fd, got.data() + done, 1 << 20)) > 0;) done += static_cast<size_t>(n);
+    ::close(fd);
+    ASSERT_EQ(done, data.size());
+    got.resize(done);
+    EXPECT_TRUE(got == data) << "splice_reads=" << on;
+    std::string stats;
+    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
+    const auto at = stats.find("\"spliced_read_bytes\":");
+    ASSERT_NE(at, std::string::npos) << stats;
+    const uint64_t spliced = std::stoull(stats.substr(at + 21));
+    if (on) {
+      EXPECT_GE(spliced, data.size() - 4096) << stats;
+    } else {
+      EXPECT_EQ(spliced, 0u) << stats;
+    }
+
+    // Past the source's end, within our i_size: a byte written at 10 MiB is only in our cache.
+    int w = ::open(m.Path("holes").c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(w, 0);
+    ASSERT_EQ(::pwrite(w, "z", 1, 10 << 20), 1);
+    int r = ::open(m.Path("holes").c_str(), O_RDONLY);
+    ASSERT_GE(r, 0);
+    std::string hole(1 << 20, 'x');
+    ASSERT_EQ(::pread(r, hole.data(), hole.size(), 0), static_cast<ssize_t>(hole.size()));
+    EXPECT_EQ(hole.find_first_not_of('\0'), std::string::npos) << "splice_reads=" << on;
+    char z = 0;
+    ASSERT_EQ(::pread(r, &z, 1, 10 << 20), 1);
+    EXPECT_EQ(z, 'z');
+    ::close(r);
+    ::close(w);
+
+    // A read fault on a file nobody has read yet.
+    ASSERT_EQ(m.Ctl({"fail", "read", "data", "big2"}), 0);
+    fd = ::open(m.Path("big2").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    EXPECT_EQ(::pread(fd, got.data(), 1 << 20, 0), -1);
+    EXPECT_EQ(errno, EIO);
+    ASSERT_EQ(m.Ctl({"heal"}), 0);
+    ASSERT_EQ(::pread(fd, got.data(), 1 << 20, 0), 1 << 20);
+    EXPECT_EQ(got.compare(0, 1 << 20, data, 0, 1 << 20), 0);
+    ::close(fd);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
 // direct_write_only=on (the default): a write-only description skips the kernel's page cache.
 // Its writes still land in our cache, and a reader whose page the kernel has cached reads the
 // new data. The same with the option off.

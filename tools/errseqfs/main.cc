@@ -58,6 +58,9 @@ constexpr const char* kUsage =
     "                         the source and the kernel cache them already; pages written\n"
     "                         are always cached)\n"
     "  -o read_ahead_kb=N     the mount's readahead (default 4096; 0: the kernel's 128)\n"
+    "  -o splice_reads=on|off reads that find nothing in errseq's cache are spliced from\n"
+    "                         the source file to the kernel (default on; READs then stay\n"
+    "                         within /proc/sys/fs/pipe-max-size unless max_read= is given)\n"
     "  -o spin_us=N           after a request, the thread reading the FUSE device polls it\n"
     "                         this long before it sleeps (default 50; 0: never polls)\n"
     "  -o loop=errseq|libfuse which request loop (default errseq: one reading thread answers\n"
@@ -188,6 +191,8 @@ int main(int argc, char** argv) {
           fo.libfuse_loop = val == "libfuse";
         } else if (key == "direct_write_only") {
           if (!ParseOnOff(val, &fo.direct_write_only)) return Bad("direct_write_only= must be on or off");
+        } else if (key == "splice_reads") {
+          if (!ParseOnOff(val, &fo.splice_reads)) return Bad("splice_reads= must be on or off");
         } else if (key == "prefault") {
           if (!ParseOnOff(val, &prefault)) return Bad("prefault= must be on or off");
         } else if (key == "syncfs_mirror") {
@@ -288,6 +293,7 @@ int main(int argc, char** argv) {
       server.Exit();
     };
     hooks.syncfs_mirror = [&server] { return server.mirror() && server.mirror()->active(); };
+    hooks.spliced_read_bytes = [&server] { return server.spliced_read_bytes(); };
     control = std::make_unique<ctl::ControlServer>(sb, faults, mountpoint_abs, hooks);
     ctl_status = control->Start(ctl_socket);
     if (!ctl_status.ok()) {

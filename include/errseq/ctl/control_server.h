@@ -36,6 +36,8 @@ class ControlServer {
     std::function<void()> crash;  // lose unwritten data and end the mount
     // Whether syncfs on the mount reports super-block errors (errseqfs's syncfs mirror).
     std::function<bool()> syncfs_mirror;
+    // Bytes of reads answered from ranges of the source's files (errseqfs's splice_reads).
+    std::function<uint64_t()> spliced_read_bytes;
   };
 
   ControlServer(vfs::SuperBlock& sb, std::shared_ptr<block::FaultInjector> faults,

@@ -51,6 +51,9 @@ class FuseServer {
     // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow
     // with it up to max_write (1 MiB): cold sequential reads ran 2.5x faster at 4096 (W4).
     unsigned read_ahead_kb = 4096;
+    // READs whose bytes all come uncached from the host file are answered by splicing that
+    // range (host page cache -> pipe -> the kernel's pages: our copy of the data is skipped).
+    bool splice_reads = true;
     std::vector<std::string> fuse_options;  // passed to libfuse as -o (the usual fuse ones)
   };
 
@@ -88,6 +91,13 @@ class FuseServer {
   CacheInvalidator* invalidator() { return invalidator_.get(); }
   // The syncfs mirror, or nullptr when it is off.
   SyncfsMirror* mirror() { return mirror_.get(); }
+  // The mount's max_read (what INIT must repeat), and the largest READ answered by splicing:
+  // 0 when splice_reads is off.
+  size_t max_read() const { return max_read_; }
+  size_t splice_max() const { return splice_max_; }
+  // Bytes of READ replies handed to libfuse as ranges of host files.
+  void CountSpliced(size_t n) { spliced_read_bytes_.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t spliced_read_bytes() const { return spliced_read_bytes_.load(std::memory_order_relaxed); }
 
  private:
   // One kernel inode. A file with hard links has several names; paths.front() is the one
@@ -111,6 +121,9 @@ class FuseServer {
   const std::string source_;
   const Options options_;
   uint64_t root_host_ino_ = 0;
+  size_t max_read_ = 0;    // set in Run, before the session starts
+  size_t splice_max_ = 0;  // likewise
+  std::atomic<uint64_t> spliced_read_bytes_{0};
   std::mutex mu_;
   std::map<uint64_t, Node> nodes_;  // GUARDED_BY(mu_), by FUSE ino
 };

@@ -17,6 +17,16 @@ namespace errseq::mm {
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr unsigned kPageShift = 12;
 
+// Bytes of the backing store that a reader may move itself (splice(2) from `fd`, which stays
+// open while the file does): `length` bytes at `offset`, then `zeros` bytes of zeros (past the
+// store's end, within i_size).
+struct StoreRange {
+  int fd = -1;
+  uint64_t offset = 0;
+  size_t length = 0;
+  size_t zeros = 0;
+};
+
 class AddressSpaceOps {
  public:
   virtual ~AddressSpaceOps() = default;
@@ -40,6 +50,13 @@ class AddressSpaceOps {
   // Sets the backing store's size (ftruncate of this very file, whatever its names are now).
   // -EOPNOTSUPP: the store can only be truncated by name (the caller falls back to that).
   virtual Status SetBackingSize(uint64_t /*size*/) { return Status::Error(-95 /*EOPNOTSUPP*/); }
+
+  // The store's bytes [offset, offset + len) (offset page-aligned) as a StoreRange for a reader
+  // that moves them itself instead of ReadPages copying them, after the same checks ReadPages
+  // makes (read faults). -EOPNOTSUPP: this store cannot hand out a descriptor.
+  virtual Result<StoreRange> ReadRange(uint64_t /*offset*/, size_t /*len*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
 };
 
 }  // namespace errseq::mm

@@ -24,6 +24,7 @@
 #include <bitset>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <span>
 
@@ -71,6 +72,13 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Buffered read of up to out.size() bytes at `offset`, stopping at i_size. Whole uncached
   // pages skip the cache when Options::cache_reads is false.
   Result<size_t> Read(uint64_t offset, std::span<std::byte> out);
+
+  // What Read(offset, size bytes) would return, as a range of the store for the caller to move
+  // itself (AddressSpaceOps::ReadRange), when Read would take every byte from the store:
+  // cache_reads is false, `offset` is page-aligned, below i_size, and none of the pages is
+  // cached (checked under the lock, so a write that finished before this call is seen).
+  // nullopt: call Read instead.
+  Result<std::optional<StoreRange>> ReadFromStore(uint64_t offset, size_t size);
 
   // Writes back dirty pages with index in [first, last]. kAll also waits for writeback already
   // in flight in that range. Page I/O errors are recorded with SetError (per the policy), never

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -66,6 +67,10 @@ class SuperBlock final : public mm::ErrorObserver {
 
   Result<size_t> Read(File& f, std::span<std::byte> buf);
   Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset);
+  // Pread of `size` bytes as a range of the store for the caller to move itself (splice), when
+  // every byte would come from the store uncached (mm::Mapping::ReadFromStore); nullopt: call
+  // Pread. Makes Pread's checks and, on a range, its atime update.
+  Result<std::optional<mm::StoreRange>> PreadFromStore(File& f, size_t size, uint64_t offset);
   Result<size_t> Write(File& f, std::span<const std::byte> buf);
   // `sync_flags`: O_DSYNC or O_SYNC for this call only, as pwritev2's RWF_DSYNC / RWF_SYNC
   // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
