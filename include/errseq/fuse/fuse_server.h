@@ -9,11 +9,13 @@
 //   nothing); fsync and flush are never answered with ENOSYS.
 // - The kernel's writeback cache stays off, so every write reaches our page cache; open sets
 //   keep_cache=0 so reads after a reopen come from our cache. Write-only opens use direct_io
-//   (no kernel page cache for them at all).
+//   (no kernel page cache for them at all). A READ none of whose pages our cache holds is
+//   answered with the host file's range, which libfuse splices (Options::splice_reads).
 // - The requester's pid is recorded in the ledger for every report.
 // - syncfs on the mount reports super-block errors through a SyncfsMirror (SEMANTICS.md §9),
 //   whose hidden file the handlers below serve.
-// Thread-safety: `mu_` guards the node table; everything else is the VFS's business.
+// Thread-safety: `mu_` guards the node table; max_read_ and splice_max_ are set before the
+// session starts; spliced_read_bytes_ is atomic; everything else is the VFS's business.
 #pragma once
 
 #include <atomic>
@@ -49,7 +51,8 @@ class FuseServer {
     bool direct_write_only = true;  // write-only opens bypass the kernel's page cache
     bool syncfs_mirror = true;  // see syncfs_mirror.h
     // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow
-    // with it up to max_write (1 MiB): cold sequential reads ran 2.5x faster at 4096 (W4).
+    // with it up to max_read (1004 KiB, see splice_reads): cold sequential reads ran 2.5x
+    // faster at 4096 (W4).
     unsigned read_ahead_kb = 4096;
     // READs whose bytes all come uncached from the host file are answered by splicing that
     // range (host page cache -> pipe -> the kernel's pages: our copy of the data is skipped).
