@@ -32,9 +32,10 @@ Result<std::shared_ptr<const DirFdCache::Fd>> DirFdCache::Get(const std::string&
   auto held = std::make_shared<const Fd>(*fd);
   std::lock_guard lock(mu_);
   if (entries_.size() >= options_.capacity && !entries_.contains(dir)) {
-    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
-      return a.second.made < b.second.made;
-    });
+    auto oldest = std::min_element(entries_.begin(), entries_.end(),
+                                   [](const auto& a, const auto& b) {
+                                     return a.second.made < b.second.made;
+                                   });
     entries_.erase(oldest);
   }
   entries_[dir] = Entry{held, now};

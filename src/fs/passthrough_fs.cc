@@ -108,7 +108,8 @@ class HostFileData final : public mm::AddressSpaceOps {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Errno();
     const uint64_t host = static_cast<uint64_t>(st.st_size);
-    const size_t have = offset >= host ? 0 : static_cast<size_t>(std::min<uint64_t>(len, host - offset));
+    const size_t have =
+        offset >= host ? 0 : static_cast<size_t>(std::min<uint64_t>(len, host - offset));
     Sequential(offset, len, /*hint_readahead=*/false);
     return mm::StoreRange{fd_, offset, have, len - have};
   }

@@ -418,7 +418,9 @@ TEST(Mount, ColdReadsAreSplicedFromTheSourceWithItsFaultsAndHoles) {
     int fd = ::open(m.Path("big").c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);
     size_t done = 0;
-    for (ssize_t n; (n = ::read(fd, got.data() + done, 1 << 20)) > 0;) done += static_cast<size_t>(n);
+    for (ssize_t n; (n = ::read(fd, got.data() + done, 1 << 20)) > 0;) {
+      done += static_cast<size_t>(n);
+    }
     ::close(fd);
     ASSERT_EQ(done, data.size());
     got.resize(done);

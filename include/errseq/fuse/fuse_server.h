@@ -100,7 +100,9 @@ class FuseServer {
   size_t splice_max() const { return splice_max_; }
   // Bytes of READ replies handed to libfuse as ranges of host files.
   void CountSpliced(size_t n) { spliced_read_bytes_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t spliced_read_bytes() const { return spliced_read_bytes_.load(std::memory_order_relaxed); }
+  uint64_t spliced_read_bytes() const {
+    return spliced_read_bytes_.load(std::memory_order_relaxed);
+  }
 
  private:
   // One kernel inode. A file with hard links has several names; paths.front() is the one
