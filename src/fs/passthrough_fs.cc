@@ -18,25 +18,19 @@
 #include <fmt/format.h>
 
 #include "errseq/block/posix_io.h"
+#include "errseq/vfs/path.h"
 
 namespace errseq::fs {
 namespace {
 
 Status Errno() { return Status::Error(-errno); }
 
-// Whether `path` is one the VFS makes (NormalizePath): components that are neither empty, "."
-// nor "..". Only such a path names one directory, so only it may key the directory cache.
-bool Plain(std::string_view path) {
-  if (path.empty()) return false;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    std::string_view c = path.substr(i, j - i);
-    if (c.empty() || c == "." || c == "..") return false;
-    i = j + 1;
-  }
-  return true;
+// Whether `path` is one the VFS makes: not the root, and NormalizePath leaves it as it is (no
+// empty, "." or ".." component). Only such a path names one directory, so only it may key the
+// directory cache.
+bool Plain(const std::string& path) {
+  auto norm = vfs::NormalizePath(path);
+  return norm.ok() && !path.empty() && *norm == path;
 }
 
 int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec; }

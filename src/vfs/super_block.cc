@@ -252,10 +252,15 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
   return file;
 }
 
-Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t offset) {
+Status SuperBlock::CheckRead(File& f, uint64_t offset) {
   if (!f.readable()) return Err(-EBADF);
   if (f.inode().is_dir()) return Err(-EISDIR);
   if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
+  return Status::Ok();
+}
+
+Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t offset) {
+  if (Status s = CheckRead(f, offset); !s.ok()) return s;
   auto r = f.inode().mapping().Read(offset, buf);
   if (r.ok()) f.inode().atime_ns = NowNs();
   return r;
@@ -263,17 +268,14 @@ Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t off
 
 Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t size,
                                                                   uint64_t offset) {
-  if (!f.readable()) return Err(-EBADF);
-  if (f.inode().is_dir()) return Err(-EISDIR);
-  if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
+  if (Status s = CheckRead(f, offset); !s.ok()) return s;
   auto r = f.inode().mapping().ReadFromStore(offset, size);
   if (r.ok() && r->has_value()) f.inode().atime_ns = NowNs();
   return r;
 }
 
 Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
-  if (!f.readable()) return Err(-EBADF);
-  if (f.inode().is_dir()) return Err(-EISDIR);
+  if (Status s = CheckRead(f, 0); !s.ok()) return s;
   std::lock_guard pos(f.pos_mu_);
   auto r = f.inode().mapping().Read(f.pos_, buf);
   if (r.ok()) f.pos_ += *r;

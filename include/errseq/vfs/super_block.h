@@ -139,6 +139,8 @@ class SuperBlock final : public mm::ErrorObserver {
                                           std::shared_ptr<mm::AddressSpaceOps> data = nullptr);
   void Released(File& f);  // the last descriptor of `f` is gone
   std::string PathOf(const Inode& inode) const;
+  // read(2)'s argument checks: readable, not a directory, `offset` within off_t.
+  static Status CheckRead(File& f, uint64_t offset);
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
                  size_t* written, int sync_flags = 0);
   // fsync and everything that behaves like it on a byte range (O_SYNC writes).
