@@ -510,6 +510,41 @@ TEST(Mount, WriteOnlyWritesReachOurCacheAndReadersSeeThem) {
   }
 }
 
+// close(2) sends no FLUSH request (FOPEN_NOFLUSH) unless -o flush_on_close=on; either way it
+// returns 0, on a read-write, a write-only (direct_io) and a read-only description. Counted in
+// libfuse's debug output.
+TEST(Mount, CloseSendsNoFlushUnlessAskedTo) {
+  SKIP_WITHOUT_FUSE();
+  for (bool flush : {false, true}) {
+    SCOPED_TRACE(flush ? "flush_on_close=on" : "default");
+    std::vector<std::string> opts = {"debug"};
+    if (flush) opts.push_back("flush_on_close=on");
+    Mount m(opts);
+    ASSERT_TRUE(m.Start()) << m.Log();
+    for (int mode : {O_RDWR, O_WRONLY, O_RDONLY}) {
+      int fd = ::open(m.Path("f").c_str(), mode | (mode == O_RDONLY ? 0 : O_CREAT), 0644);
+      ASSERT_GE(fd, 0);
+      if (mode != O_RDONLY) {
+        EXPECT_EQ(::write(fd, "x", 1), 1);
+      }
+      EXPECT_EQ(::close(fd), 0);
+    }
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+    const std::string log = m.Log();
+    size_t flushes = 0;
+    for (size_t at = log.find("opcode: FLUSH"); at != std::string::npos;
+         at = log.find("opcode: FLUSH", at + 1)) {
+      ++flushes;
+    }
+    ASSERT_NE(log.find("opcode: RELEASE"), std::string::npos) << "no debug output?\n" << log;
+    if (flush) {
+      EXPECT_EQ(flushes, 3u) << log;
+    } else {
+      EXPECT_EQ(flushes, 0u) << log;
+    }
+  }
+}
+
 // A sync write reports a writeback error through write(2) itself, once, on a write-only
 // (direct_io) description as on a read-write one: O_DSYNC at open, and RWF_DSYNC per call.
 // The kernel sends no FSYNC after a direct_io write; errseqfs syncs the range itself.

@@ -67,6 +67,8 @@ constexpr const char* kUsage =
     "                         quick requests itself; libfuse: fuse_session_loop_mt)\n"
     "  -o direct_write_only=on|off  files opened write-only bypass the kernel's page cache\n"
     "                         (default on; their writes still reach errseq's cache)\n"
+    "  -o flush_on_close=on|off  close(2) sends the kernel's FLUSH request (default off:\n"
+    "                         it would report and consume nothing, and costs a round trip)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
@@ -195,6 +197,10 @@ int main(int argc, char** argv) {
           if (!ParseOnOff(val, &fo.splice_reads)) return Bad("splice_reads= must be on or off");
         } else if (key == "prefault") {
           if (!ParseOnOff(val, &prefault)) return Bad("prefault= must be on or off");
+        } else if (key == "flush_on_close") {
+          bool on = false;
+          if (!ParseOnOff(val, &on)) return Bad("flush_on_close= must be on or off");
+          fo.noflush = !on;
         } else if (key == "syncfs_mirror") {
           if (!ParseOnOff(val, &fo.syncfs_mirror)) return Bad("syncfs_mirror= must be on or off");
         } else if (key == "default_permissions") {
