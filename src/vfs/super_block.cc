@@ -278,7 +278,10 @@ Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   if (Status s = CheckRead(f, 0); !s.ok()) return s;
   std::lock_guard pos(f.pos_mu_);
   auto r = f.inode().mapping().Read(f.pos_, buf);
-  if (r.ok()) f.pos_ += *r;
+  if (r.ok()) {
+    f.pos_ += *r;
+    f.inode().atime_ns = NowNs();  // as Pread
+  }
   return r;
 }
 

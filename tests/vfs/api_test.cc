@@ -86,6 +86,25 @@ TEST(Api, LseekAndPosition) {
   EXPECT_EQ(b[0], std::byte('l'));
 }
 
+// read(2) sets the access time as pread(2) does: at every read, like a strictatime mount.
+TEST(Api, ReadAndPreadSetTheAccessTime) {
+  Stack s;
+  int f = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(s.v().Write(f, B("hello")).ok());
+  std::byte b[2];
+  for (bool positional : {false, true}) {
+    SCOPED_TRACE(positional ? "pread" : "read");
+    vfs::AttrChange c;
+    c.atime = timespec{1'000'000'000, 0};
+    c.mtime = timespec{0, UTIME_OMIT};
+    ASSERT_EQ(s.sb().SetAttr("f", c).err(), 0);
+    ASSERT_EQ(s.v().Fstat(f)->atime_ns, 1'000'000'000'000'000'000);
+    ASSERT_EQ(*s.v().Lseek(f, 0, SEEK_SET), 0u);
+    ASSERT_EQ(positional ? *s.v().Pread(f, b, 0) : *s.v().Read(f, b), 2u);
+    EXPECT_GT(s.v().Fstat(f)->atime_ns, 1'000'000'000'000'000'000);
+  }
+}
+
 TEST(Api, AppendWritesAtTheEnd) {
   Stack s;
   int f = s.Open("f", O_RDWR | O_CREAT | O_APPEND);
