@@ -8,11 +8,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -62,12 +65,56 @@ class FdCloser {
   int fd_;
 };
 
+// openat2 of `path` beneath the directory `root` ("" is that directory itself).
+Result<int> OpenBeneathOf(int root, const std::string& path, int flags, mode_t mode = 0) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root, path.empty() ? "." : path.c_str(), &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    if (errno == EINTR || errno == EAGAIN) continue;
+    if (errno == EXDEV) return Status::Error(-EACCES);  // would leave the root
+    return Errno();
+  }
+}
+
+}  // namespace
+
+// Resolves a fault rule's path= beneath the root to the host file it names now, for rules that
+// name a file by a hard link errseq has not seen (made on the host directly).
+struct RuleResolver {
+  std::shared_ptr<const DirFdCache::Fd> root;  // an O_PATH descriptor of the root
+  // The (device, inode) `path` names beneath the root, without following a final symlink;
+  // nullopt if it names nothing there.
+  std::optional<std::pair<dev_t, ino_t>> Identify(std::string_view path) const {
+    while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    if (path.empty()) return std::nullopt;
+    auto fd = OpenBeneathOf(root->get(), std::string(path), O_PATH | O_NOFOLLOW);
+    if (!fd.ok()) return std::nullopt;
+    FdCloser c(*fd);
+    struct stat st;
+    if (::fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return std::make_pair(st.st_dev, st.st_ino);
+  }
+};
+
+namespace {
+
 // One host file's data path. Its names (`path_` and `others_`, guarded by `mu_`) follow renames
-// and links, for fault matching.
+// and links, for fault matching. A rule whose path= is none of those names still matches if
+// that path names this very host file (a hard link made on the host): which rule paths do is
+// worked out per fault table and again after a second (`aliases_`).
 class HostFileData final : public mm::AddressSpaceOps {
  public:
-  HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults)
-      : fd_(fd), path_(std::move(path)), faults_(std::move(faults)) {}
+  HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults,
+               std::shared_ptr<const RuleResolver> resolver)
+      : fd_(fd), path_(std::move(path)), faults_(std::move(faults)),
+        resolver_(std::move(resolver)) {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0) id_ = {st.st_dev, st.st_ino};
+  }
   ~HostFileData() override { ::close(fd_); }
 
   int fd() const { return fd_; }
@@ -192,7 +239,30 @@ class HostFileData final : public mm::AddressSpaceOps {
       path = path_;
       others = others_;
     }
+    AddAliases(path, &others);
     return faults_->Apply({op, off, len, path, others});
+  }
+
+  // Appends to *names the rule paths of the table in force that name this host file under a
+  // name not among `path` and *names.
+  void AddAliases(const std::string& path, std::vector<std::string>* names) const {
+    const std::shared_ptr<block::FaultTable> table = faults_->Current();
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(alias_mu_);
+    if (alias_table_.lock() != table || now >= alias_until_) {
+      aliases_.clear();
+      for (const block::FaultRule& r : table->rules()) {
+        if (r.path.empty() || r.path == path ||
+            std::find(names->begin(), names->end(), r.path) != names->end() ||
+            std::find(aliases_.begin(), aliases_.end(), r.path) != aliases_.end()) {
+          continue;
+        }
+        if (resolver_ && id_ && resolver_->Identify(r.path) == id_) aliases_.push_back(r.path);
+      }
+      alias_table_ = table;
+      alias_until_ = now + std::chrono::seconds(1);
+    }
+    names->insert(names->end(), aliases_.begin(), aliases_.end());
   }
   Status Fault(block::IoOp op, uint64_t off, uint64_t len) const {
     block::FaultOutcome f = Decide(op, off, len);
@@ -210,6 +280,12 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::string path_;                 // GUARDED_BY(mu_)
   std::vector<std::string> others_;  // GUARDED_BY(mu_): its other names (hard links)
   const std::shared_ptr<block::FaultInjector> faults_;
+  const std::shared_ptr<const RuleResolver> resolver_;
+  std::optional<std::pair<dev_t, ino_t>> id_;  // the host file's identity, fixed at open
+  mutable std::mutex alias_mu_;
+  mutable std::weak_ptr<block::FaultTable> alias_table_;  // GUARDED_BY(alias_mu_)
+  mutable std::chrono::steady_clock::time_point alias_until_;  // GUARDED_BY(alias_mu_)
+  mutable std::vector<std::string> aliases_;  // GUARDED_BY(alias_mu_): for alias_table_
 };
 
 }  // namespace
@@ -245,20 +321,17 @@ PassthroughFs::PassthroughFs(int root_fd, std::string root,
       root_(std::move(root)),
       faults_(std::move(faults)),
       dirs_([this](const std::string& dir) { return OpenBeneath(dir, O_PATH | O_DIRECTORY); },
-            DirFdCache::Options{}) {}
+            DirFdCache::Options{}) {
+  // Its own descriptor of the root: files may outlive this object.
+  const int dup = ::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0);
+  if (dup >= 0) {
+    resolver_ = std::make_shared<const RuleResolver>(
+        RuleResolver{std::make_shared<const DirFdCache::Fd>(dup)});
+  }
+}
 
 Result<int> PassthroughFs::OpenBeneath(const std::string& path, int flags, mode_t mode) {
-  open_how how{};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root_fd_, path.empty() ? "." : path.c_str(), &how, sizeof how);
-    if (fd >= 0) return static_cast<int>(fd);
-    if (errno == EINTR || errno == EAGAIN) continue;
-    if (errno == EXDEV) return Status::Error(-EACCES);  // would leave the root
-    return Errno();
-  }
+  return OpenBeneathOf(root_fd_, path, flags, mode);
 }
 
 Result<PassthroughFs::Dir> PassthroughFs::Parent(const std::string& path, std::string* name) {
@@ -337,7 +410,7 @@ Result<std::shared_ptr<mm::AddressSpaceOps>> PassthroughFs::OpenData(const std::
     return Status::Error(-ESTALE);  // replaced on the host between lookup and open
   }
   return std::shared_ptr<mm::AddressSpaceOps>(
-      std::make_shared<HostFileData>(*fd, path, faults_));
+      std::make_shared<HostFileData>(*fd, path, faults_, resolver_));
 }
 
 Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& path, mode_t mode,
@@ -349,7 +422,7 @@ Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& pa
     ::close(*fd);
     return Status::Error(-ENXIO);
   }
-  return Created{ToAttr(st), std::make_shared<HostFileData>(*fd, path, faults_)};
+  return Created{ToAttr(st), std::make_shared<HostFileData>(*fd, path, faults_, resolver_)};
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {

@@ -335,13 +335,46 @@ TEST(PassthroughFs, PathFaultsMatchTheCurrentNameAfterARename) {
   EXPECT_EQ((*a)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
   EXPECT_TRUE((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).ok());
   EXPECT_EQ(f.faults->Current()->Stats()[0].hits, 1u);
-  // A hard link's other names match too.
+  // A hard link's other names match too, before and after the VFS tells the file about them.
   ASSERT_TRUE(f.fs->Link("other", "b2").ok());
   rule.path = "b2";
   f.faults->Load({rule});
-  EXPECT_TRUE((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).ok()) << "b2 not known yet";
+  EXPECT_EQ((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
   f.fs->Renamed(**other, "other", {"b2"});
   EXPECT_EQ((*other)->WritePages(0, {&iov, 1}, mm::kPageSize).err(), -ENOSPC);
+}
+
+// A rule's path= that names the file through a hard link made on the host, which errseq never
+// saw, matches it too; once that link is gone, within a second it no longer does. Paths that
+// name another file, nothing, or something outside the root never match.
+TEST(PassthroughFs, PathFaultsMatchAHardLinkMadeOnTheHost) {
+  Fixture f;
+  ASSERT_TRUE(f.fs->Create("a", 0644, true).ok());
+  ASSERT_TRUE(f.fs->Create("c", 0644, true).ok());
+  auto a = f.fs->OpenData("a", *f.fs->GetAttr("a"));
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(::mkdir((f.dir.path() + "/d").c_str(), 0755), 0);
+  ASSERT_EQ(::link((f.dir.path() + "/a").c_str(), (f.dir.path() + "/d/h").c_str()), 0);
+  std::vector<char> page(mm::kPageSize, 'x');
+  iovec iov{page.data(), mm::kPageSize};
+  auto write = [&] { return (*a)->WritePages(0, {&iov, 1}, mm::kPageSize).err(); };
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+  rule.err = -ENOSPC;
+  for (const char* other : {"c", "missing", "d", "../a", "/etc/passwd", "d/../../a"}) {
+    rule.path = other;
+    f.faults->Load({rule});
+    EXPECT_EQ(write(), 0) << other;
+  }
+  for (const char* alias : {"d/h", "/d/h"}) {  // as written in a table, or by errseqctl
+    rule.path = alias;
+    f.faults->Load({rule});
+    EXPECT_EQ(write(), -ENOSPC) << alias;
+  }
+  ASSERT_EQ(::unlink((f.dir.path() + "/d/h").c_str()), 0);
+  EXPECT_EQ(write(), -ENOSPC) << "the same table, looked at less than a second ago";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(write(), 0) << "the link is gone";
 }
 
 TEST(PassthroughFs, FlushFaultsFailSyncAndSyncFs) {

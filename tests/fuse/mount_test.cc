@@ -510,6 +510,28 @@ TEST(Mount, WriteOnlyWritesReachOurCacheAndReadersSeeThem) {
   }
 }
 
+// `errseqctl fail write data h`, where h is a hard link made on the source directly (never
+// seen through the mount), fails the writeback of the file opened as f.
+TEST(Mount, AFaultOnAHardLinkMadeOnTheSourceReachesTheFile) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string page(4096, 'a');
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096);
+  ASSERT_EQ(::fsync(fd), 0);
+  ASSERT_EQ(::link((m.src() + "/f").c_str(), (m.src() + "/h").c_str()), 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "h"}), 0);
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096);
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(::fsync(fd), 0);  // told once
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ::close(fd);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // close(2) sends no FLUSH request (FOPEN_NOFLUSH) unless -o flush_on_close=on; either way it
 // returns 0, on a read-write, a write-only (direct_io) and a read-only description. Counted in
 // libfuse's debug output.

@@ -7,7 +7,9 @@
 //
 // Faults: one FaultInjector serves this file system and any device under it. File I/O is
 // presented to it with the file's current path relative to the root (a rule with `path=` matches
-// it; a rule without one matches every file) and the byte range within the file.
+// it; a rule without one matches every file) and the byte range within the file. Its other
+// names match too: hard links the VFS saw, and rule paths that resolve beneath the root to the
+// same host file (a link made on the host directly; checked per table and once a second).
 #pragma once
 
 #include <functional>
@@ -19,6 +21,8 @@
 #include "errseq/vfs/file_system.h"
 
 namespace errseq::fs {
+
+struct RuleResolver;  // passthrough_fs.cc: fault rule paths to host files
 
 class PassthroughFs final : public vfs::FileSystem {
  public:
@@ -76,6 +80,9 @@ class PassthroughFs final : public vfs::FileSystem {
   const std::string root_;
   const std::shared_ptr<block::FaultInjector> faults_;
   DirFdCache dirs_;  // directories beneath the root, by path
+  // Resolves fault rule paths for the files' data paths (null if the root could not be dup'd:
+  // rules then match the names errseq has seen only).
+  std::shared_ptr<const RuleResolver> resolver_;
 };
 
 }  // namespace errseq::fs
