@@ -3,10 +3,13 @@
 //    against memcpy of the same bytes and against kernel write() to a file on the same disk;
 //  - fsync of N dirty MiB through the library against raw pwrite+fdatasync of the same bytes;
 //  - error fan-out: recording a writeback error and the next fsync, with 1, 1,000 and 100,000
-//    open descriptions on the file (errseq makes this O(1)).
+//    open descriptions on the file (errseq makes this O(1));
+//  - W3's pattern without FUSE: 64 random 4 KiB overwrites of a 256 MiB file, then fsync,
+//    through the library against raw pwrite+fsync of the same offsets (the same file).
 // Files live under ERRSEQ_BENCH_DIR (default /var/tmp).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -135,6 +138,68 @@ void BM_RawPwriteFdatasync(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * (mib << 20)));
 }
 BENCHMARK(BM_RawPwriteFdatasync)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// W3's batch: 64 random page-aligned 4 KiB writes into a 256 MiB file, then fsync. One batch
+// per iteration; the offsets repeat from one run to the next (fixed seed). Arg 1: through the
+// library (its writes land in the cache, its fsync writes them back and syncs); arg 0: raw
+// pwrite + fsync on the same host file.
+constexpr uint64_t kRandFile = 256ull << 20;
+
+std::string RandFile() {
+  std::string path = BenchDir() + "/rand-256m";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != kRandFile) {
+    std::vector<char> mib(1 << 20, 'r');
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    for (uint64_t off = 0; off < kRandFile; off += mib.size()) {
+      if (::pwrite(fd, mib.data(), mib.size(), static_cast<off_t>(off)) < 0) std::abort();
+    }
+    ::fsync(fd);
+    ::close(fd);
+  }
+  return path;
+}
+
+void BM_RandomWritesThenFsync(benchmark::State& state) {
+  const bool lib_path = state.range(0) != 0;
+  const std::string path = RandFile();
+  std::vector<std::byte> page(4096, std::byte('w'));
+  uint64_t rng = 88172645463325252ull;
+  auto next_off = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (rng % (kRandFile / 4096)) * 4096;
+  };
+  std::unique_ptr<Lib> lib;
+  std::shared_ptr<vfs::File> f;
+  int fd = -1;
+  if (lib_path) {
+    vfs::MountOptions o;
+    o.writeback.dirty_expire_ms = 600'000;  // only the fsync writes back
+    lib = std::make_unique<Lib>(o);
+    f = *lib->sb->Open("rand-256m", O_RDWR);
+  } else {
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  }
+  for (auto _ : state) {
+    for (int i = 0; i < 64; ++i) {
+      const uint64_t off = next_off();
+      if (lib_path) {
+        if (!lib->sb->Pwrite(*f, page, off).ok()) state.SkipWithError("pwrite");
+      } else if (::pwrite(fd, page.data(), page.size(), static_cast<off_t>(off)) != 4096) {
+        state.SkipWithError("pwrite");
+      }
+    }
+    const bool ok = lib_path ? lib->sb->Fsync(*f).ok() : ::fsync(fd) == 0;
+    if (!ok) state.SkipWithError("fsync");
+  }
+  if (fd >= 0) ::close(fd);
+  f.reset();
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 64));
+  state.SetLabel(lib_path ? "library" : "raw pwrite+fsync");
+}
+BENCHMARK(BM_RandomWritesThenFsync)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 // Record one writeback error on a file with N open descriptions, then one fsync.
 void BM_ErrorFanOut(benchmark::State& state) {
