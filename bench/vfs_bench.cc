@@ -9,7 +9,6 @@
 // Files live under ERRSEQ_BENCH_DIR (default /var/tmp).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -140,23 +139,22 @@ void BM_RawPwriteFdatasync(benchmark::State& state) {
 BENCHMARK(BM_RawPwriteFdatasync)->Arg(64)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // W3's batch: 64 random page-aligned 4 KiB writes into a 256 MiB file, then fsync. One batch
-// per iteration; the offsets repeat from one run to the next (fixed seed). Arg 1: through the
+// per iteration; the offsets repeat from one run to the next (fixed seed). Each run writes the
+// file afresh (untimed) and removes it. Arg 1: through the
 // library (its writes land in the cache, its fsync writes them back and syncs); arg 0: raw
 // pwrite + fsync on the same host file.
 constexpr uint64_t kRandFile = 256ull << 20;
 
 std::string RandFile() {
   std::string path = BenchDir() + "/rand-256m";
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != kRandFile) {
-    std::vector<char> mib(1 << 20, 'r');
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    for (uint64_t off = 0; off < kRandFile; off += mib.size()) {
-      if (::pwrite(fd, mib.data(), mib.size(), static_cast<off_t>(off)) < 0) std::abort();
-    }
-    ::fsync(fd);
-    ::close(fd);
+  std::vector<char> mib(1 << 20, 'r');
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) std::abort();
+  for (uint64_t off = 0; off < kRandFile; off += mib.size()) {
+    if (::pwrite(fd, mib.data(), mib.size(), static_cast<off_t>(off)) < 0) std::abort();
   }
+  ::fsync(fd);
+  ::close(fd);
   return path;
 }
 
@@ -196,6 +194,8 @@ void BM_RandomWritesThenFsync(benchmark::State& state) {
   }
   if (fd >= 0) ::close(fd);
   f.reset();
+  lib.reset();
+  ::unlink(path.c_str());  // made again by the next run: no 256 MiB left behind
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * 64));
   state.SetLabel(lib_path ? "library" : "raw pwrite+fsync");
 }
