@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -23,6 +24,16 @@ namespace {
 
 // A process that opens `path`, says it is ready, waits for "go", then fsyncs twice and exits
 // with a code that encodes both results (10*first + second, 0 for success, 5 for EIO).
+// One number of `errseqctl --json stats` (its text in *stats), or nullopt if errseqctl failed
+// or the field is missing.
+std::optional<uint64_t> StatsField(Mount& m, const std::string& key, std::string* stats) {
+  if (m.Ctl({"--json", "stats"}, stats) != 0) return std::nullopt;
+  const std::string field = "\"" + key + "\":";
+  const size_t at = stats->find(field);
+  if (at == std::string::npos) return std::nullopt;
+  return std::stoull(stats->substr(at + field.size()));
+}
+
 class FsyncChild {
  public:
   explicit FsyncChild(const std::string& path) {
@@ -388,14 +399,12 @@ TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
     EXPECT_EQ(got[4096], 'w') << "the written page is read from our cache";
     EXPECT_EQ(got[4097], 'r');
     std::string stats;
-    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
-    const auto at = stats.find("\"cached_bytes\":");
-    ASSERT_NE(at, std::string::npos) << stats;
-    const uint64_t cached = std::stoull(stats.substr(at + 15));
+    const std::optional<uint64_t> cached = StatsField(m, "cached_bytes", &stats);
+    ASSERT_TRUE(cached.has_value()) << stats;
     if (on) {
-      EXPECT_GE(cached, uint64_t{1} << 20) << stats;
+      EXPECT_GE(*cached, uint64_t{1} << 20) << stats;
     } else {
-      EXPECT_EQ(cached, 4096u) << "only the written page: " << stats;
+      EXPECT_EQ(*cached, 4096u) << "only the written page: " << stats;
     }
     ::close(fd);
     EXPECT_EQ(m.Unmount(), 0) << m.Log();
@@ -428,14 +437,12 @@ TEST(Mount, ColdReadsAreSplicedFromTheSourceWithItsFaultsAndHoles) {
     got.resize(done);
     EXPECT_TRUE(got == data) << "splice_reads=" << on;
     std::string stats;
-    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
-    const auto at = stats.find("\"spliced_read_bytes\":");
-    ASSERT_NE(at, std::string::npos) << stats;
-    const uint64_t spliced = std::stoull(stats.substr(at + 21));
+    const std::optional<uint64_t> spliced = StatsField(m, "spliced_read_bytes", &stats);
+    ASSERT_TRUE(spliced.has_value()) << stats;
     if (on) {
-      EXPECT_GE(spliced, data.size() - 4096) << stats;
+      EXPECT_GE(*spliced, data.size() - 4096) << stats;
     } else {
-      EXPECT_EQ(spliced, 0u) << stats;
+      EXPECT_EQ(*spliced, 0u) << stats;
     }
 
     // Past the source's end, within our i_size: a byte written at 10 MiB is only in our cache.
@@ -609,14 +616,12 @@ TEST(Mount, PrefaultReservesTheCacheMemoryAtMount) {
                : std::vector<std::string>{"cache_size=16m", "prefault=off"});
     ASSERT_TRUE(m.Start()) << m.Log();
     std::string stats;
-    ASSERT_EQ(m.Ctl({"--json", "stats"}, &stats), 0);
-    const auto at = stats.find("\"cache_memory_bytes\":");
-    ASSERT_NE(at, std::string::npos) << stats;
-    const uint64_t mem = std::stoull(stats.substr(at + 21));
+    const std::optional<uint64_t> mem = StatsField(m, "cache_memory_bytes", &stats);
+    ASSERT_TRUE(mem.has_value()) << stats;
     if (on) {
-      EXPECT_GE(mem, uint64_t{16} << 20) << stats;
+      EXPECT_GE(*mem, uint64_t{16} << 20) << stats;
     } else {
-      EXPECT_LT(mem, uint64_t{16} << 20) << stats;
+      EXPECT_LT(*mem, uint64_t{16} << 20) << stats;
     }
     EXPECT_EQ(m.Unmount(), 0) << m.Log();
   }
