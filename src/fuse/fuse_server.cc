@@ -223,7 +223,7 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
   // this flag the kernel's close also writes the file's shared mappings back and takes any
   // error of that writeback out of its mapping (filemap_check_errors), which no local file
   // system's close does. One request fewer per close (W5).
-  fi->noflush = s->options().noflush;
+  fi->noflush = !s->options().flush_on_close;
   if (path) {
     fuse_entry_param e{};
     vfs::NodeAttr a = s->sb().Fstat(*file);

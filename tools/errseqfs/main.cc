@@ -198,9 +198,7 @@ int main(int argc, char** argv) {
         } else if (key == "prefault") {
           if (!ParseOnOff(val, &prefault)) return Bad("prefault= must be on or off");
         } else if (key == "flush_on_close") {
-          bool on = false;
-          if (!ParseOnOff(val, &on)) return Bad("flush_on_close= must be on or off");
-          fo.noflush = !on;
+          if (!ParseOnOff(val, &fo.flush_on_close)) return Bad("flush_on_close= must be on or off");
         } else if (key == "syncfs_mirror") {
           if (!ParseOnOff(val, &fo.syncfs_mirror)) return Bad("syncfs_mirror= must be on or off");
         } else if (key == "default_permissions") {
