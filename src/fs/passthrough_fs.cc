@@ -82,39 +82,73 @@ Result<int> OpenBeneathOf(int root, const std::string& path, int flags, mode_t m
 
 }  // namespace
 
-// Resolves a fault rule's path= beneath the root to the host file it names now, for rules that
-// name a file by a hard link errseq has not seen (made on the host directly).
-struct RuleResolver {
-  std::shared_ptr<const DirFdCache::Fd> root;  // an O_PATH descriptor of the root
-  // The (device, inode) `path` names beneath the root, without following a final symlink;
-  // nullopt if it names nothing there.
-  std::optional<std::pair<dev_t, ino_t>> Identify(std::string_view path) const {
+// Which fault rule paths name which host files, for rules that name a file by a hard link
+// errseq has not seen (made on the host directly). Each rule path is resolved beneath the root
+// once per fault table, and again a second later. Shared by all of a file system's files.
+// Thread-safety: `mu_` guards the resolved paths.
+class RuleResolver {
+ public:
+  using Id = std::pair<dev_t, ino_t>;
+  explicit RuleResolver(std::shared_ptr<const DirFdCache::Fd> root) : root_(std::move(root)) {}
+
+  // Appends to *names each path= of `table` that names the host file `id` now and is neither
+  // `path` nor in *names.
+  void AddAliases(const std::shared_ptr<block::FaultTable>& table, Id id,
+                  const std::string& path, std::vector<std::string>* names) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mu_);
+    if (table_.lock() != table || now >= until_) {
+      resolved_.clear();
+      for (const block::FaultRule& r : table->rules()) {
+        if (r.path.empty() || std::any_of(resolved_.begin(), resolved_.end(),
+                                          [&](const auto& e) { return e.first == r.path; })) {
+          continue;
+        }
+        if (auto i = Identify(r.path)) resolved_.emplace_back(r.path, *i);
+      }
+      table_ = table;
+      until_ = now + std::chrono::seconds(1);
+    }
+    for (const auto& [p, i] : resolved_) {
+      if (i == id && p != path && std::find(names->begin(), names->end(), p) == names->end()) {
+        names->push_back(p);
+      }
+    }
+  }
+
+ private:
+  // The host file `path` names beneath the root, without following a final symlink; nullopt
+  // if it names no regular file there.
+  std::optional<Id> Identify(std::string_view path) const {
     while (!path.empty() && path.front() == '/') path.remove_prefix(1);
     if (path.empty()) return std::nullopt;
-    auto fd = OpenBeneathOf(root->get(), std::string(path), O_PATH | O_NOFOLLOW);
+    auto fd = OpenBeneathOf(root_->get(), std::string(path), O_PATH | O_NOFOLLOW);
     if (!fd.ok()) return std::nullopt;
     FdCloser c(*fd);
     struct stat st;
     if (::fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-    return std::make_pair(st.st_dev, st.st_ino);
+    return Id{st.st_dev, st.st_ino};
   }
+
+  const std::shared_ptr<const DirFdCache::Fd> root_;  // an O_PATH descriptor of the root
+  std::mutex mu_;
+  std::weak_ptr<block::FaultTable> table_;            // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point until_;       // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, Id>> resolved_;  // GUARDED_BY(mu_): for table_
 };
 
 namespace {
 
 // One host file's data path. Its names (`path_` and `others_`, guarded by `mu_`) follow renames
 // and links, for fault matching. A rule whose path= is none of those names still matches if
-// that path names this very host file (a hard link made on the host): which rule paths do is
-// worked out per fault table and again after a second (`aliases_`).
+// that path names this very host file (a hard link made on the host; RuleResolver).
 class HostFileData final : public mm::AddressSpaceOps {
  public:
-  HostFileData(int fd, std::string path, std::shared_ptr<block::FaultInjector> faults,
-               std::shared_ptr<const RuleResolver> resolver)
+  // `st`: the open file's fstat (its identity, for the RuleResolver).
+  HostFileData(int fd, const struct stat& st, std::string path,
+               std::shared_ptr<block::FaultInjector> faults, std::shared_ptr<RuleResolver> resolver)
       : fd_(fd), path_(std::move(path)), faults_(std::move(faults)),
-        resolver_(std::move(resolver)) {
-    struct stat st;
-    if (::fstat(fd_, &st) == 0) id_ = {st.st_dev, st.st_ino};
-  }
+        resolver_(std::move(resolver)), id_{st.st_dev, st.st_ino} {}
   ~HostFileData() override { ::close(fd_); }
 
   int fd() const { return fd_; }
@@ -239,30 +273,8 @@ class HostFileData final : public mm::AddressSpaceOps {
       path = path_;
       others = others_;
     }
-    AddAliases(path, &others);
+    if (resolver_) resolver_->AddAliases(faults_->Current(), id_, path, &others);
     return faults_->Apply({op, off, len, path, others});
-  }
-
-  // Appends to *names the rule paths of the table in force that name this host file under a
-  // name not among `path` and *names.
-  void AddAliases(const std::string& path, std::vector<std::string>* names) const {
-    const std::shared_ptr<block::FaultTable> table = faults_->Current();
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(alias_mu_);
-    if (alias_table_.lock() != table || now >= alias_until_) {
-      aliases_.clear();
-      for (const block::FaultRule& r : table->rules()) {
-        if (r.path.empty() || r.path == path ||
-            std::find(names->begin(), names->end(), r.path) != names->end() ||
-            std::find(aliases_.begin(), aliases_.end(), r.path) != aliases_.end()) {
-          continue;
-        }
-        if (resolver_ && id_ && resolver_->Identify(r.path) == id_) aliases_.push_back(r.path);
-      }
-      alias_table_ = table;
-      alias_until_ = now + std::chrono::seconds(1);
-    }
-    names->insert(names->end(), aliases_.begin(), aliases_.end());
   }
   Status Fault(block::IoOp op, uint64_t off, uint64_t len) const {
     block::FaultOutcome f = Decide(op, off, len);
@@ -280,12 +292,8 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::string path_;                 // GUARDED_BY(mu_)
   std::vector<std::string> others_;  // GUARDED_BY(mu_): its other names (hard links)
   const std::shared_ptr<block::FaultInjector> faults_;
-  const std::shared_ptr<const RuleResolver> resolver_;
-  std::optional<std::pair<dev_t, ino_t>> id_;  // the host file's identity, fixed at open
-  mutable std::mutex alias_mu_;
-  mutable std::weak_ptr<block::FaultTable> alias_table_;  // GUARDED_BY(alias_mu_)
-  mutable std::chrono::steady_clock::time_point alias_until_;  // GUARDED_BY(alias_mu_)
-  mutable std::vector<std::string> aliases_;  // GUARDED_BY(alias_mu_): for alias_table_
+  const std::shared_ptr<RuleResolver> resolver_;
+  const RuleResolver::Id id_;  // the host file's identity
 };
 
 }  // namespace
@@ -325,8 +333,7 @@ PassthroughFs::PassthroughFs(int root_fd, std::string root,
   // Its own descriptor of the root: files may outlive this object.
   const int dup = ::fcntl(root_fd_, F_DUPFD_CLOEXEC, 0);
   if (dup >= 0) {
-    resolver_ = std::make_shared<const RuleResolver>(
-        RuleResolver{std::make_shared<const DirFdCache::Fd>(dup)});
+    resolver_ = std::make_shared<RuleResolver>(std::make_shared<const DirFdCache::Fd>(dup));
   }
 }
 
@@ -410,7 +417,7 @@ Result<std::shared_ptr<mm::AddressSpaceOps>> PassthroughFs::OpenData(const std::
     return Status::Error(-ESTALE);  // replaced on the host between lookup and open
   }
   return std::shared_ptr<mm::AddressSpaceOps>(
-      std::make_shared<HostFileData>(*fd, path, faults_, resolver_));
+      std::make_shared<HostFileData>(*fd, st, path, faults_, resolver_));
 }
 
 Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& path, mode_t mode,
@@ -422,7 +429,7 @@ Result<vfs::FileSystem::Created> PassthroughFs::CreateOpen(const std::string& pa
     ::close(*fd);
     return Status::Error(-ENXIO);
   }
-  return Created{ToAttr(st), std::make_shared<HostFileData>(*fd, path, faults_, resolver_)};
+  return Created{ToAttr(st), std::make_shared<HostFileData>(*fd, st, path, faults_, resolver_)};
 }
 
 Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {

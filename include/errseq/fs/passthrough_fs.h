@@ -22,7 +22,7 @@
 
 namespace errseq::fs {
 
-struct RuleResolver;  // passthrough_fs.cc: fault rule paths to host files
+class RuleResolver;  // passthrough_fs.cc: fault rule paths to host files
 
 class PassthroughFs final : public vfs::FileSystem {
  public:
@@ -82,7 +82,7 @@ class PassthroughFs final : public vfs::FileSystem {
   DirFdCache dirs_;  // directories beneath the root, by path
   // Resolves fault rule paths for the files' data paths (null if the root could not be dup'd:
   // rules then match the names errseq has seen only).
-  std::shared_ptr<const RuleResolver> resolver_;
+  std::shared_ptr<RuleResolver> resolver_;
 };
 
 }  // namespace errseq::fs
