@@ -3,9 +3,9 @@
 #include "errseq/fuse/cache_invalidator.h"
 
 #include <fuse3/fuse_lowlevel.h>
+#include <fcntl.h>
 #include <sys/mount.h>
-
-#include <fstream>
+#include <unistd.h>
 
 #include "errseq/fuse/mount_info.h"
 
@@ -13,10 +13,19 @@ namespace errseq::fuse {
 
 CacheInvalidator::CacheInvalidator(fuse_session* se, std::string mountpoint)
     : se_(se), mountpoint_(std::move(mountpoint)) {
+  ::mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, nullptr);  // may be mounted
+  const std::string dev = MountDevice(mountpoint_);
+  if (!dev.empty()) {
+    const std::string dir = "/sys/fs/fuse/connections/" + dev.substr(dev.find(':') + 1);
+    conn_dir_ = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  }
   thread_ = std::thread([this] { Main(); });
 }
 
-CacheInvalidator::~CacheInvalidator() { Stop(); }
+CacheInvalidator::~CacheInvalidator() {
+  Stop();
+  if (conn_dir_ >= 0) ::close(conn_dir_);
+}
 
 void CacheInvalidator::Queue(uint64_t ino) {
   {
@@ -59,11 +68,13 @@ void CacheInvalidator::Stop() {
   cv_.notify_all();
   if (!cv_.wait_for(lock, std::chrono::seconds(2), [&] { return finished_; })) {
     // Held in the kernel by a page lock of a request that the ended loop will never answer:
-    // abort the connection (as `echo 1 > .../abort` would), which ends every request.
-    std::string dev = MountDevice(mountpoint_);
-    ::mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, nullptr);  // may be mounted
-    if (!dev.empty()) {
-      std::ofstream("/sys/fs/fuse/connections/" + dev.substr(dev.find(':') + 1) + "/abort") << "1\n";
+    // abort the connection (as `echo 1 > .../abort` would), which ends every request. Through
+    // the directory opened at the start: once this connection is gone, it has no "abort" any
+    // more, even if its number now names another connection.
+    const int abort = conn_dir_ < 0 ? -1 : ::openat(conn_dir_, "abort", O_WRONLY | O_CLOEXEC);
+    if (abort >= 0) {
+      [[maybe_unused]] ssize_t n = ::write(abort, "1\n", 2);
+      ::close(abort);
     }
     cv_.wait(lock, [&] { return finished_; });
   }

@@ -26,8 +26,10 @@ namespace errseq::fuse {
 
 class CacheInvalidator {
  public:
-  // `mountpoint` (absolute) names the connection for an abort through fusectl if the thread
-  // cannot finish at shutdown.
+  // `mountpoint` (absolute; mounted by `se` now) names the connection to abort through fusectl
+  // if the thread cannot finish at shutdown. Its fusectl directory is opened here, while the
+  // mount is surely ours: at shutdown the mount point may hold another file system, and a
+  // connection number may have gone to another connection.
   CacheInvalidator(fuse_session* se, std::string mountpoint);
   ~CacheInvalidator();
 
@@ -44,6 +46,7 @@ class CacheInvalidator {
 
   fuse_session* const se_;
   const std::string mountpoint_;
+  int conn_dir_ = -1;  // /sys/fs/fuse/connections/N of this connection (O_PATH), or -1
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<uint64_t> queue_;  // GUARDED_BY(mu_)
