@@ -111,6 +111,21 @@ Status BlockdevFs::Unlink(const std::string&) { return Status::Error(-EROFS); }
 Status BlockdevFs::Rename(const std::string&, const std::string&) {
   return Status::Error(-EROFS);
 }
+Status BlockdevFs::RenameFlags(const std::string&, const std::string&, unsigned) {
+  return Status::Error(-EROFS);
+}
+Status BlockdevFs::Mknod(const std::string&, mode_t) { return Status::Error(-EROFS); }
+
+// The device's size in 4 KiB blocks, none free: the one file fills it.
+Result<struct statvfs> BlockdevFs::StatFs() {
+  struct statvfs sv {};
+  sv.f_bsize = sv.f_frsize = mm::kPageSize;
+  sv.f_blocks = dev_->Size() / mm::kPageSize;
+  sv.f_files = 2;  // the root and the file
+  sv.f_namemax = 255;
+  return sv;
+}
+
 Status BlockdevFs::Link(const std::string&, const std::string&) {
   return Status::Error(-EPERM);  // the namespace is fixed: one file
 }

@@ -255,6 +255,14 @@ class HostFileData final : public mm::AddressSpaceOps {
     return ::ftruncate(fd_, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
   }
 
+  // Not subject to fault rules: like ext4's, the call changes block maps and page-cache
+  // contents; what fails on a bad disk is their later writeback.
+  Status Fallocate(int mode, uint64_t offset, uint64_t len) override {
+    return ::fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0
+               ? Status::Ok()
+               : Errno();
+  }
+
   Result<uint64_t> BackingSize() override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Errno();
@@ -564,6 +572,31 @@ Status PassthroughFs::Rename(const std::string& from, const std::string& to) {
   return st;
 }
 
+Status PassthroughFs::RenameFlags(const std::string& from, const std::string& to,
+                                  unsigned flags) {
+  if (flags != RENAME_NOREPLACE && flags != RENAME_EXCHANGE) return Status::Error(-EINVAL);
+  Status st = WithTwoParents(from, to, [flags](int fd, const char* fn, int td, const char* tn) {
+    return ::renameat2(fd, fn, td, tn, flags);
+  });
+  dirs_.Forget(from);
+  dirs_.Forget(to);
+  return st;
+}
+
+Status PassthroughFs::Mknod(const std::string& path, mode_t mode) {
+  if (!S_ISFIFO(mode) && !S_ISSOCK(mode)) return Status::Error(-EPERM);
+  std::string name;
+  auto dir = Parent(path, &name);
+  if (!dir.ok()) return dir.status();
+  return ::mknodat(dir->fd, name.c_str(), mode, 0) == 0 ? Status::Ok() : Errno();
+}
+
+Result<struct statvfs> PassthroughFs::StatFs() {
+  struct statvfs sv;
+  if (::fstatvfs(root_fd_, &sv) != 0) return Errno();
+  return sv;
+}
+
 Status PassthroughFs::Link(const std::string& from, const std::string& to) {
   // flags 0: a symlink at `from` is linked itself, as link(2) does on Linux.
   return WithTwoParents(from, to, [](int fd, const char* fn, int td, const char* tn) {
@@ -584,8 +617,7 @@ Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& pat
   errno = 0;
   while (dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    mode_t type = e->d_type == DT_DIR ? S_IFDIR : e->d_type == DT_REG ? S_IFREG
-                : e->d_type == DT_LNK ? S_IFLNK : 0;
+    mode_t type = e->d_type == DT_UNKNOWN ? 0 : DTTOIF(e->d_type);
     out.push_back({e->d_name, e->d_ino, type});
   }
   Status s = errno ? Errno() : Status::Ok();

@@ -22,6 +22,7 @@
 
 #include "errseq/fuse/mount_info.h"
 #include "errseq/fuse/session_loop.h"
+#include "errseq/vfs/path.h"
 
 namespace errseq::fuse {
 namespace {
@@ -366,6 +367,17 @@ void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   fuse_reply_err(req, -r.err());
 }
 
+void OnFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, EOPNOTSUPP);
+  if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+  RequestScope scope(req);
+  Status r = s->sb().Fallocate(*FileOf(fi), mode, static_cast<uint64_t>(offset),
+                               static_cast<uint64_t>(length));
+  fuse_reply_err(req, -r.err());
+}
+
 struct DirHandle {
   std::vector<vfs::DirEntry> entries;
 };
@@ -463,22 +475,29 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   FuseServer* s = Server(req);
-  if (flags != 0) return (void)fuse_reply_err(req, EINVAL);  // RENAME_NOREPLACE/EXCHANGE
   Status st;
   std::string from = s->Child(parent, name, &st);
   std::string to = st.ok() ? s->Child(newparent, newname, &st) : "";
   vfs::NodeAttr replaced;  // ino 0: nothing was replaced
-  if (st.ok()) st = s->sb().Rename(from, to, &replaced);
-  if (st.ok()) s->Renamed(from, to, replaced.nlink > 1 ? replaced.ino : 0);
+  if (st.ok()) st = s->sb().Rename2(from, to, flags, &replaced);
+  if (st.ok()) {
+    s->Renamed(from, to, replaced.nlink > 1 ? replaced.ino : 0, flags == RENAME_EXCHANGE);
+  }
   fuse_reply_err(req, -st.err());
 }
 
 void OnStatfs(fuse_req_t req, fuse_ino_t) {
-  struct statvfs sv {};
-  sv.f_bsize = 4096;
-  sv.f_frsize = 4096;
-  sv.f_namemax = 255;
-  fuse_reply_statfs(req, &sv);
+  auto sv = Server(req)->sb().StatFs();
+  if (!sv.ok()) return (void)fuse_reply_err(req, -sv.err());
+  fuse_reply_statfs(req, &*sv);
+}
+
+void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
+  FuseServer* s = Server(req);
+  Status st;
+  std::string path = s->Child(parent, name, &st);
+  if (st.ok()) st = s->sb().Mknod(path, mode);
+  ReplyNewEntry(req, s, path, st);
 }
 
 // Sets the readahead of the FUSE mount at `mnt` through its bdi. Returns a reason on failure.
@@ -505,11 +524,13 @@ const fuse_lowlevel_ops kOps = [] {
   o.flush = OnFlush;
   o.release = OnRelease;
   o.fsync = OnFsync;
+  o.fallocate = OnFallocate;
   o.opendir = OnOpendir;
   o.readdir = OnReaddir;
   o.releasedir = OnReleasedir;
   o.fsyncdir = OnFsyncdir;
   o.mkdir = OnMkdir;
+  o.mknod = OnMknod;
   o.unlink = OnUnlink;
   o.link = OnLink;
   o.readlink = OnReadlink;
@@ -622,18 +643,11 @@ void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
 }
 
 void FuseServer::Renamed(const std::string& from, const std::string& to,
-                         uint64_t replaced_host_ino) {
+                         uint64_t replaced_host_ino, bool exchanged) {
   std::lock_guard lock(mu_);
   if (replaced_host_ino != 0) DropName(replaced_host_ino, to);
-  const std::string prefix = from + "/";
   for (auto& [ino, n] : nodes_) {
-    for (std::string& p : n.paths) {
-      if (p == from) {
-        p = to;
-      } else if (p.compare(0, prefix.size(), prefix) == 0) {
-        p = to + p.substr(from.size());
-      }
-    }
+    for (std::string& p : n.paths) vfs::MovePath(p, from, to, exchanged);
   }
 }
 

@@ -399,27 +399,31 @@ void Mapping::WaitRange(uint64_t first, uint64_t last) {
   cv_.wait(lock, [&] { return !AnyWriteback(first, last); });
 }
 
-bool Mapping::AnyBusyFrom(uint64_t first_index) {
-  if (AnyWriteback(first_index, UINT64_MAX)) return true;
+bool Mapping::AnyBusyIn(uint64_t first, uint64_t last) {
+  if (AnyWriteback(first, last)) return true;
   if (nlocked_ == 0) return false;
-  for (auto it = chunks_.lower_bound(first_index >> kChunkShift); it != chunks_.end(); ++it) {
+  for (auto it = chunks_.lower_bound(first >> kChunkShift); it != chunks_.end(); ++it) {
+    const uint64_t base = it->first << kChunkShift;
+    if (base > last) break;
     for (size_t slot = 0; slot < kChunkPages; ++slot) {
-      if (it->second->pages[slot].locked && (it->first << kChunkShift) + slot >= first_index) {
-        return true;
-      }
+      const uint64_t index = base + slot;
+      if (it->second->pages[slot].locked && index >= first && index <= last) return true;
     }
   }
   return false;
 }
 
-size_t Mapping::DropFrom(uint64_t first, bool dirty_too, size_t max) {
+size_t Mapping::DropFrom(uint64_t first, bool dirty_too, size_t max, uint64_t end) {
   size_t dropped = 0;
   std::vector<uint64_t> victims;
   for (auto it = chunks_.lower_bound(first >> kChunkShift); it != chunks_.end(); ++it) {
     const uint64_t base = it->first << kChunkShift;
+    if (base >= end) break;
     for (size_t slot = 0; slot < kChunkPages && victims.size() < max; ++slot) {
       const Page& p = it->second->pages[slot];
-      if (!p.data || base + slot < first || p.writeback || p.locked) continue;
+      if (!p.data || base + slot < first || base + slot >= end || p.writeback || p.locked) {
+        continue;
+      }
       if (p.dirty && !dirty_too) continue;
       victims.push_back(base + slot);
     }
@@ -444,6 +448,27 @@ void Mapping::Truncate(uint64_t new_size) {
     }
   }
   size_.store(new_size, std::memory_order_release);
+}
+
+void Mapping::ZeroRange(uint64_t offset, uint64_t len) {
+  if (len == 0) return;
+  const uint64_t end = offset + len;
+  const uint64_t first = offset >> kPageShift, last = (end - 1) >> kPageShift;
+  Lock lock(mu_);
+  cv_.wait(lock, [&] { return !AnyBusyIn(first, last); });
+  DropFrom((offset + kPageMask) >> kPageShift, /*dirty_too=*/true, SIZE_MAX, end >> kPageShift);
+  for (uint64_t index : {first, last}) {  // the partial pages at either end, if cached
+    Page* p = Find(index);
+    if (!p) continue;
+    const uint64_t base = index << kPageShift;
+    const uint64_t from = std::max(offset, base), to = std::min(end, base + kPageSize);
+    std::memset(p->data.get() + (from - base), 0, static_cast<size_t>(to - from));
+  }
+}
+
+void Mapping::GrowSize(uint64_t size) {
+  Lock lock(mu_);
+  if (size > size_.load(std::memory_order_relaxed)) size_.store(size, std::memory_order_release);
 }
 
 size_t Mapping::DropCleanPages(size_t max) {

@@ -38,4 +38,19 @@ std::string ParentOf(const std::string& path) {
   return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
+namespace {
+// `p` is `dir` or lies beneath it: replace that leading part by `with`.
+bool Replace(std::string& p, const std::string& dir, const std::string& with) {
+  if (p.compare(0, dir.size(), dir) != 0) return false;
+  if (p.size() != dir.size() && p[dir.size()] != '/') return false;
+  p = with + p.substr(dir.size());
+  return true;
+}
+}  // namespace
+
+bool MovePath(std::string& p, const std::string& from, const std::string& to, bool swap) {
+  if (Replace(p, from, to)) return true;
+  return swap && Replace(p, to, from);
+}
+
 }  // namespace errseq::vfs

@@ -2,10 +2,13 @@
 // SEMANTICS.md §3-§4 are in SyncRange, ReportWbErr, SyncFileRange and Syncfs below.
 #include "errseq/vfs/super_block.h"
 
+#include <fcntl.h>  // FALLOC_FL_*
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <ctime>
 
 #include <fmt/format.h>
@@ -375,6 +378,42 @@ Status SuperBlock::Ftruncate(File& f, uint64_t size) {
   return Status::Ok();
 }
 
+Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
+  // The checks and their order are vfs_fallocate's.
+  if (len == 0 || offset > static_cast<uint64_t>(INT64_MAX) ||
+      len > static_cast<uint64_t>(INT64_MAX)) {
+    return Err(-EINVAL);
+  }
+  switch (mode & ~FALLOC_FL_KEEP_SIZE) {
+    case 0:
+    case FALLOC_FL_ZERO_RANGE:
+      break;
+    case FALLOC_FL_PUNCH_HOLE:
+      if (!(mode & FALLOC_FL_KEEP_SIZE)) return Err(-EOPNOTSUPP);
+      break;
+    default:
+      return Err(-EOPNOTSUPP);
+  }
+  if (!f.writable()) return Err(-EBADF);
+  Inode& inode = f.inode();
+  if (inode.is_dir()) return Err(-EISDIR);
+  if (!inode.has_data()) return Err(-ENODEV);
+  if (offset + len > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
+  if (inode.fixed_size()) return Err(-EOPNOTSUPP);  // a device: nothing to allocate or punch
+  mm::Mapping& m = inode.mapping();
+  const bool zeroes = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+  // The cache first: once the store is zeroed, no page of it may still hold (or be about to
+  // write back) the old bytes.
+  if (zeroes) m.ZeroRange(offset, len);
+  if (Status s = m.ops().Fallocate(mode, offset, len); !s.ok()) return s;
+  const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();
+  if (grows) m.GrowSize(offset + len);
+  const int64_t now = NowNs();
+  if (zeroes || grows) inode.mtime_ns = now;
+  inode.ctime_ns = now;
+  return Status::Ok();
+}
+
 // ---- the reporting rules (SEMANTICS.md §3-§4) ------------------------------------------------
 
 void SuperBlock::Report(File& f, int err, errseq_t cursor, const char* call) {
@@ -730,24 +769,50 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* 
       }
     }
   }
-  const std::string prefix = *f + "/";
-  auto moved = [&](std::string& p) {
-    if (p == *f) {
-      p = *t;
-    } else if (p.compare(0, prefix.size(), prefix) == 0) {
-      p = *t + p.substr(f->size());
-    } else {
-      return false;
-    }
-    return true;
-  };
   for (auto& [ino, inode] : inodes_) {
-    bool any = moved(inode->path_);
-    for (std::string& other : inode->other_names_) any = moved(other) || any;
+    bool any = MovePath(inode->path_, *f, *t, /*swap=*/false);
+    for (std::string& other : inode->other_names_) any = MovePath(other, *f, *t, false) || any;
     if (any) NamesChanged(*inode);
   }
   return Status::Ok();
 }
+
+Status SuperBlock::Rename2(std::string_view from, std::string_view to, unsigned flags,
+                           NodeAttr* replaced) {
+  if (flags == 0) return Rename(from, to, replaced);
+  if (flags != RENAME_NOREPLACE && flags != RENAME_EXCHANGE) return Err(-EINVAL);
+  auto f = NormalizePath(from);
+  if (!f.ok()) return f.status();
+  auto t = NormalizePath(to);
+  if (!t.ok()) return t.status();
+  if (f->empty() || t->empty()) return Err(-EBUSY);
+  if (Status s = fs_->RenameFlags(*f, *t, flags); !s.ok()) return s;
+  // NOREPLACE replaced nothing: the names under `from` move, as in Rename. EXCHANGE: the names
+  // under each move to the other.
+  const bool swap = flags == RENAME_EXCHANGE;
+  std::lock_guard lock(inodes_mu_);
+  for (auto& [ino, inode] : inodes_) {
+    bool any = MovePath(inode->path_, *f, *t, swap);
+    for (std::string& other : inode->other_names_) any = MovePath(other, *f, *t, swap) || any;
+    if (any) NamesChanged(*inode);
+  }
+  return Status::Ok();
+}
+
+Status SuperBlock::Mknod(std::string_view path, mode_t mode) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  if (norm->empty()) return Err(-EEXIST);
+  const mode_t type = mode & S_IFMT;
+  if (type == 0 || type == S_IFREG) {
+    auto attr = fs_->Create(*norm, mode & 07777, /*exclusive=*/true);
+    return attr.ok() ? Status::Ok() : attr.status();
+  }
+  if (type != S_IFIFO && type != S_IFSOCK) return Err(-EPERM);  // devices, or nonsense
+  return fs_->Mknod(*norm, type | (mode & 07777));
+}
+
+Result<struct statvfs> SuperBlock::StatFs() { return fs_->StatFs(); }
 
 Result<std::vector<DirEntry>> SuperBlock::ReadDir(std::string_view path) {
   auto norm = NormalizePath(path);

@@ -92,6 +92,10 @@ Status Vfs::Ftruncate(int fd, uint64_t size) {
   ERRSEQ_WITH_FILE(fd, f);
   return sb_.Ftruncate(f, size);
 }
+Status Vfs::Fallocate(int fd, int mode, uint64_t offset, uint64_t len) {
+  ERRSEQ_WITH_FILE(fd, f);
+  return sb_.Fallocate(f, mode, offset, len);
+}
 Status Vfs::Fsync(int fd) {
   ERRSEQ_WITH_FILE(fd, f);
   return sb_.Fsync(f);

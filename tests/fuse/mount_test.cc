@@ -1,10 +1,17 @@
 // errseqfs mounted for real, driven by separate processes and errseqctl: the reporting rules
 // through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include <gtest/gtest.h>
@@ -12,6 +19,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <random>
@@ -752,6 +760,94 @@ TEST(Mount, SharedWritableMmapGoesThroughOurPageCache) {
   ::munmap(p, 8192);
   ::close(fd);
   ::close(other);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// What unmodified programs call besides read and write: fallocate (databases preallocate and
+// punch holes), renameat2's flags (mv --exchange, atomic installs), FIFOs and sockets (test
+// suites), statfs (df, free-space checks). Through the kernel, against the source directly.
+TEST(Mount, FallocateRenameFlagsFifosSocketsAndStatfs) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string data(3 * 4096, 'a');
+  ASSERT_EQ(::pwrite(fd, data.data(), data.size(), 0), 12288);
+  int reader = ::open(m.Path("f").c_str(), O_RDONLY);  // the kernel caches what it reads
+  std::string got(12288, '?');
+  ASSERT_EQ(::pread(reader, got.data(), got.size(), 0), 12288);
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 2048, 8192), 0);
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, 100), 0);
+  std::string want = std::string(100, '\0') + std::string(1948, 'a') + std::string(8192, '\0') +
+                     std::string(2048, 'a');
+  ASSERT_EQ(::pread(reader, got.data(), got.size(), 0), 12288);
+  EXPECT_TRUE(got == want) << "a description already open reads the zeros";
+  ASSERT_EQ(::fallocate(fd, 0, 0, 1 << 20), 0);
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_KEEP_SIZE, 1 << 20, 1 << 20), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 1 << 20);
+  EXPECT_EQ(::fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 4096), -1);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ASSERT_EQ(::fsync(fd), 0);
+  {
+    std::ifstream in(m.src() + "/f", std::ios::binary);
+    std::string host((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_EQ(host.size(), size_t{1} << 20);
+    EXPECT_TRUE(host.substr(0, 12288) == want);
+    EXPECT_EQ(host.find_first_not_of('\0', 12288), std::string::npos);
+  }
+  // renameat2: NOREPLACE to a new name renames, to an existing one fails; EXCHANGE swaps, and
+  // the open description follows its file to its new name (a fault on that name reaches it).
+  ASSERT_EQ(::renameat2(AT_FDCWD, m.Path("f").c_str(), AT_FDCWD, m.Path("g").c_str(),
+                        RENAME_NOREPLACE), 0);
+  WritePage(m.Path("h"), 'h');
+  EXPECT_EQ(::renameat2(AT_FDCWD, m.Path("g").c_str(), AT_FDCWD, m.Path("h").c_str(),
+                        RENAME_NOREPLACE), -1);
+  EXPECT_EQ(errno, EEXIST);
+  ASSERT_EQ(::renameat2(AT_FDCWD, m.Path("g").c_str(), AT_FDCWD, m.Path("h").c_str(),
+                        RENAME_EXCHANGE), 0);
+  ASSERT_EQ(::stat(m.Path("h").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 1 << 20);
+  ASSERT_EQ(::stat(m.Path("g").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4096);
+  ASSERT_EQ(::stat((m.src() + "/h").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 1 << 20) << "the source's names were swapped too";
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "h"}), 0);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 0), 1);
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  ::close(fd);
+  ::close(reader);
+  // FIFOs and sockets; no device nodes.
+  ASSERT_EQ(::mkfifo(m.Path("p").c_str(), 0600), 0);
+  int p = ::open(m.Path("p").c_str(), O_RDWR);
+  ASSERT_GE(p, 0);
+  ASSERT_EQ(::write(p, "hi", 2), 2);
+  char buf[2];
+  ASSERT_EQ(::read(p, buf, 2), 2);
+  EXPECT_EQ(std::string(buf, 2), "hi");
+  ::close(p);
+  int so = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string sp = m.Path("so");
+  ASSERT_LT(sp.size(), sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, sp.c_str(), sp.size() + 1);
+  EXPECT_EQ(::bind(so, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(so);
+  ASSERT_EQ(::lstat((m.src() + "/so").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(::mknod(m.Path("dev").c_str(), S_IFCHR | 0600, makedev(1, 3)), -1);
+  EXPECT_EQ(errno, EPERM);
+  // statfs: the source's counts.
+  struct statvfs mine, src;
+  ASSERT_EQ(::statvfs(m.Path("").c_str(), &mine), 0);
+  ASSERT_EQ(::statvfs(m.src().c_str(), &src), 0);
+  EXPECT_EQ(mine.f_blocks * mine.f_frsize, src.f_blocks * src.f_frsize);
+  EXPECT_GT(mine.f_bavail, 0u);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

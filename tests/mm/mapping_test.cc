@@ -3,9 +3,13 @@
 // truncate, eviction, mapping_set_error and the four failure policies page by page.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -15,7 +19,7 @@ namespace errseq::mm {
 namespace {
 
 // A backing store in memory. `fail_writes` makes every WritePages fail with that errno.
-class MemOps final : public AddressSpaceOps {
+class MemOps : public AddressSpaceOps {
  public:
   Status ReadPages(uint64_t first, std::span<const iovec> pages) override {
     std::lock_guard l(mu);
@@ -183,6 +187,74 @@ TEST(Mapping, TruncateDropsPagesPastTheEndAndZeroesThePartialTail) {
   EXPECT_EQ(all[kPageSize + 9], std::byte{0x33});
   EXPECT_EQ(all[kPageSize + 10], std::byte{0});
   EXPECT_EQ(all[3 * kPageSize], std::byte{0});
+}
+
+TEST(Mapping, ZeroRangeDropsWholePagesAndZeroesTheEndsKeepingTheirState) {
+  Fixture f;
+  f.Write(0, 5 * kPageSize, 0x44);
+  f.m->WriteRange(0, 0, SyncMode::kAll);  // page 0 clean, 1-4 dirty
+  // [100, 3 pages + 50): the end of page 0, pages 1 and 2 whole, the start of page 3.
+  f.m->ZeroRange(100, 3 * kPageSize - 50);
+  EXPECT_EQ(f.m->CachedPages(), 3u) << "pages 1 and 2 dropped, dirty or not";
+  EXPECT_EQ(f.m->DirtyPages(), 2u) << "page 3 keeps its dirty state, page 4 is untouched";
+  EXPECT_EQ(f.m->size(), 5 * kPageSize);
+  auto all = f.Read(0, 5 * kPageSize);
+  ASSERT_EQ(all.size(), 5 * kPageSize);
+  EXPECT_EQ(all[99], std::byte{0x44});
+  EXPECT_EQ(all[100], std::byte{0});
+  EXPECT_EQ(all[3 * kPageSize + 49], std::byte{0});
+  EXPECT_EQ(all[3 * kPageSize + 50], std::byte{0x44});
+  // Pages 1 and 2 were never written back: the store has nothing for them (the caller punches
+  // the store itself), so they read as the store's holes.
+  EXPECT_EQ(all[kPageSize], std::byte{0});
+  f.m->WriteAll(SyncMode::kAll);
+  std::lock_guard l(f.ops->mu);
+  for (const auto& [first, n] : f.ops->write_calls) {
+    EXPECT_FALSE(first <= 2 && first + n > 1) << "a dropped page was written back";
+  }
+}
+
+// A page under writeback carries the old bytes: ZeroRange waits for it to finish, so that the
+// caller's punch of the store comes after that write, never before.
+TEST(Mapping, ZeroRangeWaitsForWritebackInFlight) {
+  struct GatedOps : MemOps {
+    Status WritePages(uint64_t first, std::span<const iovec> pages, uint64_t size) override {
+      {
+        std::unique_lock l(gate_mu);
+        entered = true;
+        gate_cv.notify_all();
+        gate_cv.wait(l, [&] { return open; });
+      }
+      return MemOps::WritePages(first, pages, size);
+    }
+    std::mutex gate_mu;
+    std::condition_variable gate_cv;
+    bool open = false, entered = false;
+  };
+  auto ops = std::make_shared<GatedOps>();
+  auto m = std::make_shared<Mapping>(ops, nullptr, Mapping::Options{});
+  auto b = Bytes(2 * kPageSize, 0x55);
+  ASSERT_TRUE(m->Write(0, b, false).ok());
+  std::thread wb([&] { m->WriteRange(0, 1, SyncMode::kAll); });
+  {
+    std::unique_lock l(ops->gate_mu);
+    ops->gate_cv.wait(l, [&] { return ops->entered; });
+  }
+  std::atomic<bool> zeroed{false};
+  std::thread z([&] {
+    m->ZeroRange(0, 2 * kPageSize);
+    zeroed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(zeroed.load()) << "returned while the pages were still being written";
+  {
+    std::lock_guard l(ops->gate_mu);
+    ops->open = true;
+  }
+  ops->gate_cv.notify_all();
+  wb.join();
+  z.join();
+  EXPECT_EQ(m->CachedPages(), 0u);
 }
 
 TEST(Mapping, DropCleanPagesLeavesDirtyOnes) {

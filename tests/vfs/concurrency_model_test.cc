@@ -99,6 +99,7 @@ class CountingFs final : public vfs::FileSystem {
     return in_->ReadDir(p);
   }
   Status SyncFs() override { return in_->SyncFs(); }
+  Result<struct statvfs> StatFs() override { return in_->StatFs(); }
 
  private:
   std::unique_ptr<fs::PassthroughFs> in_;

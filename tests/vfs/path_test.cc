@@ -54,5 +54,26 @@ TEST(ParentOf, Components) {
   EXPECT_EQ(ParentOf(""), "");
 }
 
+std::string Moved(std::string p, const std::string& from, const std::string& to, bool swap) {
+  MovePath(p, from, to, swap);
+  return p;
+}
+
+TEST(MovePath, RenameMovesTheNameAndWhatIsBeneathItOnly) {
+  EXPECT_EQ(Moved("a", "a", "b", false), "b");
+  EXPECT_EQ(Moved("a/x/y", "a", "d/b", false), "d/b/x/y");
+  EXPECT_EQ(Moved("ab", "a", "b", false), "ab") << "a sibling sharing a prefix stays";
+  EXPECT_EQ(Moved("b/x", "a", "b", false), "b/x") << "without swap, `to` is not moved";
+  std::string p = "c";
+  EXPECT_FALSE(MovePath(p, "a", "b", false));
+}
+
+TEST(MovePath, ExchangeSwapsBothWays) {
+  EXPECT_EQ(Moved("a/x", "a", "b", true), "b/x");
+  EXPECT_EQ(Moved("b/x", "a", "b", true), "a/x");
+  EXPECT_EQ(Moved("b", "a", "b", true), "a");
+  EXPECT_EQ(Moved("bc", "a", "b", true), "bc");
+}
+
 }  // namespace
 }  // namespace errseq::vfs

@@ -33,6 +33,9 @@ class BlockdevFs final : public vfs::FileSystem {
   Status Rmdir(const std::string& path) override;
   Status Unlink(const std::string& path) override;
   Status Rename(const std::string& from, const std::string& to) override;
+  Status RenameFlags(const std::string& from, const std::string& to, unsigned flags) override;
+  Status Mknod(const std::string& path, mode_t mode) override;
+  Result<struct statvfs> StatFs() override;
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
   Status SyncFs() override;

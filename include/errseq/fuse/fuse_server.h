@@ -84,7 +84,9 @@ class FuseServer {
   // `path` no longer names the file `host_ino` (unlinked); its other names stay.
   void Unlinked(const std::string& path, uint64_t host_ino);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
-  void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino);
+  // `exchanged`: RENAME_EXCHANGE, the two names swapped.
+  void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino,
+               bool exchanged = false);
   uint64_t root_host_ino() const { return root_host_ino_; }
   // The kernel's inode number for a host inode number (the root is FUSE_ROOT_ID).
   uint64_t FuseIno(uint64_t host_ino) const;

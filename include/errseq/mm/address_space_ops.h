@@ -51,6 +51,13 @@ class AddressSpaceOps {
   // -EOPNOTSUPP: the store can only be truncated by name (the caller falls back to that).
   virtual Status SetBackingSize(uint64_t /*size*/) { return Status::Error(-95 /*EOPNOTSUPP*/); }
 
+  // fallocate(2) of this very file in the store, `mode` as there (0, FALLOC_FL_KEEP_SIZE,
+  // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE [| FALLOC_FL_KEEP_SIZE]).
+  // The cache's side (Mapping::ZeroRange, i_size) is the caller's. -EOPNOTSUPP: not here.
+  virtual Status Fallocate(int /*mode*/, uint64_t /*offset*/, uint64_t /*len*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+
   // The store's bytes [offset, offset + len) (offset page-aligned) as a StoreRange for a reader
   // that moves them itself instead of ReadPages copying them, after the same checks ReadPages
   // makes (read faults). -EOPNOTSUPP: this store cannot hand out a descriptor.

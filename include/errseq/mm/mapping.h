@@ -92,6 +92,16 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // partial last page. Waits for writeback of the pages it drops.
   void Truncate(uint64_t new_size);
 
+  // Makes [offset, offset + len) read as zeros in the cache, for a punch or zero-range of the
+  // store that the caller makes right after: whole pages in it are dropped (dirty ones too:
+  // their data is being zeroed), partial pages at its ends are zeroed in place and keep their
+  // state. Waits for writeback and read-in of the pages it touches. i_size is unchanged.
+  // REQUIRES: offset + len does not overflow.
+  void ZeroRange(uint64_t offset, uint64_t len);
+
+  // Sets i_size to `size` if that is larger (fallocate past the end).
+  void GrowSize(uint64_t size);
+
   // Drops up to `max` clean, idle pages; returns how many. For cache eviction.
   size_t DropCleanPages(size_t max);
   // Drops every page (dirty ones included); for eviction after a final writeback.
@@ -164,9 +174,10 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   size_t UncachedRun(uint64_t index, size_t max_pages);
   void MarkDirty(Lock& lock, uint64_t index, Page& page);
   void AfterRevert(Lock& lock, uint64_t backing_size);
-  bool AnyBusyFrom(uint64_t first_index);  // locked or writeback at >= first_index
-  // Drops pages at index >= first that are idle (and clean, unless `dirty_too`).
-  size_t DropFrom(uint64_t first, bool dirty_too, size_t max);
+  bool AnyBusyFrom(uint64_t first_index) { return AnyBusyIn(first_index, UINT64_MAX); }
+  bool AnyBusyIn(uint64_t first, uint64_t last);  // locked or writeback in [first, last]
+  // Drops pages at index >= first (and < end) that are idle (and clean, unless `dirty_too`).
+  size_t DropFrom(uint64_t first, bool dirty_too, size_t max, uint64_t end = UINT64_MAX);
 
   const std::shared_ptr<AddressSpaceOps> ops_;
   Writeback* const wb_;

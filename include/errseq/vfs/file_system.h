@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -100,6 +101,19 @@ class FileSystem {
     return attr;
   }
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // renameat2(2) with RENAME_NOREPLACE (-EEXIST if `to` exists) or RENAME_EXCHANGE (both
+  // must exist; they swap names). -EINVAL where the file system cannot do it atomically.
+  virtual Status RenameFlags(const std::string& /*from*/, const std::string& /*to*/,
+                             unsigned /*flags*/) {
+    return Status::Error(-22 /*EINVAL*/);
+  }
+  // mknod(2) of a FIFO or a unix socket (S_IFIFO / S_IFSOCK in `mode`). Device nodes and
+  // anything else: -EPERM. -EPERM too where the namespace is fixed.
+  virtual Status Mknod(const std::string& /*path*/, mode_t /*mode*/) {
+    return Status::Error(-1 /*EPERM*/);
+  }
+  // statfs(2): block and inode counts of what holds the files.
+  virtual Result<struct statvfs> StatFs() = 0;
   // link(2): a new name `to` for the file at `from` (a symlink at the end of `from` is linked
   // itself, not followed). -EPERM where the namespace is fixed.
   virtual Status Link(const std::string& from, const std::string& to) = 0;

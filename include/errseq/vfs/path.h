@@ -20,4 +20,9 @@ Result<std::string> NormalizePath(std::string_view path);
 // "a/b/c" -> "a/b"; "c" -> "".
 std::string ParentOf(const std::string& path);
 
+// What rename(from, to) makes of the canonical path `p`: `from` itself or anything beneath it
+// moves to `to`. With `swap` (RENAME_EXCHANGE) `to` and what lies beneath it also move to
+// `from`. Returns whether `p` changed.
+bool MovePath(std::string& p, const std::string& from, const std::string& to, bool swap);
+
 }  // namespace errseq::vfs

@@ -78,6 +78,13 @@ class SuperBlock final : public mm::ErrorObserver {
                         int sync_flags = 0);
   Result<uint64_t> Lseek(File& f, int64_t offset, int whence);
   Status Ftruncate(File& f, uint64_t size);
+  // fallocate(2): mode 0 or FALLOC_FL_KEEP_SIZE (reserve space, extending i_size unless
+  // KEEP_SIZE), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE (with or
+  // without KEEP_SIZE). The range reads as zeros at once: cached pages wholly inside it are
+  // dropped, dirty or not, as Linux's ext4 does; partial pages are zeroed in the cache. Other
+  // modes (collapse, insert, unshare): -EOPNOTSUPP. Reports nothing: writeback errors stay
+  // for fsync.
+  Status Fallocate(File& f, int mode, uint64_t offset, uint64_t len);
 
   Status Fsync(File& f);
   Status Fdatasync(File& f);
@@ -103,6 +110,15 @@ class SuperBlock final : public mm::ErrorObserver {
   // `replaced`, if given, receives the attributes of the other file `to` named before, if any
   // (its link count before the call); it is left alone otherwise.
   Status Rename(std::string_view from, std::string_view to, NodeAttr* replaced = nullptr);
+  // renameat2(2) with flags: 0 (Rename), RENAME_NOREPLACE, or RENAME_EXCHANGE (the two names
+  // swap; both must exist). Anything else: -EINVAL.
+  Status Rename2(std::string_view from, std::string_view to, unsigned flags,
+                 NodeAttr* replaced = nullptr);
+  // mknod(2) of a FIFO or a unix socket; S_IFREG (or no type) creates an empty regular file.
+  // Device nodes: -EPERM.
+  Status Mknod(std::string_view path, mode_t mode);
+  // statfs(2) of the file system.
+  Result<struct statvfs> StatFs();
   // link(2): a second name for a file (never a directory). Both names share one in-core inode,
   // so one page cache and one errseq.
   Status Link(std::string_view from, std::string_view to);

@@ -30,6 +30,7 @@ class Vfs {
   Result<size_t> Pwrite(int fd, std::span<const std::byte> buf, uint64_t offset);
   Result<uint64_t> Lseek(int fd, int64_t offset, int whence);
   Status Ftruncate(int fd, uint64_t size);
+  Status Fallocate(int fd, int mode, uint64_t offset, uint64_t len);
   Status Fsync(int fd);
   Status Fdatasync(int fd);
   Status SyncFileRange(int fd, uint64_t offset, uint64_t nbytes, unsigned flags);
