@@ -49,6 +49,7 @@ vfs::NodeAttr ToAttr(const struct stat& st) {
   a.atime_ns = Ns(st.st_atim);
   a.mtime_ns = Ns(st.st_mtim);
   a.ctime_ns = Ns(st.st_ctim);
+  a.blocks = static_cast<int64_t>(st.st_blocks);
   return a;
 }
 

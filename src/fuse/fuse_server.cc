@@ -54,7 +54,8 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   st.st_nlink = a.nlink;
   st.st_size = static_cast<off_t>(a.size);
   st.st_blksize = 4096;
-  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks >= 0 ? static_cast<uint64_t>(a.blocks)
+                                                     : (a.size + 511) / 512);
   st.st_uid = a.uid;
   st.st_gid = a.gid;
   auto ts = [](int64_t ns) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
 #include <ctime>
@@ -590,8 +591,19 @@ Result<NodeAttr> SuperBlock::Stat(std::string_view path) {
     attr->size = it->second->size();
     attr->mtime_ns = it->second->mtime_ns;
     attr->ctime_ns = it->second->ctime_ns;
+    CountUnwrittenBlocks(*it->second, *attr);
   }
   return attr;
+}
+
+// While dirty pages wait in the cache the store's block count is behind (ext4 counts delayed
+// allocations at once): count each dirty page as a block of its own, but never more than a
+// file without holes would have (a dirty page may overwrite a block the store has already).
+void SuperBlock::CountUnwrittenBlocks(Inode& i, NodeAttr& a) {
+  const auto dirty = static_cast<int64_t>(i.mapping().DirtyPages());
+  if (a.blocks < 0 || dirty == 0) return;
+  const auto whole = static_cast<int64_t>((a.size + mm::kPageSize - 1) / mm::kPageSize * 8);
+  a.blocks = std::min(a.blocks + dirty * 8, std::max(a.blocks, whole));
 }
 
 NodeAttr SuperBlock::Fstat(File& f) {
@@ -624,6 +636,7 @@ NodeAttr SuperBlock::Fstat(File& f) {
   a.atime_ns = i.atime_ns;
   a.uid = i.uid;
   a.gid = i.gid;
+  if (i.has_data()) CountUnwrittenBlocks(i, a);
   return a;
 }
 

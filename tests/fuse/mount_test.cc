@@ -765,8 +765,9 @@ TEST(Mount, SharedWritableMmapGoesThroughOurPageCache) {
 
 // What unmodified programs call besides read and write: fallocate (databases preallocate and
 // punch holes), renameat2's flags (mv --exchange, atomic installs), FIFOs and sockets (test
-// suites), statfs (df, free-space checks). Through the kernel, against the source directly.
-TEST(Mount, FallocateRenameFlagsFifosSocketsAndStatfs) {
+// suites), statfs (df, free-space checks), st_blocks (du, sparse copies). Through the kernel,
+// against the source directly.
+TEST(Mount, FallocateRenameFlagsFifosSocketsStatfsAndBlocks) {
   SKIP_WITHOUT_FUSE();
   Mount m;
   ASSERT_TRUE(m.Start()) << m.Log();
@@ -842,6 +843,15 @@ TEST(Mount, FallocateRenameFlagsFifosSocketsAndStatfs) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(::mknod(m.Path("dev").c_str(), S_IFCHR | 0600, makedev(1, 3)), -1);
   EXPECT_EQ(errno, EPERM);
+  // st_blocks: a sparse file shows its holes (du, cp --sparse); dirty data counts at once.
+  int sparse = ::open(m.Path("sparse").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_EQ(::ftruncate(sparse, 1 << 30), 0);
+  ASSERT_EQ(::fstat(sparse, &st), 0);
+  EXPECT_EQ(st.st_blocks, 0);
+  ASSERT_EQ(::pwrite(sparse, data.data(), 4096, 0), 4096);
+  ASSERT_EQ(::stat(m.Path("sparse").c_str(), &st), 0);
+  EXPECT_EQ(st.st_blocks, 8) << "one dirty page in a hole";
+  ::close(sparse);
   // statfs: the source's counts.
   struct statvfs mine, src;
   ASSERT_EQ(::statvfs(m.Path("").c_str(), &mine), 0);

@@ -31,6 +31,8 @@ struct NodeAttr {
   gid_t gid = 0;
   int64_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
   bool fixed_size = false;  // a device: writes never extend it, truncate is refused
+  // st_blocks (512-byte units) as the store counts them; -1: unknown (reported from the size).
+  int64_t blocks = -1;
 };
 
 // chmod, chown and utimensat in one request (what FUSE's SETATTR carries besides the size).

@@ -164,6 +164,7 @@ class SuperBlock final : public mm::ErrorObserver {
   // The reporting step of fsync: the file's cursor (or the legacy flags, by profile).
   int ReportWbErr(File& f, const char* call);
   void Report(File& f, int err, errseq_t cursor, const char* call);
+  static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
   void FlushDelayedErrors();
   // Writes back every mapping and runs the fs's own sync; a failure of the latter is recorded
   // in s_wb_err (and the ledger) and returned.
