@@ -256,6 +256,12 @@ class HostFileData final : public mm::AddressSpaceOps {
     return ::ftruncate(fd_, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
   }
 
+  Result<uint64_t> SeekStore(uint64_t offset, int whence) override {
+    const off_t r = ::lseek(fd_, static_cast<off_t>(offset), whence);
+    if (r < 0) return Errno();
+    return static_cast<uint64_t>(r);
+  }
+
   // Not subject to fault rules: like ext4's, the call changes block maps and page-cache
   // contents; what fails on a bad disk is their later writeback.
   Status Fallocate(int mode, uint64_t offset, uint64_t len) override {

@@ -368,6 +368,15 @@ void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   fuse_reply_err(req, -r.err());
 }
 
+// SEEK_DATA and SEEK_HOLE only: the kernel answers the other whences itself.
+void OnLseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, ENXIO);
+  auto r = s->sb().Lseek(*FileOf(fi), off, whence);
+  if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
+  fuse_reply_lseek(req, static_cast<off_t>(*r));
+}
+
 void OnFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                  fuse_file_info* fi) {
   FuseServer* s = Server(req);
@@ -526,6 +535,7 @@ const fuse_lowlevel_ops kOps = [] {
   o.release = OnRelease;
   o.fsync = OnFsync;
   o.fallocate = OnFallocate;
+  o.lseek = OnLseek;
   o.opendir = OnOpendir;
   o.readdir = OnReaddir;
   o.releasedir = OnReleasedir;

@@ -466,6 +466,29 @@ void Mapping::ZeroRange(uint64_t offset, uint64_t len) {
   }
 }
 
+uint64_t Mapping::NextUnwritten(uint64_t index) {
+  Lock lock(mu_);
+  for (auto it = chunks_.lower_bound(index >> kChunkShift); it != chunks_.end(); ++it) {
+    const uint64_t base = it->first << kChunkShift;
+    const auto both = it->second->dirty | it->second->writeback;
+    for (size_t slot = index > base ? static_cast<size_t>(index - base) : 0; slot < kChunkPages;
+         ++slot) {
+      if (both.test(slot)) return base + slot;
+    }
+  }
+  return UINT64_MAX;
+}
+
+uint64_t Mapping::NextWritten(uint64_t index) {
+  Lock lock(mu_);
+  for (uint64_t i = index;; ++i) {
+    auto it = chunks_.find(i >> kChunkShift);
+    if (it == chunks_.end()) return i;
+    const size_t slot = static_cast<size_t>(i & (kChunkPages - 1));
+    if (!it->second->dirty.test(slot) && !it->second->writeback.test(slot)) return i;
+  }
+}
+
 void Mapping::GrowSize(uint64_t size) {
   Lock lock(mu_);
   if (size > size_.load(std::memory_order_relaxed)) size_.store(size, std::memory_order_release);

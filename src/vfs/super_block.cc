@@ -350,11 +350,51 @@ Result<uint64_t> SuperBlock::Lseek(File& f, int64_t offset, int whence) {
     case SEEK_SET: base = 0; break;
     case SEEK_CUR: base = static_cast<int64_t>(f.pos_); break;
     case SEEK_END: base = static_cast<int64_t>(f.inode().size()); break;
+    case SEEK_DATA:
+    case SEEK_HOLE: {
+      if (offset < 0) return Err(-ENXIO);
+      auto r = SeekDataOrHole(f.inode(), static_cast<uint64_t>(offset), whence);
+      if (!r.ok()) return r;
+      f.pos_ = *r;
+      return f.pos_;
+    }
     default: return Err(-EINVAL);
   }
   if ((offset > 0 && base > INT64_MAX - offset) || base + offset < 0) return Err(-EINVAL);
   f.pos_ = static_cast<uint64_t>(base + offset);
   return f.pos_;
+}
+
+// Data is what the store holds as data plus every page the cache has not written to it yet;
+// holes are the store's holes that no such page covers. -ENXIO at or past i_size.
+Result<uint64_t> SuperBlock::SeekDataOrHole(Inode& inode, uint64_t offset, int whence) {
+  const uint64_t size = inode.size();
+  if (offset >= size) return Err(-ENXIO);
+  if (!inode.has_data()) return whence == SEEK_DATA ? offset : size;
+  mm::Mapping& m = inode.mapping();
+  // The store's answer; past its end everything is a hole; no holes at all if it cannot tell.
+  auto store = [&](uint64_t at) -> uint64_t {
+    auto r = m.ops().SeekStore(at, whence);
+    if (r.ok()) return *r;
+    if (r.err() == -ENXIO) return whence == SEEK_DATA ? size : at;
+    return whence == SEEK_DATA ? at : size;
+  };
+  if (whence == SEEK_DATA) {
+    const uint64_t page = m.NextUnwritten(offset >> mm::kPageShift);
+    const uint64_t cached =
+        page >= (size >> mm::kPageShift) + 1 ? size : std::max(offset, page << mm::kPageShift);
+    const uint64_t data = std::min(store(offset), cached);
+    return data >= size ? Err(-ENXIO) : Result<uint64_t>(data);
+  }
+  uint64_t at = offset;
+  while (at < size) {
+    const uint64_t hole = store(at);
+    if (hole >= size) break;
+    const uint64_t index = hole >> mm::kPageShift;
+    if (m.NextUnwritten(index) != index) return hole;
+    at = m.NextWritten(index) << mm::kPageShift;  // the cache's data covers it: look past
+  }
+  return size;
 }
 
 Status SuperBlock::Ftruncate(File& f, uint64_t size) {

@@ -765,9 +765,9 @@ TEST(Mount, SharedWritableMmapGoesThroughOurPageCache) {
 
 // What unmodified programs call besides read and write: fallocate (databases preallocate and
 // punch holes), renameat2's flags (mv --exchange, atomic installs), FIFOs and sockets (test
-// suites), statfs (df, free-space checks), st_blocks (du, sparse copies). Through the kernel,
-// against the source directly.
-TEST(Mount, FallocateRenameFlagsFifosSocketsStatfsAndBlocks) {
+// suites), statfs (df, free-space checks), st_blocks and SEEK_DATA/SEEK_HOLE (du, sparse
+// copies). Through the kernel, against the source directly.
+TEST(Mount, FallocateRenameFlagsFifosSocketsStatfsBlocksAndHoles) {
   SKIP_WITHOUT_FUSE();
   Mount m;
   ASSERT_TRUE(m.Start()) << m.Log();
@@ -851,6 +851,14 @@ TEST(Mount, FallocateRenameFlagsFifosSocketsStatfsAndBlocks) {
   ASSERT_EQ(::pwrite(sparse, data.data(), 4096, 0), 4096);
   ASSERT_EQ(::stat(m.Path("sparse").c_str(), &st), 0);
   EXPECT_EQ(st.st_blocks, 8) << "one dirty page in a hole";
+  ::close(sparse);
+  // SEEK_DATA / SEEK_HOLE: the dirty page is data, the rest of the sparse file a hole.
+  sparse = ::open(m.Path("sparse").c_str(), O_RDWR);
+  ASSERT_EQ(::pwrite(sparse, data.data(), 4096, 1 << 20), 4096);
+  EXPECT_EQ(::lseek(sparse, 8192, SEEK_DATA), 1 << 20);
+  EXPECT_EQ(::lseek(sparse, 1 << 20, SEEK_HOLE), (1 << 20) + 4096);
+  EXPECT_EQ(::lseek(sparse, 1 << 30, SEEK_DATA), -1);
+  EXPECT_EQ(errno, ENXIO);
   ::close(sparse);
   // statfs: the source's counts.
   struct statvfs mine, src;

@@ -457,6 +457,32 @@ TEST(Api, FallocatePunchesZeroesAndReservesThroughTheCacheAndTheHost) {
   EXPECT_EQ(s.Fsync(f), 0);
 }
 
+// SEEK_DATA and SEEK_HOLE: the host file's holes, except where the cache holds data not yet
+// written back; the same answers before and after fsync, and ENXIO at or past the end.
+TEST(Api, SeekDataAndHoleSeeTheHostsHolesAndTheCachesData) {
+  Stack s;
+  int f = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.v().Ftruncate(f, 10 << 20).err(), 0);
+  ASSERT_EQ(s.Write(f, 0, 8192, 'a'), 0);
+  ASSERT_EQ(s.Fsync(f), 0);                        // the host has [0, 8 KiB) as data
+  ASSERT_EQ(s.Write(f, 8192, 4096, 'b'), 0);       // dirty, over a host hole
+  ASSERT_EQ(s.Write(f, 3 << 20, 4096, 'c'), 0);    // dirty, far into the hole
+  auto data = [&](int64_t off) { return s.v().Lseek(f, off, SEEK_DATA); };
+  auto hole = [&](int64_t off) { return s.v().Lseek(f, off, SEEK_HOLE); };
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "dirty" : "written back");
+    EXPECT_EQ(*data(0), 0u);
+    EXPECT_EQ(*hole(0), 12288u) << "the dirty page continues the host's data";
+    EXPECT_EQ(*data(12288), uint64_t{3} << 20);
+    EXPECT_EQ(*hole((3 << 20) + 10), (uint64_t{3} << 20) + 4096);
+    EXPECT_EQ(data((3 << 20) + 4096).err(), -ENXIO);
+    EXPECT_EQ(*hole((3 << 20) + 4096), (uint64_t{3} << 20) + 4096);
+    EXPECT_EQ(data(10 << 20).err(), -ENXIO);
+    EXPECT_EQ(hole(10 << 20).err(), -ENXIO);
+    ASSERT_EQ(s.Fsync(f), 0);
+  }
+}
+
 // renameat2(2) flags: NOREPLACE refuses an existing target and otherwise renames; EXCHANGE
 // swaps two names atomically, and what the VFS knows by name (fault rules, the ledger's paths,
 // files beneath exchanged directories) follows the files.

@@ -51,6 +51,12 @@ class AddressSpaceOps {
   // -EOPNOTSUPP: the store can only be truncated by name (the caller falls back to that).
   virtual Status SetBackingSize(uint64_t /*size*/) { return Status::Error(-95 /*EOPNOTSUPP*/); }
 
+  // lseek(2) SEEK_DATA or SEEK_HOLE in the store's own copy of the file (its holes). -ENXIO
+  // past the store's end; -EOPNOTSUPP: the store has no holes to tell of.
+  virtual Result<uint64_t> SeekStore(uint64_t /*offset*/, int /*whence*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+
   // fallocate(2) of this very file in the store, `mode` as there (0, FALLOC_FL_KEEP_SIZE,
   // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE [| FALLOC_FL_KEEP_SIZE]).
   // The cache's side (Mapping::ZeroRange, i_size) is the caller's. -EOPNOTSUPP: not here.

@@ -99,6 +99,11 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // REQUIRES: offset + len does not overflow.
   void ZeroRange(uint64_t offset, uint64_t len);
 
+  // The first page at or after `index` whose data the store does not have yet (dirty or under
+  // writeback), or UINT64_MAX; and the first at or after `index` that is neither.
+  uint64_t NextUnwritten(uint64_t index);
+  uint64_t NextWritten(uint64_t index);
+
   // Sets i_size to `size` if that is larger (fallocate past the end).
   void GrowSize(uint64_t size);
 

@@ -76,6 +76,8 @@ class SuperBlock final : public mm::ErrorObserver {
   // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
   Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
                         int sync_flags = 0);
+  // SEEK_SET, SEEK_CUR, SEEK_END; SEEK_DATA and SEEK_HOLE see the source's holes except where
+  // the cache holds data not yet written back (-ENXIO at or past i_size).
   Result<uint64_t> Lseek(File& f, int64_t offset, int whence);
   Status Ftruncate(File& f, uint64_t size);
   // fallocate(2): mode 0 or FALLOC_FL_KEEP_SIZE (reserve space, extending i_size unless
@@ -165,6 +167,7 @@ class SuperBlock final : public mm::ErrorObserver {
   int ReportWbErr(File& f, const char* call);
   void Report(File& f, int err, errseq_t cursor, const char* call);
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
+  Result<uint64_t> SeekDataOrHole(Inode& inode, uint64_t offset, int whence);
   void FlushDelayedErrors();
   // Writes back every mapping and runs the fs's own sync; a failure of the latter is recorded
   // in s_wb_err (and the ledger) and returned.
