@@ -265,6 +265,7 @@ Status SuperBlock::CheckRead(File& f, uint64_t offset) {
 
 Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t offset) {
   if (Status s = CheckRead(f, offset); !s.ok()) return s;
+  std::shared_lock io(f.inode().io_mu_);
   auto r = f.inode().mapping().Read(offset, buf);
   if (r.ok()) f.inode().atime_ns = NowNs();
   return r;
@@ -273,6 +274,7 @@ Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t off
 Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t size,
                                                                   uint64_t offset) {
   if (Status s = CheckRead(f, offset); !s.ok()) return s;
+  std::shared_lock io(f.inode().io_mu_);
   auto r = f.inode().mapping().ReadFromStore(offset, size);
   if (r.ok() && r->has_value()) f.inode().atime_ns = NowNs();
   return r;
@@ -281,6 +283,7 @@ Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t
 Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   if (Status s = CheckRead(f, 0); !s.ok()) return s;
   std::lock_guard pos(f.pos_mu_);
+  std::shared_lock io(f.inode().io_mu_);
   auto r = f.inode().mapping().Read(f.pos_, buf);
   if (r.ok()) {
     f.pos_ += *r;
@@ -307,7 +310,9 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
     buf = buf.first(static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset)));
   }
   uint64_t landed = offset;
+  std::shared_lock io(inode.io_mu_);
   auto n = m.Write(offset, buf, append, &landed);
+  io.unlock();
   if (!n.ok()) return n.status();
   *written = *n;
   const int64_t now = NowNs();
@@ -401,6 +406,7 @@ Status SuperBlock::Ftruncate(File& f, uint64_t size) {
   Inode& inode = f.inode();
   if (!f.writable() || inode.is_dir() || inode.fixed_size()) return Err(-EINVAL);
   if (size > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
+  std::unique_lock io(inode.io_mu_);
   inode.mapping().Truncate(size);
   // Through the open file: its name may be gone or name another file by now.
   Status s = inode.mapping().ops().SetBackingSize(size);
@@ -443,6 +449,7 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   if (inode.fixed_size()) return Err(-EOPNOTSUPP);  // a device: nothing to allocate or punch
   mm::Mapping& m = inode.mapping();
   const bool zeroes = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+  std::unique_lock io(inode.io_mu_);
   // The cache first: once the store is zeroed, no page of it may still hold (or be about to
   // write back) the old bytes.
   if (zeroes) m.ZeroRange(offset, len);

@@ -3,13 +3,16 @@
 // slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
 // chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
-// owning SuperBlock's `inodes_mu_`.
+// owning SuperBlock's `inodes_mu_`. `io_mu_` is the kernel's i_rwsem and invalidate_lock in one:
+// reads and writes hold it shared, truncate and fallocate exclusive, so that a page read in
+// from the store can never carry bytes from before a truncate or punch that was under way.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -53,6 +56,8 @@ class Inode {
   std::vector<std::string> other_names_;  // GUARDED_BY(SuperBlock::inodes_mu_)
   int open_count_ = 0;   // GUARDED_BY(SuperBlock::inodes_mu_)
   bool unlinked_ = false;  // GUARDED_BY(SuperBlock::inodes_mu_)
+  // Lock order: before SuperBlock::inodes_mu_ and the Mapping's lock. Writeback never takes it.
+  mutable std::shared_mutex io_mu_;
 };
 
 }  // namespace errseq::vfs
