@@ -74,9 +74,11 @@ Status ControlServer::Start(const std::string& socket_path) {
   if (socket_path.size() >= sizeof addr.sun_path) {
     return Status::Error(-ENAMETOOLONG, fmt::format("control socket path too long: {}", socket_path));
   }
+  // A directory made here is private (0700). One that exists is the user's and keeps its mode:
+  // `-o ctl=/tmp/x.sock` must not take /tmp from everybody else. The socket itself is 0600.
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(socket_path).parent_path(), ec);
-  ::chmod(std::filesystem::path(socket_path).parent_path().c_str(), 0700);
+  const std::filesystem::path dir = std::filesystem::path(socket_path).parent_path();
+  if (!dir.empty() && std::filesystem::create_directories(dir, ec)) ::chmod(dir.c_str(), 0700);
   // A socket nobody answers on is stale; one that answers belongs to a live mount.
   int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   addr.sun_family = AF_UNIX;

@@ -4,6 +4,7 @@
 #include "errseq/ctl/control_server.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
@@ -62,6 +63,27 @@ TEST_F(ControlServerTest, BadRequestsGetAnErrorReply) {
   EXPECT_FALSE(Call({{"cmd", "frobnicate"}})["ok"]);
   EXPECT_EQ(ctl_.Handle("not json"), R"({"error":"not a JSON object","ok":false})");
   EXPECT_TRUE(Call({{"cmd", "stats"}})["ok"]);
+}
+
+// The socket is 0600. A directory the server makes for it is 0700; one that exists (the user
+// named it with -o ctl=) keeps its mode: a socket in /tmp must not make /tmp private.
+TEST_F(ControlServerTest, StartLeavesAnExistingDirectoryAloneAndMakesANewOnePrivate) {
+  const std::string shared = s_.dir() + "/shared";
+  ASSERT_EQ(::mkdir(shared.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+  ASSERT_TRUE(ctl_.Start(shared + "/ctl.sock").ok());
+  struct stat st;
+  ASSERT_EQ(::stat(shared.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 01777u);
+  ASSERT_EQ(::stat((shared + "/ctl.sock").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ctl_.Stop();
+  ctl::ControlServer other{s_.sb(), faults_, s_.dir() + "/mnt", {}};
+  const std::string made = s_.dir() + "/new/dir";
+  ASSERT_TRUE(other.Start(made + "/ctl.sock").ok());
+  ASSERT_EQ(::stat(made.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  other.Stop();
 }
 
 }  // namespace
