@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "errseq/block/posix_io.h"
+#include "errseq/fs/creator.h"
 #include "errseq/vfs/path.h"
 
 namespace errseq::fs {
@@ -397,14 +398,46 @@ Result<vfs::NodeAttr> PassthroughFs::GetAttrFollow(const std::string& path) {
   return StatBeneath(path, 0);                 // openat2 follows it, beneath the root
 }
 
+// Whether entries made now must be given to someone else than this process (creator.h).
+static bool ForSomeoneElse() {
+  const auto c = CurrentCreator();
+  return c && ::geteuid() == 0 && (c->uid != 0 || c->gid != 0);
+}
+
+Status PassthroughFs::GiveToCreator(int dirfd, const std::string& name, bool is_dir) {
+  if (!ForSomeoneElse()) return Status::Ok();
+  const Creator c = *CurrentCreator();
+  struct stat parent;
+  if (::fstat(dirfd, &parent) != 0) return Errno();
+  const gid_t gid = (parent.st_mode & S_ISGID) ? static_cast<gid_t>(-1) : c.gid;
+  if (::fchownat(dirfd, name.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
+  Status s = Errno();
+  ::unlinkat(dirfd, name.c_str(), is_dir ? AT_REMOVEDIR : 0);
+  return s;
+}
+
 Result<int> PassthroughFs::CreateFd(const std::string& path, mode_t mode, bool exclusive,
                                     struct stat* st) {
   std::string name;
   auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  int fd = ::openat(dir->fd, name.c_str(),
-                    O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), mode);
+  constexpr int kOpen = O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+  // For someone else, know whether the file is new (only a new one is given away): create
+  // exclusively, and open what is there if that fails for a non-exclusive create.
+  const bool give = ForSomeoneElse();
+  int fd = ::openat(dir->fd, name.c_str(), kOpen | O_CREAT | (exclusive || give ? O_EXCL : 0),
+                    mode);
+  bool created = fd >= 0 && (exclusive || give);
+  if (fd < 0 && give && !exclusive && errno == EEXIST) {
+    fd = ::openat(dir->fd, name.c_str(), kOpen);
+  }
   if (fd < 0) return Errno();
+  if (created && give) {
+    if (Status g = GiveToCreator(dir->fd, name, false); !g.ok()) {
+      ::close(fd);
+      return g;
+    }
+  }
   if (::fstat(fd, st) != 0) {
     Status s = Errno();
     ::close(fd);
@@ -507,7 +540,8 @@ Status PassthroughFs::Symlink(const std::string& target, const std::string& path
   std::string name;
   auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  return ::symlinkat(target.c_str(), dir->fd, name.c_str()) == 0 ? Status::Ok() : Errno();
+  if (::symlinkat(target.c_str(), dir->fd, name.c_str()) != 0) return Errno();
+  return GiveToCreator(dir->fd, name, false);
 }
 
 Result<std::string> PassthroughFs::Readlink(const std::string& path) {
@@ -527,7 +561,8 @@ Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {
   if (!dir.ok()) return dir.status();
   Status st = ::mkdirat(dir->fd, name.c_str(), mode) == 0 ? Status::Ok() : Errno();
   dirs_.Forget(path);  // an entry a directory removed on the host left behind
-  return st;
+  if (!st.ok()) return st;
+  return GiveToCreator(dir->fd, name, true);
 }
 
 Status PassthroughFs::Rmdir(const std::string& path) {
@@ -595,7 +630,8 @@ Status PassthroughFs::Mknod(const std::string& path, mode_t mode) {
   std::string name;
   auto dir = Parent(path, &name);
   if (!dir.ok()) return dir.status();
-  return ::mknodat(dir->fd, name.c_str(), mode, 0) == 0 ? Status::Ok() : Errno();
+  if (::mknodat(dir->fd, name.c_str(), mode, 0) != 0) return Errno();
+  return GiveToCreator(dir->fd, name, false);
 }
 
 Result<struct statvfs> PassthroughFs::StatFs() {

@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "errseq/fs/creator.h"
 #include "errseq/fuse/mount_info.h"
 #include "errseq/fuse/session_loop.h"
 #include "errseq/vfs/path.h"
@@ -38,13 +39,16 @@ vfs::File* FileOf(fuse_file_info* fi) {
   return reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh)->get();
 }
 
-// Sets the ledger's pid for this request.
+// Sets the ledger's pid for this request, and whom what it creates belongs to.
 class RequestScope {
  public:
-  explicit RequestScope(fuse_req_t req) : pid_(static_cast<int>(fuse_req_ctx(req)->pid)) {}
+  explicit RequestScope(fuse_req_t req)
+      : pid_(static_cast<int>(fuse_req_ctx(req)->pid)),
+        creator_(fuse_req_ctx(req)->uid, fuse_req_ctx(req)->gid) {}
 
  private:
   vfs::ScopedCallerPid pid_;
+  fs::ScopedCreator creator_;
 };
 
 struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
@@ -430,6 +434,7 @@ void OnFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
 
 void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
   FuseServer* s = Server(req);
+  RequestScope scope(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (st.ok()) st = s->sb().Mkdir(path, mode);
@@ -447,6 +452,7 @@ void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
 
 void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
+  RequestScope scope(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (st.ok()) st = s->sb().Symlink(target, path);
@@ -504,6 +510,7 @@ void OnStatfs(fuse_req_t req, fuse_ino_t) {
 
 void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
   FuseServer* s = Server(req);
+  RequestScope scope(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (st.ok()) st = s->sb().Mknod(path, mode);

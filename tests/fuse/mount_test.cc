@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <grp.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -866,6 +867,63 @@ TEST(Mount, FallocateRenameFlagsFifosSocketsStatfsBlocksAndHoles) {
   ASSERT_EQ(::statvfs(m.src().c_str(), &src), 0);
   EXPECT_EQ(mine.f_blocks * mine.f_frsize, src.f_blocks * src.f_frsize);
   EXPECT_GT(mine.f_bavail, 0u);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// errseqfs runs as root; with allow_other, what another user creates through the mount must
+// be theirs on the source (a database running as its own user owns its files), with the group
+// of a set-group-ID directory where it makes one, as when they create it directly.
+TEST(Mount, WhatAUserCreatesThroughAllowOtherIsTheirsOnTheSource) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"allow_other"});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  // The test's temp directory, so that another user can reach the mount point.
+  ASSERT_EQ(::chmod(std::filesystem::path(m.src()).parent_path().c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(m.Path("pub").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(m.Path("pub").c_str(), 01777), 0);
+  ASSERT_EQ(::mkdir(m.Path("grp").c_str(), 0777), 0);
+  ASSERT_EQ(::chown(m.Path("grp").c_str(), 0, 4242), 0);
+  ASSERT_EQ(::chmod(m.Path("grp").c_str(), 02777), 0);
+  const uid_t nobody = 65534;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) _exit(1);
+    struct stat root;
+    if (::stat(m.Path("pub").c_str(), &root) != 0) _exit(77);  // cannot reach the mount at all
+    int fd = ::open(m.Path("pub/f").c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) _exit(100 + errno);
+    if (::write(fd, "x", 1) != 1 || ::close(fd) != 0) _exit(2);
+    if (::mkdir(m.Path("pub/d").c_str(), 0700) != 0) _exit(3);
+    if (::symlink("f", m.Path("pub/l").c_str()) != 0) _exit(4);
+    if (::mkfifo(m.Path("pub/p").c_str(), 0600) != 0) _exit(5);
+    fd = ::open(m.Path("grp/g").c_str(), O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || ::close(fd) != 0) _exit(6);
+    if (::mkdir(m.Path("grp/gd").c_str(), 0700) != 0) _exit(7);
+    fd = ::open(m.Path("pub/f").c_str(), O_RDWR);  // and can open what it made, mode 0600
+    if (fd < 0 || ::close(fd) != 0) _exit(8);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) {
+    m.Unmount();
+    GTEST_SKIP() << "user nobody cannot search the temp directory's parents (" << m.src()
+                 << "): a private TMPDIR?";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "step that failed as nobody (100 + errno: create)";
+  struct stat st;
+  for (const char* name : {"pub/f", "pub/d", "pub/l", "pub/p"}) {
+    ASSERT_EQ(::lstat((m.src() + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_uid, nobody) << name;
+    EXPECT_EQ(st.st_gid, nobody) << name;
+  }
+  ASSERT_EQ(::lstat((m.src() + "/grp/g").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody);
+  EXPECT_EQ(st.st_gid, 4242u) << "the set-group-ID directory's group";
+  ASSERT_EQ(::lstat((m.src() + "/grp/gd").c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 4242u);
+  EXPECT_TRUE(st.st_mode & S_ISGID) << "a directory inherits set-group-ID";
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
