@@ -404,13 +404,15 @@ static bool ForSomeoneElse() {
   return c && ::geteuid() == 0 && (c->uid != 0 || c->gid != 0);
 }
 
-Status PassthroughFs::GiveToCreator(int dirfd, const std::string& name, bool is_dir) {
+Status PassthroughFs::GiveToCreator(int dirfd, const std::string& name, bool is_dir, int fd) {
   if (!ForSomeoneElse()) return Status::Ok();
   const Creator c = *CurrentCreator();
   struct stat parent;
   if (::fstat(dirfd, &parent) != 0) return Errno();
   const gid_t gid = (parent.st_mode & S_ISGID) ? static_cast<gid_t>(-1) : c.gid;
-  if (::fchownat(dirfd, name.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW) == 0) return Status::Ok();
+  const int rc = fd >= 0 ? ::fchown(fd, c.uid, gid)
+                         : ::fchownat(dirfd, name.c_str(), c.uid, gid, AT_SYMLINK_NOFOLLOW);
+  if (rc == 0) return Status::Ok();
   Status s = Errno();
   ::unlinkat(dirfd, name.c_str(), is_dir ? AT_REMOVEDIR : 0);
   return s;
@@ -433,7 +435,7 @@ Result<int> PassthroughFs::CreateFd(const std::string& path, mode_t mode, bool e
   }
   if (fd < 0) return Errno();
   if (created && give) {
-    if (Status g = GiveToCreator(dir->fd, name, false); !g.ok()) {
+    if (Status g = GiveToCreator(dir->fd, name, false, fd); !g.ok()) {
       ::close(fd);
       return g;
     }

@@ -481,11 +481,15 @@ uint64_t Mapping::NextUnwritten(uint64_t index) {
 
 uint64_t Mapping::NextWritten(uint64_t index) {
   Lock lock(mu_);
-  for (uint64_t i = index;; ++i) {
+  for (uint64_t i = index;;) {
     auto it = chunks_.find(i >> kChunkShift);
     if (it == chunks_.end()) return i;
-    const size_t slot = static_cast<size_t>(i & (kChunkPages - 1));
-    if (!it->second->dirty.test(slot) && !it->second->writeback.test(slot)) return i;
+    const uint64_t base = it->first << kChunkShift;
+    const auto idle = ~(it->second->dirty | it->second->writeback);
+    const size_t slot = static_cast<size_t>(i - base);
+    const size_t found = idle.test(slot) ? slot : idle._Find_next(slot);
+    if (found < kChunkPages) return base + found;
+    i = base + kChunkPages;  // the whole rest of the chunk is unwritten
   }
 }
 

@@ -481,6 +481,10 @@ TEST(Api, SeekDataAndHoleSeeTheHostsHolesAndTheCachesData) {
     EXPECT_EQ(hole(10 << 20).err(), -ENXIO);
     ASSERT_EQ(s.Fsync(f), 0);
   }
+  // A dirty run across a 2 MiB boundary of the page index (a chunk), over a host hole.
+  ASSERT_EQ(s.Write(f, (6 << 20) - 4096, 3 * 4096, 'd'), 0);
+  EXPECT_EQ(*hole((6 << 20) - 4096), (uint64_t{6} << 20) + 8192);
+  EXPECT_EQ(*data((5 << 20) + 1), (uint64_t{6} << 20) - 4096);
 }
 
 // renameat2(2) flags: NOREPLACE refuses an existing target and otherwise renames; EXCHANGE

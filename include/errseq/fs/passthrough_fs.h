@@ -76,10 +76,11 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<int> CreateFd(const std::string& path, mode_t mode, bool exclusive, struct stat* st);
   // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
   // which returns 0 or -1 with errno (renameat, linkat).
-  // Gives the entry `name` in `dirfd`, just made, to the thread's Creator (creator.h) when this
-  // process is root and the creator is someone else; the group stays the host's choice in a
-  // set-group-ID directory. On failure the entry is removed again and the error returned.
-  Status GiveToCreator(int dirfd, const std::string& name, bool is_dir);
+  // Gives the entry `name` in `dirfd`, just made (open as `fd`, if not -1), to the thread's
+  // Creator (creator.h) when this process is root and the creator is someone else; the group
+  // stays the host's choice in a set-group-ID directory. On failure the entry is removed again
+  // and the error returned.
+  Status GiveToCreator(int dirfd, const std::string& name, bool is_dir, int fd = -1);
   Status WithTwoParents(const std::string& from, const std::string& to,
                         const std::function<int(int, const char*, int, const char*)>& op);
 
