@@ -334,7 +334,13 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
   uint64_t size_snapshot;
   {
     Lock lock(mu_);
+    // A frozen range is being punched: an fsync waits for it, a background pass leaves it.
+    if (mode == SyncMode::kAll) {
+      cv_.wait(lock, [&] { return frozen_first_ > frozen_last_ || frozen_last_ < first ||
+                                  frozen_first_ > last; });
+    }
     ForEachTagged(false, first, last, [&](uint64_t index, Page& p) {
+      if (Frozen(index)) return;
       if (runs.empty() || runs.back().first + runs.back().iov.size() != index ||
           runs.back().iov.size() >= options_.max_write_pages) {
         runs.push_back({index, {}});
@@ -450,20 +456,35 @@ void Mapping::Truncate(uint64_t new_size) {
   size_.store(new_size, std::memory_order_release);
 }
 
-void Mapping::ZeroRange(uint64_t offset, uint64_t len) {
-  if (len == 0) return;
-  const uint64_t end = offset + len;
-  const uint64_t first = offset >> kPageShift, last = (end - 1) >> kPageShift;
+void Mapping::Freeze(uint64_t offset, uint64_t len) {
+  const uint64_t first = offset >> kPageShift, last = (offset + len - 1) >> kPageShift;
   Lock lock(mu_);
+  cv_.wait(lock, [&] { return frozen_first_ > frozen_last_; });  // one range at a time
+  frozen_off_ = offset;
+  frozen_len_ = len;
+  frozen_first_ = first;
+  frozen_last_ = last;
   cv_.wait(lock, [&] { return !AnyBusyIn(first, last); });
-  DropFrom((offset + kPageMask) >> kPageShift, /*dirty_too=*/true, SIZE_MAX, end >> kPageShift);
-  for (uint64_t index : {first, last}) {  // the partial pages at either end, if cached
-    Page* p = Find(index);
-    if (!p) continue;
-    const uint64_t base = index << kPageShift;
-    const uint64_t from = std::max(offset, base), to = std::min(end, base + kPageSize);
-    std::memset(p->data.get() + (from - base), 0, static_cast<size_t>(to - from));
+}
+
+void Mapping::Thaw(bool zeroed) {
+  Lock lock(mu_);
+  if (zeroed) {
+    const uint64_t offset = frozen_off_, end = frozen_off_ + frozen_len_;
+    cv_.wait(lock, [&] { return !AnyBusyIn(frozen_first_, frozen_last_); });
+    DropFrom((offset + kPageMask) >> kPageShift, /*dirty_too=*/true, SIZE_MAX,
+             end >> kPageShift);
+    for (uint64_t index : {frozen_first_, frozen_last_}) {  // partial pages at either end
+      Page* p = Find(index);
+      if (!p) continue;
+      const uint64_t base = index << kPageShift;
+      const uint64_t from = std::max(offset, base), to = std::min(end, base + kPageSize);
+      std::memset(p->data.get() + (from - base), 0, static_cast<size_t>(to - from));
+    }
   }
+  frozen_first_ = 1;
+  frozen_last_ = 0;
+  cv_.notify_all();
 }
 
 uint64_t Mapping::NextUnwritten(uint64_t index) {

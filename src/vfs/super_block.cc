@@ -450,10 +450,12 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   mm::Mapping& m = inode.mapping();
   const bool zeroes = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
   std::unique_lock io(inode.io_mu_);
-  // The cache first: once the store is zeroed, no page of it may still hold (or be about to
-  // write back) the old bytes.
-  if (zeroes) m.ZeroRange(offset, len);
-  if (Status s = m.ops().Fallocate(mode, offset, len); !s.ok()) return s;
+  // No page of the range may be written back while the store is zeroed (it would put the old
+  // bytes back), nor be dropped before the store has done it (a refusal must lose nothing).
+  if (zeroes) m.Freeze(offset, len);
+  Status s = m.ops().Fallocate(mode, offset, len);
+  if (zeroes) m.Thaw(s.ok());
+  if (!s.ok()) return s;
   const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();
   if (grows) m.GrowSize(offset + len);
   const int64_t now = NowNs();

@@ -189,12 +189,13 @@ TEST(Mapping, TruncateDropsPagesPastTheEndAndZeroesThePartialTail) {
   EXPECT_EQ(all[3 * kPageSize], std::byte{0});
 }
 
-TEST(Mapping, ZeroRangeDropsWholePagesAndZeroesTheEndsKeepingTheirState) {
+TEST(Mapping, ThawAfterAPunchDropsWholePagesAndZeroesTheEndsKeepingTheirState) {
   Fixture f;
   f.Write(0, 5 * kPageSize, 0x44);
   f.m->WriteRange(0, 0, SyncMode::kAll);  // page 0 clean, 1-4 dirty
   // [100, 3 pages + 50): the end of page 0, pages 1 and 2 whole, the start of page 3.
-  f.m->ZeroRange(100, 3 * kPageSize - 50);
+  f.m->Freeze(100, 3 * kPageSize - 50);
+  f.m->Thaw(/*zeroed=*/true);
   EXPECT_EQ(f.m->CachedPages(), 3u) << "pages 1 and 2 dropped, dirty or not";
   EXPECT_EQ(f.m->DirtyPages(), 2u) << "page 3 keeps its dirty state, page 4 is untouched";
   EXPECT_EQ(f.m->size(), 5 * kPageSize);
@@ -214,9 +215,9 @@ TEST(Mapping, ZeroRangeDropsWholePagesAndZeroesTheEndsKeepingTheirState) {
   }
 }
 
-// A page under writeback carries the old bytes: ZeroRange waits for it to finish, so that the
+// A page under writeback carries the old bytes: Freeze waits for it to finish, so that the
 // caller's punch of the store comes after that write, never before.
-TEST(Mapping, ZeroRangeWaitsForWritebackInFlight) {
+TEST(Mapping, FreezeWaitsForWritebackInFlight) {
   struct GatedOps : MemOps {
     Status WritePages(uint64_t first, std::span<const iovec> pages, uint64_t size) override {
       {
@@ -242,8 +243,9 @@ TEST(Mapping, ZeroRangeWaitsForWritebackInFlight) {
   }
   std::atomic<bool> zeroed{false};
   std::thread z([&] {
-    m->ZeroRange(0, 2 * kPageSize);
+    m->Freeze(0, 2 * kPageSize);
     zeroed = true;
+    m->Thaw(true);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(zeroed.load()) << "returned while the pages were still being written";
@@ -255,6 +257,30 @@ TEST(Mapping, ZeroRangeWaitsForWritebackInFlight) {
   wb.join();
   z.join();
   EXPECT_EQ(m->CachedPages(), 0u);
+}
+
+// While a range is frozen a background pass leaves its dirty pages alone and an fsync's waits
+// for the thaw; when the store refused the punch, nothing in the cache changed.
+TEST(Mapping, FrozenPagesStayDirtyAndARefusedPunchLosesNothing) {
+  Fixture f;
+  f.Write(0, 4 * kPageSize, 0x66);
+  f.m->Freeze(kPageSize, 2 * kPageSize);  // pages 1 and 2
+  f.m->WriteRange(0, UINT64_MAX, SyncMode::kNone);
+  EXPECT_EQ(f.m->DirtyPages(), 2u) << "pages 0 and 3 written, 1 and 2 left dirty";
+  std::atomic<bool> synced{false};
+  std::thread fsync([&] {
+    f.m->WriteAll(SyncMode::kAll);
+    synced = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(synced.load()) << "an fsync's writeback must wait for the thaw";
+  f.m->Thaw(/*zeroed=*/false);  // the store said no
+  fsync.join();
+  EXPECT_EQ(f.m->DirtyPages(), 0u);
+  EXPECT_EQ(f.Read(0, 4 * kPageSize), Bytes(4 * kPageSize, 0x66));
+  std::lock_guard l(f.ops->mu);
+  EXPECT_EQ(f.ops->data.size(), 4 * kPageSize);
+  EXPECT_EQ(f.ops->data[2 * kPageSize], std::byte{0x66}) << "the data reached the store";
 }
 
 TEST(Mapping, DropCleanPagesLeavesDirtyOnes) {

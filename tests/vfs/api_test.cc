@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -455,6 +456,38 @@ TEST(Api, FallocatePunchesZeroesAndReservesThroughTheCacheAndTheHost) {
   s.Fail("0 * write error EIO path=f");
   ASSERT_EQ(s.v().Fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 4096).err(), 0);
   EXPECT_EQ(s.Fsync(f), 0);
+}
+
+// A store that refuses the punch (tmpfs has no ZERO_RANGE) leaves the cache as it was: the
+// dirty data the call would have zeroed is still there, and still reaches the store.
+TEST(Api, AFallocateTheHostRefusesLosesNoDirtyData) {
+  if (::access("/dev/shm", W_OK) != 0) GTEST_SKIP() << "no writable /dev/shm (tmpfs)";
+  char tmpl[] = "/dev/shm/errseq-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  {
+    auto fs = fs::PassthroughFs::Open(dir, std::make_shared<block::FaultInjector>());
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    auto sb = vfs::SuperBlock::Mount(std::move(*fs), Stack::DefaultOptions());
+    ASSERT_TRUE(sb.ok());
+    vfs::Vfs v(**sb);
+    auto f = v.Open("f", O_RDWR | O_CREAT);
+    ASSERT_TRUE(f.ok());
+    std::string page(3 * 4096, 'z');
+    ASSERT_TRUE(v.Pwrite(*f, B(page), 0).ok());
+    EXPECT_EQ(v.Fallocate(*f, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 100, 8192).err(),
+              -EOPNOTSUPP);
+    std::vector<std::byte> back(page.size());
+    ASSERT_EQ(*v.Pread(*f, back, 0), page.size());
+    EXPECT_TRUE(std::equal(back.begin(), back.end(), B(page).begin())) << "nothing zeroed";
+    ASSERT_EQ(v.Fsync(*f).err(), 0);
+    ASSERT_EQ(v.Close(*f).err(), 0);
+    ASSERT_TRUE((*sb)->Unmount().ok());
+    std::ifstream in(dir + "/f", std::ios::binary);
+    std::string host((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(host, page);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // SEEK_DATA and SEEK_HOLE: the host file's holes, except where the cache holds data not yet

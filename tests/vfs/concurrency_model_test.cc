@@ -1,5 +1,5 @@
 // Randomized concurrency test (run under ThreadSanitizer): threads x files x descriptions doing
-// writes, fsyncs, syncfs, opens and closes while a fault switches on and off, with the flusher
+// writes (whole and partial pages), punches and zero-ranges, fsyncs, syncfs, opens and closes while a fault switches on and off, with the flusher
 // writing back in the background. The real stack runs (passthrough on a temp dir); a model of
 // error epochs checks every report:
 //  1. nobody is told the same error twice: between two reports to one description, some error
@@ -13,6 +13,7 @@
 // "done" counts records as the super block announces them (after the set). Seeded:
 // ERRSEQ_SEED and ERRSEQ_CONCURRENCY_OPS override.
 #include <fcntl.h>
+#include <linux/falloc.h>
 
 #include <gtest/gtest.h>
 
@@ -61,6 +62,9 @@ class CountingOps final : public mm::AddressSpaceOps {
   }
   Status Sync(bool d) override { return inner_->Sync(d); }
   Result<uint64_t> BackingSize() override { return inner_->BackingSize(); }
+  Status Fallocate(int mode, uint64_t off, uint64_t len) override {
+    return inner_->Fallocate(mode, off, len);
+  }
 
  private:
   std::shared_ptr<mm::AddressSpaceOps> inner_;
@@ -232,9 +236,20 @@ TEST(ConcurrencyModel, NoDoubleReportsNoMissedReportsUnderRandomFaults) {
       while (ops.fetch_add(1) < total_ops) {
         Desc& d = mine[rng() % mine.size()];
         int op = static_cast<int>(rng() % 100);
-        if (op < 55) {
+        if (op < 50) {
           std::fill(buf.begin(), buf.end(), std::byte(rng()));
           (void)sb.Pwrite(*d.file, buf, (rng() % 16) * 4096);
+        } else if (op < 53) {
+          // A partial write (the page is read in) or a punch / zero-range over dirty pages,
+          // pages under writeback and pages being read in: drops what would have failed.
+          const uint64_t off = (rng() % 16) * 4096 + rng() % 4096;
+          if (rng() % 2) {
+            (void)sb.Pwrite(*d.file, std::span(buf).first(1 + rng() % 100), off);
+          } else {
+            const int mode = (rng() % 2 ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+                             FALLOC_FL_KEEP_SIZE;
+            (void)sb.Fallocate(*d.file, mode, off, 1 + rng() % (3 * 4096));
+          }
         } else if (op < 85) {
           check_fsync(d);
         } else if (op < 90) {

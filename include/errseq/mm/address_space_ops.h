@@ -59,7 +59,7 @@ class AddressSpaceOps {
 
   // fallocate(2) of this very file in the store, `mode` as there (0, FALLOC_FL_KEEP_SIZE,
   // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE [| FALLOC_FL_KEEP_SIZE]).
-  // The cache's side (Mapping::ZeroRange, i_size) is the caller's. -EOPNOTSUPP: not here.
+  // The cache's side (Mapping::Freeze/Thaw, i_size) is the caller's. -EOPNOTSUPP: not here.
   virtual Status Fallocate(int /*mode*/, uint64_t /*offset*/, uint64_t /*len*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }

@@ -92,12 +92,17 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // partial last page. Waits for writeback of the pages it drops.
   void Truncate(uint64_t new_size);
 
-  // Makes [offset, offset + len) read as zeros in the cache, for a punch or zero-range of the
-  // store that the caller makes right after: whole pages in it are dropped (dirty ones too:
-  // their data is being zeroed), partial pages at its ends are zeroed in place and keep their
-  // state. Waits for writeback and read-in of the pages it touches. i_size is unchanged.
-  // REQUIRES: offset + len does not overflow.
-  void ZeroRange(uint64_t offset, uint64_t len);
+  // A punch or zero-range of the store, in three steps. Freeze waits for writeback and read-in
+  // of the pages [offset, offset + len) touches to end and keeps writeback off them (a
+  // background pass skips them, an fsync's waits) while the caller changes the store. Thaw
+  // then, if the store was changed (`zeroed`), makes the range read as zeros in the cache:
+  // whole pages in it are dropped, dirty ones too (ext4 on Linux 6.x drops them), partial
+  // pages at its ends are zeroed in place and keep their state. If the store refused, the
+  // pages are left as they were: no dirty data is lost for a call that failed. i_size is
+  // unchanged. One range at a time (the caller holds its inode's io lock exclusively).
+  // REQUIRES: len > 0 and offset + len does not overflow.
+  void Freeze(uint64_t offset, uint64_t len);
+  void Thaw(bool zeroed);
 
   // The first page at or after `index` whose data the store does not have yet (dirty or under
   // writeback), or UINT64_MAX; and the first at or after `index` that is neither.
@@ -180,6 +185,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void MarkDirty(Lock& lock, uint64_t index, Page& page);
   void AfterRevert(Lock& lock, uint64_t backing_size);
   bool AnyBusyFrom(uint64_t first_index) { return AnyBusyIn(first_index, UINT64_MAX); }
+  bool Frozen(uint64_t index) const { return index >= frozen_first_ && index <= frozen_last_; }
   bool AnyBusyIn(uint64_t first, uint64_t last);  // locked or writeback in [first, last]
   // Drops pages at index >= first (and < end) that are idle (and clean, unless `dirty_too`).
   size_t DropFrom(uint64_t first, bool dirty_too, size_t max, uint64_t end = UINT64_MAX);
@@ -191,6 +197,9 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   LegacyErrors legacy_;
 
   mutable std::mutex mu_;
+  // Freeze/Thaw: the byte range being punched and its pages; none when first > last.
+  uint64_t frozen_off_ = 0, frozen_len_ = 0;           // GUARDED_BY(mu_)
+  uint64_t frozen_first_ = 1, frozen_last_ = 0;        // GUARDED_BY(mu_)
   std::condition_variable cv_;  // page unlocked, writeback ended
   std::map<uint64_t, std::unique_ptr<Chunk>> chunks_;  // by index >> kChunkShift
   // The chunk found last (sequential I/O finds the same one 512 times in a row); reset when
