@@ -432,13 +432,21 @@ void OnFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
   fuse_reply_err(req, 0);  // directories have no cached data here; never ENOSYS
 }
 
-void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+// A request that makes a new name in `parent` (mkdir, symlink, mknod): `make` makes it, on
+// behalf of the requester; the reply describes what it made.
+template <class Make>
+void MakeEntry(fuse_req_t req, fuse_ino_t parent, const char* name, const Make& make) {
   FuseServer* s = Server(req);
   RequestScope scope(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
-  if (st.ok()) st = s->sb().Mkdir(path, mode);
+  if (st.ok()) st = make(s->sb(), path);
   ReplyNewEntry(req, s, path, st);
+}
+
+void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  MakeEntry(req, parent, name,
+            [&](vfs::SuperBlock& sb, const std::string& path) { return sb.Mkdir(path, mode); });
 }
 
 void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
@@ -451,12 +459,9 @@ void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
-  FuseServer* s = Server(req);
-  RequestScope scope(req);
-  Status st;
-  std::string path = s->Child(parent, name, &st);
-  if (st.ok()) st = s->sb().Symlink(target, path);
-  ReplyNewEntry(req, s, path, st);
+  MakeEntry(req, parent, name, [&](vfs::SuperBlock& sb, const std::string& path) {
+    return sb.Symlink(target, path);
+  });
 }
 
 void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -509,12 +514,8 @@ void OnStatfs(fuse_req_t req, fuse_ino_t) {
 }
 
 void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  FuseServer* s = Server(req);
-  RequestScope scope(req);
-  Status st;
-  std::string path = s->Child(parent, name, &st);
-  if (st.ok()) st = s->sb().Mknod(path, mode);
-  ReplyNewEntry(req, s, path, st);
+  MakeEntry(req, parent, name,
+            [&](vfs::SuperBlock& sb, const std::string& path) { return sb.Mknod(path, mode); });
 }
 
 // Sets the readahead of the FUSE mount at `mnt` through its bdi. Returns a reason on failure.
