@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -640,6 +641,86 @@ Result<struct statvfs> PassthroughFs::StatFs() {
   struct statvfs sv;
   if (::fstatvfs(root_fd_, &sv) != 0) return Errno();
   return sv;
+}
+
+namespace {
+bool XattrAllowed(std::string_view name) {
+  return name.starts_with("user.") || name.starts_with("trusted.") ||
+         name.starts_with("security.");
+}
+}  // namespace
+
+Result<PassthroughFs::XattrTarget> PassthroughFs::XattrTargetOf(const std::string& path) {
+  if (path.empty()) return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", root_fd_), true};
+  std::string name;
+  auto dir = Parent(path, &name);
+  if (!dir.ok()) return dir.status();
+  return XattrTarget{dir->held, fmt::format("/proc/self/fd/{}/{}", dir->fd, name), false};
+}
+
+Result<std::string> PassthroughFs::GetXattr(const std::string& path, const std::string& name) {
+  if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
+  auto t = XattrTargetOf(path);
+  if (!t.ok()) return t.status();
+  const char* p = t->proc_path.c_str();
+  for (;;) {  // the value may grow between asking its size and reading it
+    ssize_t n = t->follow ? ::getxattr(p, name.c_str(), nullptr, 0)
+                          : ::lgetxattr(p, name.c_str(), nullptr, 0);
+    if (n < 0) return Errno();
+    std::string v(static_cast<size_t>(n), '\0');
+    ssize_t m = t->follow ? ::getxattr(p, name.c_str(), v.data(), v.size())
+                          : ::lgetxattr(p, name.c_str(), v.data(), v.size());
+    if (m < 0 && errno == ERANGE) continue;
+    if (m < 0) return Errno();
+    v.resize(static_cast<size_t>(m));
+    return v;
+  }
+}
+
+Status PassthroughFs::SetXattr(const std::string& path, const std::string& name,
+                               const std::string& value, int flags) {
+  if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
+  auto t = XattrTargetOf(path);
+  if (!t.ok()) return t.status();
+  const char* p = t->proc_path.c_str();
+  const int rc = t->follow ? ::setxattr(p, name.c_str(), value.data(), value.size(), flags)
+                           : ::lsetxattr(p, name.c_str(), value.data(), value.size(), flags);
+  return rc == 0 ? Status::Ok() : Errno();
+}
+
+Result<std::string> PassthroughFs::ListXattr(const std::string& path) {
+  auto t = XattrTargetOf(path);
+  if (!t.ok()) return t.status();
+  const char* p = t->proc_path.c_str();
+  std::string all;
+  for (;;) {
+    ssize_t n = t->follow ? ::listxattr(p, nullptr, 0) : ::llistxattr(p, nullptr, 0);
+    if (n < 0) return Errno();
+    all.assign(static_cast<size_t>(n), '\0');
+    ssize_t m = t->follow ? ::listxattr(p, all.data(), all.size())
+                          : ::llistxattr(p, all.data(), all.size());
+    if (m < 0 && errno == ERANGE) continue;
+    if (m < 0) return Errno();
+    all.resize(static_cast<size_t>(m));
+    break;
+  }
+  std::string out;
+  for (size_t at = 0; at < all.size();) {
+    const size_t end = all.find('\0', at);
+    const std::string_view one(all.data() + at, (end == std::string::npos ? all.size() : end) - at);
+    if (XattrAllowed(one)) out.append(one).push_back('\0');
+    at = end == std::string::npos ? all.size() : end + 1;
+  }
+  return out;
+}
+
+Status PassthroughFs::RemoveXattr(const std::string& path, const std::string& name) {
+  if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
+  auto t = XattrTargetOf(path);
+  if (!t.ok()) return t.status();
+  const char* p = t->proc_path.c_str();
+  const int rc = t->follow ? ::removexattr(p, name.c_str()) : ::lremovexattr(p, name.c_str());
+  return rc == 0 ? Status::Ok() : Errno();
 }
 
 Status PassthroughFs::Link(const std::string& from, const std::string& to) {

@@ -372,6 +372,47 @@ void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   fuse_reply_err(req, -r.err());
 }
 
+// Extended attributes (-o xattr=on only). The kernel asks a size first (size 0).
+void ReplySized(fuse_req_t req, const Result<std::string>& v, size_t size) {
+  if (!v.ok()) return (void)fuse_reply_err(req, -v.err());
+  if (size == 0) return (void)fuse_reply_xattr(req, v->size());
+  if (v->size() > size) return (void)fuse_reply_err(req, ERANGE);
+  fuse_reply_buf(req, v->data(), v->size());
+}
+
+void OnGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, ENODATA);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  ReplySized(req, s->sb().GetXattr(*path, name), size);
+}
+
+void OnListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return ReplySized(req, std::string(), size);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  ReplySized(req, s->sb().ListXattr(*path), size);
+}
+
+void OnSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int flags) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, EPERM);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  fuse_reply_err(req, -s->sb().SetXattr(*path, name, std::string(value, size), flags).err());
+}
+
+void OnRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  FuseServer* s = Server(req);
+  if (IsMirror(ino)) return (void)fuse_reply_err(req, EPERM);
+  auto path = s->PathOf(ino);
+  if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  fuse_reply_err(req, -s->sb().RemoveXattr(*path, name).err());
+}
+
 // SEEK_DATA and SEEK_HOLE only: the kernel answers the other whences itself.
 void OnLseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* fi) {
   FuseServer* s = Server(req);
@@ -560,6 +601,16 @@ const fuse_lowlevel_ops kOps = [] {
   return o;
 }();
 
+// The same with the xattr requests answered (-o xattr=on).
+const fuse_lowlevel_ops kOpsWithXattr = [] {
+  fuse_lowlevel_ops o = kOps;
+  o.getxattr = OnGetxattr;
+  o.listxattr = OnListxattr;
+  o.setxattr = OnSetxattr;
+  o.removexattr = OnRemovexattr;
+  return o;
+}();
+
 }  // namespace
 
 FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mount_options,
@@ -720,7 +771,8 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   fuse_args fargs = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-  fuse_session* se = fuse_session_new(&fargs, &kOps, sizeof kOps, this);
+  const fuse_lowlevel_ops& ops = options_.xattr ? kOpsWithXattr : kOps;
+  fuse_session* se = fuse_session_new(&fargs, &ops, sizeof ops, this);
   fuse_opt_free_args(&fargs);  // libfuse may have grown the list
   if (!se) return Status::Error(-EINVAL, "cannot create the FUSE session (bad -o option?)");
   auto fail = [&](int stage, Status st) {

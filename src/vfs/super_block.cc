@@ -876,6 +876,31 @@ Status SuperBlock::Mknod(std::string_view path, mode_t mode) {
 
 Result<struct statvfs> SuperBlock::StatFs() { return fs_->StatFs(); }
 
+Result<std::string> SuperBlock::GetXattr(std::string_view path, const std::string& name) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  return fs_->GetXattr(*norm, name);
+}
+
+Status SuperBlock::SetXattr(std::string_view path, const std::string& name,
+                            const std::string& value, int flags) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  return fs_->SetXattr(*norm, name, value, flags);
+}
+
+Result<std::string> SuperBlock::ListXattr(std::string_view path) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  return fs_->ListXattr(*norm);
+}
+
+Status SuperBlock::RemoveXattr(std::string_view path, const std::string& name) {
+  auto norm = NormalizePath(path);
+  if (!norm.ok()) return norm.status();
+  return fs_->RemoveXattr(*norm, name);
+}
+
 Result<std::vector<DirEntry>> SuperBlock::ReadDir(std::string_view path) {
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include <cstdio>
 #include <cstring>
@@ -925,6 +926,38 @@ TEST(Mount, WhatAUserCreatesThroughAllowOtherIsTheirsOnTheSource) {
   EXPECT_EQ(st.st_gid, 4242u);
   EXPECT_TRUE(st.st_mode & S_ISGID) << "a directory inherits set-group-ID";
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// -o xattr=on: extended attributes reach the source file. Off (the default): ENOTSUP, and the
+// kernel sends no xattr request at all once told ENOSYS (it would ask before every write).
+TEST(Mount, XattrsOnlyWhenAskedFor) {
+  SKIP_WITHOUT_FUSE();
+  for (bool on : {false, true}) {
+    SCOPED_TRACE(on ? "xattr=on" : "default");
+    Mount m(on ? std::vector<std::string>{"xattr=on"} : std::vector<std::string>{});
+    ASSERT_TRUE(m.Start()) << m.Log();
+    WritePage(m.Path("f"), 'x');
+    const int rc = ::setxattr(m.Path("f").c_str(), "user.k", "v", 1, 0);
+    if (!on) {
+      EXPECT_EQ(rc, -1);
+      EXPECT_EQ(errno, ENOTSUP);
+      EXPECT_EQ(m.Unmount(), 0) << m.Log();
+      continue;
+    }
+    ASSERT_EQ(rc, 0);
+    char buf[16];
+    EXPECT_EQ(::getxattr(m.Path("f").c_str(), "user.k", buf, sizeof buf), 1);
+    EXPECT_EQ(::getxattr((m.src() + "/f").c_str(), "user.k", buf, sizeof buf), 1);
+    EXPECT_EQ(::getxattr(m.Path("f").c_str(), "user.k", buf, 0), 1) << "the size alone";
+    EXPECT_EQ(::getxattr(m.Path("f").c_str(), "user.none", buf, sizeof buf), -1);
+    EXPECT_EQ(errno, ENODATA);
+    char names[64];
+    const ssize_t n = ::listxattr(m.Path("f").c_str(), names, sizeof names);
+    EXPECT_EQ(std::string(names, n > 0 ? static_cast<size_t>(n) : 0), std::string("user.k\0", 7));
+    EXPECT_EQ(::removexattr(m.Path("f").c_str(), "user.k"), 0);
+    EXPECT_EQ(::getxattr((m.src() + "/f").c_str(), "user.k", buf, sizeof buf), -1);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
 }
 
 TEST(Mount, Sqlite3CommitFailsWithDiskIoErrorAndTheDatabaseStaysIntact) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -488,6 +489,43 @@ TEST(Api, AFallocateTheHostRefusesLosesNoDirtyData) {
     EXPECT_EQ(host, page);
   }
   std::filesystem::remove_all(dir);
+}
+
+// Extended attributes of the host file, the path itself (a symlink is not followed), user.*,
+// trusted.* and security.* only: system.* (POSIX ACLs) is refused and never listed.
+TEST(Api, XattrsReachTheHostFileItselfInTheAllowedNamespacesOnly) {
+  Stack s;
+  s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.sb().Mkdir("d").err(), 0);
+  ASSERT_EQ(s.sb().Symlink("f", "l").err(), 0);
+  auto& sb = s.sb();
+  ASSERT_EQ(sb.SetXattr("f", "user.k", "v1", 0).err(), 0);
+  EXPECT_EQ(sb.SetXattr("f", "user.k", "v2", XATTR_CREATE).err(), -EEXIST);
+  EXPECT_EQ(sb.SetXattr("f", "user.none", "v", XATTR_REPLACE).err(), -ENODATA);
+  ASSERT_EQ(sb.SetXattr("f", "trusted.t", std::string("a\0b", 3), 0).err(), 0);
+  EXPECT_EQ(*sb.GetXattr("f", "user.k"), "v1");
+  EXPECT_EQ(*sb.GetXattr("f", "trusted.t"), std::string("a\0b", 3));
+  EXPECT_EQ(sb.GetXattr("f", "user.none").err(), -ENODATA);
+  EXPECT_EQ(sb.GetXattr("/f", "system.posix_acl_access").err(), -EOPNOTSUPP);
+  EXPECT_EQ(sb.SetXattr("f", "system.posix_acl_access", "x", 0).err(), -EOPNOTSUPP);
+  char host[64];
+  ASSERT_EQ(::getxattr(s.HostPath("f").c_str(), "user.k", host, sizeof host), 2);
+  auto names = sb.ListXattr("f");
+  ASSERT_TRUE(names.ok());
+  EXPECT_NE(names->find(std::string("user.k\0", 7)), std::string::npos);
+  EXPECT_NE(names->find(std::string("trusted.t\0", 10)), std::string::npos);
+  EXPECT_EQ(names->find("system."), std::string::npos);
+  // The link itself, not its target: user.* is not allowed on a symlink (the host says so).
+  EXPECT_EQ(sb.SetXattr("l", "user.k", "v", 0).err(), -EPERM);
+  EXPECT_EQ(sb.GetXattr("l", "user.k").err(), -ENODATA);
+  // Directories and the root.
+  ASSERT_EQ(sb.SetXattr("d", "user.dir", "x", 0).err(), 0);
+  ASSERT_EQ(sb.SetXattr("/", "user.root", "r", 0).err(), 0);
+  EXPECT_EQ(*sb.GetXattr("/", "user.root"), "r");
+  ASSERT_EQ(sb.RemoveXattr("/", "user.root").err(), 0);
+  EXPECT_EQ(sb.RemoveXattr("d", "user.none").err(), -ENODATA);
+  EXPECT_EQ(sb.GetXattr("missing", "user.k").err(), -ENOENT);
+  EXPECT_EQ(sb.GetXattr("../outside", "user.k").err(), -ENOENT) << "stays beneath the root";
 }
 
 // SEEK_DATA and SEEK_HOLE: the host file's holes, except where the cache holds data not yet

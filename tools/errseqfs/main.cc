@@ -69,6 +69,9 @@ constexpr const char* kUsage =
     "                         (default on; their writes still reach errseq's cache)\n"
     "  -o flush_on_close=on|off  close(2) sends the kernel's FLUSH request (default off:\n"
     "                         it would report and consume nothing, and costs a round trip)\n"
+    "  -o xattr=on|off        extended attributes (user.*, trusted.*, security.*) of the\n"
+    "                         source (default off: the kernel then asks before every\n"
+    "                         write through its page cache; docs/errseqfs.md)\n"
     "  -o syncfs_mirror=on|off  syncfs(2) on the mount reports the super block's writeback\n"
     "                         errors (default on; needs root; docs/errseqfs.md)\n"
     "  other -o options go to libfuse\n";
@@ -197,6 +200,8 @@ int main(int argc, char** argv) {
           if (!ParseOnOff(val, &fo.splice_reads)) return Bad("splice_reads= must be on or off");
         } else if (key == "prefault") {
           if (!ParseOnOff(val, &prefault)) return Bad("prefault= must be on or off");
+        } else if (key == "xattr") {
+          if (!ParseOnOff(val, &fo.xattr)) return Bad("xattr= must be on or off");
         } else if (key == "flush_on_close") {
           if (!ParseOnOff(val, &fo.flush_on_close)) return Bad("flush_on_close= must be on or off");
         } else if (key == "syncfs_mirror") {

@@ -53,6 +53,13 @@ class PassthroughFs final : public vfs::FileSystem {
   Status RenameFlags(const std::string& from, const std::string& to, unsigned flags) override;
   Status Mknod(const std::string& path, mode_t mode) override;
   Result<struct statvfs> StatFs() override;
+  // user.*, trusted.* and security.* attributes of the host file; system.* (POSIX ACLs,
+  // which the kernel's permission checks here would not see) is refused and not listed.
+  Result<std::string> GetXattr(const std::string& path, const std::string& name) override;
+  Status SetXattr(const std::string& path, const std::string& name, const std::string& value,
+                  int flags) override;
+  Result<std::string> ListXattr(const std::string& path) override;
+  Status RemoveXattr(const std::string& path, const std::string& name) override;
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
   Status SyncFs() override;
@@ -81,6 +88,15 @@ class PassthroughFs final : public vfs::FileSystem {
   // stays the host's choice in a set-group-ID directory. On failure the entry is removed again
   // and the error returned.
   Status GiveToCreator(int dirfd, const std::string& name, bool is_dir, int fd = -1);
+  // `path` itself for the l*xattr calls: /proc/self/fd/DIR/NAME, DIR a descriptor of its
+  // directory (held in `dir`) beneath the root, NAME never followed; the root's own
+  // descriptor for the root (then *follow is set: call the non-l variants).
+  struct XattrTarget {
+    std::shared_ptr<const DirFdCache::Fd> held;
+    std::string proc_path;
+    bool follow = false;
+  };
+  Result<XattrTarget> XattrTargetOf(const std::string& path);
   Status WithTwoParents(const std::string& from, const std::string& to,
                         const std::function<int(int, const char*, int, const char*)>& op);
 

@@ -49,6 +49,9 @@ class FuseServer {
     unsigned spin_us = 50;      // SessionLoop: how long the reading thread polls before sleeping
     bool libfuse_loop = false;  // libfuse's multi-threaded loop instead of SessionLoop
     bool flush_on_close = false;  // else FOPEN_NOFLUSH on every open: no FLUSH at close (W5)
+    // Answer the xattr requests. Off: the kernel is told ENOSYS once and asks no more; on, it
+    // asks GETXATTR security.capability before every write through its page cache.
+    bool xattr = false;
     bool direct_write_only = true;  // write-only opens bypass the kernel's page cache
     bool syncfs_mirror = true;  // see syncfs_mirror.h
     // The mount's readahead (its bdi's read_ahead_kb; 0: the kernel's 128). FUSE READs grow

@@ -116,6 +116,22 @@ class FileSystem {
   }
   // statfs(2): block and inode counts of what holds the files.
   virtual Result<struct statvfs> StatFs() = 0;
+  // Extended attributes of `path` itself (a symlink at its end is not followed), as
+  // lgetxattr(2), lsetxattr(2) (`flags` XATTR_CREATE / XATTR_REPLACE), llistxattr(2) (the
+  // names, each ending in NUL) and lremovexattr(2). -EOPNOTSUPP where there are none.
+  virtual Result<std::string> GetXattr(const std::string& /*path*/, const std::string& /*name*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+  virtual Status SetXattr(const std::string& /*path*/, const std::string& /*name*/,
+                          const std::string& /*value*/, int /*flags*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+  virtual Result<std::string> ListXattr(const std::string& /*path*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+  virtual Status RemoveXattr(const std::string& /*path*/, const std::string& /*name*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
   // link(2): a new name `to` for the file at `from` (a symlink at the end of `from` is linked
   // itself, not followed). -EPERM where the namespace is fixed.
   virtual Status Link(const std::string& from, const std::string& to) = 0;
