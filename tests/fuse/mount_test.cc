@@ -188,6 +188,8 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "direct_write_only=yes", t / "src", t / "mnt"}, &out), 2);
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "flush_on_close=yes", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("flush_on_close= must be on or off"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "xattr=maybe", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("xattr= must be on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
   std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),
