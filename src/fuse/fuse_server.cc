@@ -746,6 +746,9 @@ size_t UserMaxRead(const std::vector<std::string>& fuse_options) {
 }  // namespace
 
 Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
+  // The kernel has applied the caller's umask to the mode of every CREATE, MKDIR and MKNOD
+  // (FUSE_CAP_DONT_MASK is not asked for): ours must not take more bits away on the source.
+  ::umask(0);
   {
     // Absolute: the process may chdir("/") when it daemonizes.
     std::error_code ec;

@@ -962,6 +962,32 @@ TEST(Mount, XattrsOnlyWhenAskedFor) {
   }
 }
 
+// The caller's umask is applied once, by the kernel: a user whose umask is 002 gets group-
+// writable files, directories and FIFOs on the source, whatever errseqfs's own umask was.
+TEST(Mount, TheCallersUmaskIsAppliedOnce) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::umask(002);
+    int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0666);
+    if (fd < 0 || ::close(fd) != 0) _exit(1);
+    if (::mkdir(m.Path("d").c_str(), 0777) != 0) _exit(2);
+    if (::mkfifo(m.Path("p").c_str(), 0666) != 0) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  struct stat st;
+  for (auto [name, mode] : {std::pair{"f", 0664u}, {"d", 0775u}, {"p", 0664u}}) {
+    ASSERT_EQ(::lstat((m.src() + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 07777, mode) << name;
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, Sqlite3CommitFailsWithDiskIoErrorAndTheDatabaseStaysIntact) {
   SKIP_WITHOUT_FUSE();
   if (std::system("command -v sqlite3 >/dev/null 2>&1") != 0) GTEST_SKIP() << "sqlite3 missing";
