@@ -746,9 +746,6 @@ size_t UserMaxRead(const std::vector<std::string>& fuse_options) {
 }  // namespace
 
 Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
-  // The kernel has applied the caller's umask to the mode of every CREATE, MKDIR and MKNOD
-  // (FUSE_CAP_DONT_MASK is not asked for): ours must not take more bits away on the source.
-  ::umask(0);
   {
     // Absolute: the process may chdir("/") when it daemonizes.
     std::error_code ec;
@@ -816,7 +813,10 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     mirror_->Start();  // its first requests are served once the loop runs
   }
   session_.store(se);
-  if (ready) ready(*sb_);
+  if (ready) ready(*sb_);  // with the user's umask: what it makes (the control socket) is ours
+  // The kernel has applied the caller's umask to the mode of every CREATE, MKDIR and MKNOD
+  // (FUSE_CAP_DONT_MASK is not asked for): ours must not take more bits away on the source.
+  ::umask(0);
   int rc;
   if (options_.libfuse_loop) {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
