@@ -436,7 +436,11 @@ Result<int> PassthroughFs::CreateFd(const std::string& path, mode_t mode, bool e
   }
   if (fd < 0) return Errno();
   if (created && give) {
-    if (Status g = GiveToCreator(dir->fd, name, false, fd); !g.ok()) {
+    Status g = GiveToCreator(dir->fd, name, false, fd);
+    // chown takes set-user-ID and set-group-ID off a file, even as root: the mode the creator
+    // asked for (the kernel has masked it already) goes back on.
+    if (g.ok() && (mode & (S_ISUID | S_ISGID)) && ::fchmod(fd, mode & 07777) != 0) g = Errno();
+    if (!g.ok()) {
       ::close(fd);
       return g;
     }

@@ -904,6 +904,9 @@ TEST(Mount, WhatAUserCreatesThroughAllowOtherIsTheirsOnTheSource) {
     if (::mkdir(m.Path("grp/gd").c_str(), 0700) != 0) _exit(7);
     fd = ::open(m.Path("pub/f").c_str(), O_RDWR);  // and can open what it made, mode 0600
     if (fd < 0 || ::close(fd) != 0) _exit(8);
+    ::umask(0);
+    fd = ::open(m.Path("pub/suid").c_str(), O_RDWR | O_CREAT | O_EXCL, 04755);
+    if (fd < 0 || ::close(fd) != 0) _exit(9);
     _exit(0);
   }
   int status = 0;
@@ -921,6 +924,9 @@ TEST(Mount, WhatAUserCreatesThroughAllowOtherIsTheirsOnTheSource) {
     EXPECT_EQ(st.st_uid, nobody) << name;
     EXPECT_EQ(st.st_gid, nobody) << name;
   }
+  ASSERT_EQ(::lstat((m.src() + "/pub/suid").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, nobody);
+  EXPECT_EQ(st.st_mode & 07777, 04755u) << "set-user-ID survives the chown";
   ASSERT_EQ(::lstat((m.src() + "/grp/g").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, nobody);
   EXPECT_EQ(st.st_gid, 4242u) << "the set-group-ID directory's group";
