@@ -484,6 +484,9 @@ void Mapping::Thaw(bool zeroed) {
   }
   frozen_first_ = 1;
   frozen_last_ = 0;
+  // A background pass that found only frozen dirty pages took the mapping off the flusher's
+  // list and left them: put it back, or they would wait for the next fsync.
+  if (wb_ && ndirty_.load(std::memory_order_relaxed) != 0) wb_->MarkDirty(shared_from_this());
   cv_.notify_all();
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "errseq/mm/mapping.h"
+#include "errseq/mm/writeback.h"
 
 namespace errseq::mm {
 namespace {
@@ -281,6 +282,29 @@ TEST(Mapping, FrozenPagesStayDirtyAndARefusedPunchLosesNothing) {
   std::lock_guard l(f.ops->mu);
   EXPECT_EQ(f.ops->data.size(), 4 * kPageSize);
   EXPECT_EQ(f.ops->data[2 * kPageSize], std::byte{0x66}) << "the data reached the store";
+}
+
+// Pages a background pass left alone because they were frozen are written back by a later
+// pass once the range thaws (the pass had taken the mapping off the flusher's list).
+TEST(Mapping, BackgroundWritebackComesBackForPagesLeftFrozen) {
+  WritebackOptions wo;
+  wo.dirty_expire_ms = 20;
+  wo.wakeup_ms = 5;
+  Writeback wb(wo);
+  auto ops = std::make_shared<MemOps>();
+  auto m = std::make_shared<Mapping>(ops, &wb, Mapping::Options{});
+  auto b = Bytes(2 * kPageSize, 0x77);
+  m->Freeze(0, 2 * kPageSize);
+  ASSERT_TRUE(m->Write(0, b, false).ok());  // (a real caller's io lock keeps writers out)
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // expired, passed, skipped
+  EXPECT_EQ(m->DirtyPages(), 2u);
+  m->Thaw(/*zeroed=*/false);
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (m->DirtyPages() != 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(m->DirtyPages(), 0u) << "never written back after the thaw";
+  wb.Stop();
 }
 
 TEST(Mapping, DropCleanPagesLeavesDirtyOnes) {
