@@ -386,8 +386,7 @@ Result<uint64_t> SuperBlock::SeekDataOrHole(Inode& inode, uint64_t offset, int w
   };
   if (whence == SEEK_DATA) {
     const uint64_t page = m.NextUnwritten(offset >> mm::kPageShift);
-    const uint64_t cached =
-        page >= (size >> mm::kPageShift) + 1 ? size : std::max(offset, page << mm::kPageShift);
+    const uint64_t cached = page == UINT64_MAX ? size : std::max(offset, page << mm::kPageShift);
     const uint64_t data = std::min(store(offset), cached);
     return data >= size ? Err(-ENXIO) : Result<uint64_t>(data);
   }
@@ -831,12 +830,16 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* 
       }
     }
   }
+  MoveNames(*f, *t, /*swap=*/false);
+  return Status::Ok();
+}
+
+void SuperBlock::MoveNames(const std::string& from, const std::string& to, bool swap) {
   for (auto& [ino, inode] : inodes_) {
-    bool any = MovePath(inode->path_, *f, *t, /*swap=*/false);
-    for (std::string& other : inode->other_names_) any = MovePath(other, *f, *t, false) || any;
+    bool any = MovePath(inode->path_, from, to, swap);
+    for (std::string& other : inode->other_names_) any = MovePath(other, from, to, swap) || any;
     if (any) NamesChanged(*inode);
   }
-  return Status::Ok();
 }
 
 Status SuperBlock::Rename2(std::string_view from, std::string_view to, unsigned flags,
@@ -851,13 +854,8 @@ Status SuperBlock::Rename2(std::string_view from, std::string_view to, unsigned 
   if (Status s = fs_->RenameFlags(*f, *t, flags); !s.ok()) return s;
   // NOREPLACE replaced nothing: the names under `from` move, as in Rename. EXCHANGE: the names
   // under each move to the other.
-  const bool swap = flags == RENAME_EXCHANGE;
   std::lock_guard lock(inodes_mu_);
-  for (auto& [ino, inode] : inodes_) {
-    bool any = MovePath(inode->path_, *f, *t, swap);
-    for (std::string& other : inode->other_names_) any = MovePath(other, *f, *t, swap) || any;
-    if (any) NamesChanged(*inode);
-  }
+  MoveNames(*f, *t, /*swap=*/flags == RENAME_EXCHANGE);
   return Status::Ok();
 }
 

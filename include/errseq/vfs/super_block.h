@@ -197,6 +197,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // Tells the file system the inode's current names (fault rules match them). REQUIRES:
   // inodes_mu_ held.
   void NamesChanged(Inode& inode);
+  // What a rename (or, with `swap`, an exchange) of `from` to `to` makes of every in-core
+  // inode's names. REQUIRES: inodes_mu_ held.
+  void MoveNames(const std::string& from, const std::string& to, bool swap);
   mutable std::mutex inodes_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;  // GUARDED_BY(inodes_mu_)
 
