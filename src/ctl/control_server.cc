@@ -256,6 +256,7 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"cache_memory_bytes", mm::PagePool::Default().SlabBytes()},
                  {"written_bytes", w.written_bytes},
                  {"failed_writes", w.failed_writes},
+                 {"background_persists", w.persists},
                  {"errors_recorded", sb_.ledger().recorded()},
                  {"errors_reported", sb_.ledger().reported()},
                  {"events_dropped", sb_.ledger().dropped()},

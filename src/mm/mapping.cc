@@ -358,16 +358,11 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
     const uint64_t len = n << kPageShift;
     if (wb_) wb_->AccountWritten(len, !s.ok());
     uint64_t backing = 0;
-    if (!s.ok()) {
-      if (options_.policy == FailurePolicy::kDelayed) {
-        Lock lock(mu_);
-        pending_err_ = s.err();
-        pending_off_ = off;
-        pending_len_ = len;
-      } else {
-        // Recorded before the pages leave writeback (SEMANTICS.md §1, memory order).
-        SetError(s.err(), off, len);
-      }
+    if (s.ok()) {
+      NoteWritten(len);
+    } else {
+      // Recorded before the pages leave writeback (SEMANTICS.md §1, memory order).
+      WritebackFailed(s.err(), off, len);
       if (options_.policy == FailurePolicy::kRevert) {
         auto b = ops_->BackingSize();
         backing = b.ok() ? *b : 0;
@@ -533,7 +528,49 @@ void Mapping::DropAllPages() {
   DropFrom(0, /*dirty_too=*/true, SIZE_MAX);
 }
 
+void Mapping::NoteWritten(uint64_t len) {
+  if (wb_ == nullptr) return;
+  const uint64_t every = wb_->options().persist_after_bytes;
+  const uint64_t now = unpersisted_.fetch_add(len, std::memory_order_relaxed) + len;
+  if (every != 0 && now >= every && now - len < every && !no_persist_.load()) {
+    wb_->QueuePersist(shared_from_this());
+  }
+}
+
+Status Mapping::SyncStore(bool datasync) {
+  std::lock_guard lock(store_sync_mu_);
+  // Everything written back before this point is covered by the sync below; what lands
+  // meanwhile counts towards the next one.
+  unpersisted_.store(0, std::memory_order_relaxed);
+  Status s = ops_->Sync(datasync);
+  if (!s.ok()) SetError(s.err(), 0, 0);
+  return s;
+}
+
+bool Mapping::PersistInBackground() {
+  std::lock_guard lock(store_sync_mu_);
+  if (unpersisted_.exchange(0, std::memory_order_relaxed) == 0) return false;  // an fsync did it
+  Status s = ops_->Persist();
+  if (s.err() == -EOPNOTSUPP) {
+    no_persist_.store(true);
+    return false;
+  }
+  if (!s.ok()) WritebackFailed(s.err(), 0, 0);
+  return true;
+}
+
 // ---- errors --------------------------------------------------------------------------------
+
+void Mapping::WritebackFailed(int err, uint64_t off, uint64_t len) {
+  if (options_.policy == FailurePolicy::kDelayed) {
+    Lock lock(mu_);
+    pending_err_ = err;
+    pending_off_ = off;
+    pending_len_ = len;
+  } else {
+    SetError(err, off, len);
+  }
+}
 
 void Mapping::SetError(int err, uint64_t offset, uint64_t length) {
   if (err >= 0) return;

@@ -19,6 +19,9 @@ Writeback::Writeback(WritebackOptions options)
     : options_(options),
       background_pages_(static_cast<int64_t>(options.dirty_background_bytes / kPageSize)) {
   if (options_.start_flusher) flusher_ = std::thread([this] { FlusherLoop(); });
+  if (options_.start_flusher && options_.persist_after_bytes != 0) {
+    persister_ = std::thread([this] { PersistLoop(); });
+  }
 }
 
 Writeback::~Writeback() { Stop(); }
@@ -30,14 +33,46 @@ void Writeback::Stop() {
   }
   wake_.notify_all();
   pass_done_.notify_all();
+  persist_wake_.notify_all();
   if (flusher_.joinable()) flusher_.join();
-  std::deque<std::shared_ptr<Mapping>> drop;
+  // A persist in flight finishes (and records its error) before this returns; queued ones are
+  // dropped: whoever stops writeback syncs the store itself (unmount: SyncFs).
+  if (persister_.joinable()) persister_.join();
+  std::deque<std::shared_ptr<Mapping>> drop, drop_persist;
   {
     std::lock_guard lock(mu_);
     drop.swap(dirty_list_);
     for (auto& m : drop) m->on_dirty_list_ = false;
+    drop_persist.swap(persist_list_);
+    for (auto& m : drop_persist) m->on_persist_list_ = false;
   }
-  // `drop` releases its mappings here, outside mu_.
+  // `drop` and `drop_persist` release their mappings here, outside mu_.
+}
+
+void Writeback::QueuePersist(std::shared_ptr<Mapping> mapping) {
+  if (!persister_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    if (stop_ || mapping->on_persist_list_) return;
+    mapping->on_persist_list_ = true;
+    persist_list_.push_back(std::move(mapping));
+  }
+  persist_wake_.notify_one();
+}
+
+void Writeback::PersistLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    persist_wake_.wait(lock, [&] { return stop_ || !persist_list_.empty(); });
+    if (stop_) break;
+    std::shared_ptr<Mapping> m = std::move(persist_list_.front());
+    persist_list_.pop_front();
+    m->on_persist_list_ = false;  // written back further meanwhile: may be queued again
+    lock.unlock();
+    if (m->PersistInBackground()) persists_.fetch_add(1, std::memory_order_relaxed);
+    m.reset();  // outside mu_: it may be the last reference
+    lock.lock();
+  }
 }
 
 void Writeback::MarkDirty(std::shared_ptr<Mapping> mapping) {
@@ -214,7 +249,8 @@ Writeback::Stats Writeback::GetStats() const {
           failed_writes_.load(),
           passes_,
           throttled_.load(),
-          evicted_pages_.load()};
+          evicted_pages_.load(),
+          persists_.load()};
 }
 
 }  // namespace errseq::mm

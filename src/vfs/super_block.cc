@@ -511,10 +511,9 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
     mm::Mapping& m = inode.mapping();
     // Write back and wait. Page errors are recorded in the mapping, not returned here.
     m.WriteRange(start >> mm::kPageShift, end >> mm::kPageShift, mm::SyncMode::kAll);
-    // The fs's durability step; its failure means written data may be gone: record it like a
-    // failed page write so that every description learns of it.
-    Status s = m.ops().Sync(datasync);
-    if (!s.ok()) m.SetError(s.err(), 0, 0);
+    // The fs's durability step; its failure means written data may be gone: SyncStore records
+    // it like a failed page write so that every description learns of it.
+    m.SyncStore(datasync).IgnoreError();
     // Always check and advance, even when writing failed (the cursor must move).
     err = ReportWbErr(f, call);
     if (options_.policy == mm::FailurePolicy::kDelayed) m.FlushDelayedErrors();

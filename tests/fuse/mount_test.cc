@@ -26,6 +26,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "mount_support.h"
 
@@ -190,6 +191,8 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_NE(out.find("flush_on_close= must be on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "xattr=maybe", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("xattr= must be on or off"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "persist_after=64k", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("persist_after= needs 0 or a size of at least 1m"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
   std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),
@@ -419,6 +422,46 @@ TEST(Mount, OnlyWrittenPagesStayCachedUnlessCacheReadsIsOn) {
       EXPECT_EQ(*cached, 4096u) << "only the written page: " << stats;
     }
     ::close(fd);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
+// Write-behind: a stream written through the mount, with no fsync, is made durable on the
+// source (its fdatasync) as it goes, every persist_after bytes; with persist_after=0 only
+// fsync, sync and unmount do it. The data is the same either way.
+TEST(Mount, WriteBehindPersistsALongStreamOnTheSourceAsItGoes) {
+  SKIP_WITHOUT_FUSE();
+  for (const char* opt : {"persist_after=2m", "persist_after=0"}) {
+    Mount m({opt, "dirty_background=1m"});
+    ASSERT_TRUE(m.Start()) << m.Log();
+    int fd = ::open(m.Path("stream").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    std::string chunk(1 << 20, 's');
+    for (int k = 0; k < 16; ++k) {
+      chunk[0] = static_cast<char>('a' + k);
+      ASSERT_EQ(::write(fd, chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
+    }
+    std::string stats;
+    std::optional<uint64_t> persists, dirty;
+    for (int tries = 0; tries < 100; ++tries) {  // background writeback: within 5 s
+      persists = StatsField(m, "background_persists", &stats);
+      dirty = StatsField(m, "dirty_bytes", &stats);
+      ASSERT_TRUE(persists.has_value() && dirty.has_value()) << stats;
+      if (*dirty == 0 && (*persists > 0 || std::string(opt) == "persist_after=0")) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(*dirty, 0u) << stats;
+    if (std::string(opt) == "persist_after=0") {
+      EXPECT_EQ(*persists, 0u) << stats;
+    } else {
+      EXPECT_GE(*persists, 1u) << "16 MiB written back, no persist: " << stats;
+    }
+    EXPECT_EQ(::fsync(fd), 0);
+    ::close(fd);
+    std::ifstream in(m.src() + "/stream", std::ios::binary);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_EQ(got.size(), 16u << 20) << opt;
+    for (int k = 0; k < 16; ++k) EXPECT_EQ(got[size_t(k) << 20], 'a' + k) << opt;
     EXPECT_EQ(m.Unmount(), 0) << m.Log();
   }
 }

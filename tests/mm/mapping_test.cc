@@ -1,6 +1,7 @@
 // Mapping on its own (no super block, no flusher): the page cache of one file over an in-memory
 // AddressSpaceOps that counts its calls and can be told to fail. Covers read-in, i_size, runs,
-// truncate, eviction, mapping_set_error and the four failure policies page by page.
+// truncate, eviction, mapping_set_error and the four failure policies page by page; and
+// write-behind (background persists of the store) against fsync.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -48,15 +49,42 @@ class MemOps : public AddressSpaceOps {
     return Status::Ok();
   }
   Status Sync(bool) override { return Status::Ok(); }
+  // Write-behind: counts calls; `hold_persist` keeps a call waiting until it is cleared;
+  // answers `persist_result` (0: success).
+  Status Persist() override {
+    std::unique_lock l(mu);
+    ++persists;
+    persist_cv.notify_all();
+    persist_cv.wait(l, [&] { return !hold_persist; });
+    return persist_result == 0 ? Status::Ok() : Status::Error(persist_result);
+  }
   Result<uint64_t> BackingSize() override {
     std::lock_guard l(mu);
     return data.size();
+  }
+  int Persists() {
+    std::lock_guard l(mu);
+    return persists;
+  }
+  // Waits (up to 5 s) until Persist has been called `n` times.
+  bool WaitPersists(int n) {
+    std::unique_lock l(mu);
+    return persist_cv.wait_for(l, std::chrono::seconds(5), [&] { return persists >= n; });
+  }
+  void SetHold(bool hold) {
+    std::lock_guard l(mu);
+    hold_persist = hold;
+    persist_cv.notify_all();
   }
 
   std::mutex mu;
   std::vector<std::byte> data;
   int fail_writes = 0;
   int reads = 0;
+  int persists = 0;
+  int persist_result = 0;
+  bool hold_persist = false;
+  std::condition_variable persist_cv;
   std::vector<std::pair<uint64_t, size_t>> write_calls;  // (first page, pages)
 };
 
@@ -304,6 +332,119 @@ TEST(Mapping, BackgroundWritebackComesBackForPagesLeftFrozen) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(m->DirtyPages(), 0u) << "never written back after the thaw";
+  wb.Stop();
+}
+
+// Write-behind with a threshold of 1 MiB; the flusher never wakes by itself.
+WritebackOptions WriteBehind() {
+  WritebackOptions wo;
+  wo.persist_after_bytes = 1 << 20;
+  wo.dirty_expire_ms = 3'600'000;
+  wo.wakeup_ms = 3'600'000;
+  wo.dirty_background_bytes = 1ull << 40;
+  return wo;
+}
+
+TEST(Mapping, WriteBehindPersistsTheStoreEachTimeTheThresholdIsWrittenBack) {
+  Writeback wb(WriteBehind());
+  auto ops = std::make_shared<MemOps>();
+  auto m = std::make_shared<Mapping>(ops, &wb, Mapping::Options{});
+  auto mib = Bytes(1 << 20, 0x31);
+  uint64_t end = 0;
+  // Writes `len` bytes at the end of the file and writes them back; then gives the persist
+  // thread time to act.
+  auto write_back = [&](size_t len) {
+    ASSERT_TRUE(m->Write(end, std::span(mib).first(len), false).ok());
+    end += len;
+    m->WriteAll(SyncMode::kNone);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  };
+  ASSERT_TRUE(m->Write(0, mib, false).ok());
+  end = 1 << 20;
+  EXPECT_EQ(ops->Persists(), 0) << "nothing written back yet";
+  m->WriteAll(SyncMode::kNone);
+  ASSERT_TRUE(ops->WaitPersists(1));
+  write_back(512 << 10);
+  EXPECT_EQ(ops->Persists(), 1) << "half the threshold since the last persist";
+  write_back(512 << 10);
+  EXPECT_EQ(ops->Persists(), 2) << "the threshold since the last persist";
+  // An fsync's own store sync covers what was written back so far: the count starts again.
+  write_back(768 << 10);
+  EXPECT_TRUE(m->SyncStore(true).ok());
+  write_back(768 << 10);
+  EXPECT_EQ(ops->Persists(), 2) << "768 KiB since the fsync";
+  write_back(256 << 10);
+  EXPECT_EQ(ops->Persists(), 3) << "1 MiB since the fsync";
+  EXPECT_EQ(wb.GetStats().persists, 3u);
+  wb.Stop();
+}
+
+TEST(Mapping, AFailedPersistIsRecordedLikeAFailedPageWrite) {
+  Writeback wb(WriteBehind());
+  auto ops = std::make_shared<MemOps>();
+  ops->persist_result = -EIO;
+  Errseq sb_err;
+  Mapping::Options o;
+  o.sb_err = &sb_err;
+  auto m = std::make_shared<Mapping>(ops, &wb, o);
+  const errseq_t since = m->wb_err().Sample();
+  const errseq_t sb_since = sb_err.Sample();
+  ASSERT_TRUE(m->Write(0, Bytes(1 << 20, 0x32), false).ok());
+  m->WriteAll(SyncMode::kNone);
+  ASSERT_TRUE(ops->WaitPersists(1));
+  wb.Stop();  // the persist in flight has finished and recorded its error
+  EXPECT_EQ(m->wb_err().Check(since), -EIO);
+  EXPECT_EQ(sb_err.Check(sb_since), -EIO);
+  EXPECT_EQ(m->legacy().TestAndKeep(), -EIO);
+}
+
+// The store hands its error to whichever sync asks first. An fsync that meets a persist in
+// flight must not return before the persist's error is recorded, or it would return 0 for
+// data the store lost.
+TEST(Mapping, AnFsyncMeetingAPersistInFlightReturnsOnlyOnceItsErrorIsRecorded) {
+  Writeback wb(WriteBehind());
+  auto ops = std::make_shared<MemOps>();
+  ops->persist_result = -EIO;
+  ops->hold_persist = true;
+  auto m = std::make_shared<Mapping>(ops, &wb, Mapping::Options{});
+  errseq_t cursor = m->wb_err().Sample();
+  ASSERT_TRUE(m->Write(0, Bytes(1 << 20, 0x33), false).ok());
+  m->WriteAll(SyncMode::kNone);
+  ASSERT_TRUE(ops->WaitPersists(1));  // in flight, held
+  std::atomic<bool> returned{false};
+  std::thread fsync([&] {
+    m->SyncStore(false).IgnoreError();  // the store itself answers 0 (its error went to the persist)
+    returned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(returned.load()) << "the fsync returned while the persist was in flight";
+  ops->SetHold(false);
+  fsync.join();
+  EXPECT_EQ(m->wb_err().CheckAndAdvance(&cursor), -EIO);
+  wb.Stop();
+}
+
+TEST(Mapping, AStoreWithoutWriteBehindIsAskedOnce) {
+  class NoPersist final : public MemOps {
+   public:
+    Status Persist() override {
+      calls.fetch_add(1);
+      return Status::Error(-EOPNOTSUPP);
+    }
+    std::atomic<int> calls{0};
+  };
+  Writeback wb(WriteBehind());
+  auto ops = std::make_shared<NoPersist>();
+  auto m = std::make_shared<Mapping>(ops, &wb, Mapping::Options{});
+  const errseq_t since = m->wb_err().Sample();
+  for (int k = 0; k < 3; ++k) {
+    ASSERT_TRUE(m->Write(uint64_t(k) << 20, Bytes(1 << 20, 0x34), false).ok());
+    m->WriteAll(SyncMode::kNone);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(ops->calls.load(), 1);
+  EXPECT_EQ(m->wb_err().Check(since), 0) << "EOPNOTSUPP is no writeback error";
+  EXPECT_EQ(wb.GetStats().persists, 0u);
   wb.Stop();
 }
 

@@ -44,6 +44,12 @@ class AddressSpaceOps {
   // flush). A failure here means written data may be lost.
   virtual Status Sync(bool datasync) = 0;
 
+  // Makes what WritePages wrote so far durable, for background writeback (the store's own
+  // write-behind: Writeback::QueuePersist). Not a call of the user's, so unlike Sync no fault
+  // rules apply; a failure still means written data may be lost and is recorded like one.
+  // -EOPNOTSUPP (the default): nothing cheaper than the user's own sync; never called again.
+  virtual Status Persist() { return Status::Error(-95 /*EOPNOTSUPP*/); }
+
   // How many bytes the backing store holds now (the on-disk i_size), for the revert policy.
   virtual Result<uint64_t> BackingSize() = 0;
 

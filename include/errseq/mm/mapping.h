@@ -88,6 +88,17 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Waits until no page in [first, last] is under writeback.
   void WaitRange(uint64_t first, uint64_t last);
 
+  // The fs's durability step of an fsync (AddressSpaceOps::Sync). Its failure means written
+  // data may be gone: it is recorded with SetError, so every description learns of it. One
+  // store sync at a time per mapping (store_sync_mu_): when a background persist and an fsync
+  // meet, the store's error goes to whichever asks first, and it is recorded before the other
+  // one returns, so an fsync never returns 0 once the store has lost this file's data.
+  Status SyncStore(bool datasync);
+  // Write-behind, on Writeback's persist thread: AddressSpaceOps::Persist when something was
+  // written back since the store's last sync. A failure is recorded like a failed page write.
+  // Returns whether the store was asked.
+  bool PersistInBackground();
+
   // Sets i_size: drops cached pages wholly past it (dirty ones too) and zeroes the tail of a
   // partial last page. Waits for writeback of the pages it drops.
   void Truncate(uint64_t new_size);
@@ -184,6 +195,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   size_t UncachedRun(uint64_t index, size_t max_pages);
   void MarkDirty(Lock& lock, uint64_t index, Page& page);
   void AfterRevert(Lock& lock, uint64_t backing_size);
+  // A page write (or a persist) of [off, off + len) failed: record it now, or hold it back for
+  // the next sync call under the delayed policy.
+  void WritebackFailed(int err, uint64_t off, uint64_t len);
+  // `len` more bytes reached the store: ask for a background persist every
+  // WritebackOptions::persist_after_bytes.
+  void NoteWritten(uint64_t len);
   bool AnyBusyFrom(uint64_t first_index) { return AnyBusyIn(first_index, UINT64_MAX); }
   bool Frozen(uint64_t index) const { return index >= frozen_first_ && index <= frozen_last_; }
   bool AnyBusyIn(uint64_t first, uint64_t last);  // locked or writeback in [first, last]
@@ -212,8 +229,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t pending_off_ = 0, pending_len_ = 0;
   std::atomic<int64_t> dirtied_when_ns_{0};  // steady_clock, written under mu_
   std::atomic<size_t> ndirty_{0};             // dirty pages; written under mu_, read anywhere
+  std::mutex store_sync_mu_;                  // held across each Sync and Persist of the store
+  std::atomic<uint64_t> unpersisted_{0};      // bytes written back since the store's last sync
+  std::atomic<bool> no_persist_{false};       // the store answered Persist with EOPNOTSUPP
   friend class Writeback;
-  bool on_dirty_list_ = false;  // GUARDED_BY(Writeback::mu_)
+  bool on_dirty_list_ = false;    // GUARDED_BY(Writeback::mu_)
+  bool on_persist_list_ = false;  // GUARDED_BY(Writeback::mu_)
 };
 
 }  // namespace errseq::mm

@@ -7,6 +7,9 @@
 // Writers call BalanceDirty() after dirtying pages: above `dirty_limit_bytes` they wait for the
 // flusher to make a pass, so memory stays bounded. When the cache holds more than
 // `cache_limit_bytes`, clean pages are dropped from mappings in turn.
+// Write-behind (`persist_after_bytes`, off by default): each time that much more of a file has
+// been written back, a second thread has its store make it durable (AddressSpaceOps::Persist),
+// so the disk works while more data arrives instead of all at the next fsync.
 //
 // Locking: `mu_` guards the dirty list, the mapping registry, the pass counter and the stop
 // flag. It is never held while calling into a Mapping. Counters are atomics.
@@ -38,6 +41,9 @@ struct WritebackOptions {
   uint64_t cache_limit_bytes = PercentOfRam(50);
   size_t max_write_pages = 256;  // 1 MiB per WritePages call
   bool start_flusher = true;     // false: only explicit writeback (some tests)
+  // Write-behind: a background AddressSpaceOps::Persist of a file every time this many more
+  // bytes of it were written back. 0: never (the store is made durable only by syncs).
+  uint64_t persist_after_bytes = 0;
 };
 
 class Writeback {
@@ -50,6 +56,7 @@ class Writeback {
     uint64_t flusher_passes;
     uint64_t throttled;
     uint64_t evicted_pages;
+    uint64_t persists;         // write-behind: background store syncs done
   };
 
   explicit Writeback(WritebackOptions options);
@@ -63,6 +70,9 @@ class Writeback {
   void MarkDirty(std::shared_ptr<Mapping> mapping);
   // Every mapping registers so that cache eviction can reach it.
   void Register(const std::shared_ptr<Mapping>& mapping);
+  // Write-behind: have the persist thread call mapping->PersistInBackground() (once, however
+  // often it is asked before that). Nothing happens without a persist thread.
+  void QueuePersist(std::shared_ptr<Mapping> mapping);
 
   // Writes back every mapping and waits for all writeback in flight, the flusher's included
   // (sync(2), syncfs, unmount).
@@ -89,6 +99,7 @@ class Writeback {
 
  private:
   void FlusherLoop();
+  void PersistLoop();
   void Kick();
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
@@ -100,7 +111,9 @@ class Writeback {
   mutable std::mutex mu_;
   std::condition_variable wake_;       // flusher: work to do or stop
   std::condition_variable pass_done_;  // throttled writers
+  std::condition_variable persist_wake_;  // persist thread: a mapping queued, or stop
   std::deque<std::shared_ptr<Mapping>> dirty_list_;  // GUARDED_BY(mu_)
+  std::deque<std::shared_ptr<Mapping>> persist_list_;  // GUARDED_BY(mu_)
   std::vector<std::weak_ptr<Mapping>> registry_;     // GUARDED_BY(mu_)
   size_t shrink_cursor_ = 0;                         // GUARDED_BY(mu_)
   uint64_t passes_ = 0;                              // GUARDED_BY(mu_)
@@ -114,8 +127,10 @@ class Writeback {
   std::atomic<uint64_t> failed_writes_{0};
   std::atomic<uint64_t> throttled_{0};
   std::atomic<uint64_t> evicted_pages_{0};
+  std::atomic<uint64_t> persists_{0};
   std::atomic<bool> shrinking_{false};
   std::thread flusher_;
+  std::thread persister_;
 };
 
 }  // namespace errseq::mm
