@@ -257,7 +257,7 @@ int main(int argc, char** argv) {
   // hint per 4 MiB instead of four (W1 median 619 against 560 MB/s in alternating runs).
   mo.writeback.max_write_pages = 1024;
   // Write-behind every 32 MiB: the disk's cache flush of a long stream is spread over the
-  // stream instead of all in its final fsync (docs/benchmarks.md, "Write-behind").
+  // stream instead of all in its final fsync (docs/benchmarks.md, W1 and W2: write-behind).
   if (!persist_set) mo.writeback.persist_after_bytes = 32ull << 20;
   if (!limit_set) {
     mo.writeback.dirty_limit_bytes = std::min<uint64_t>(mo.writeback.dirty_limit_bytes, 1ull << 30);
