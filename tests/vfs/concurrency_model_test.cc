@@ -1,6 +1,7 @@
 // Randomized concurrency test (run under ThreadSanitizer): threads x files x descriptions doing
 // writes (whole and partial pages), punches and zero-ranges, fsyncs, syncfs, opens and closes while a fault switches on and off, with the flusher
-// writing back in the background. The real stack runs (passthrough on a temp dir); a model of
+// writing back in the background and write-behind syncing the host files (every 16 KiB written
+// back; a persist of the file the fault is armed for fails too). The real stack runs (passthrough on a temp dir); a model of
 // error epochs checks every report:
 //  1. nobody is told the same error twice: between two reports to one description, some error
 //     on that file must have started after the first report began;
@@ -8,7 +9,8 @@
 //     sample at open was a seen value is told nothing until a newer error starts;
 //  3. nobody misses one: an error that started after a description's previous check ended and
 //     was recorded before its next check began is reported by that check; after quiescence one
-//     more error reaches every open description exactly once.
+//     more error reaches every open description exactly once;
+//  4. nothing is dropped: after quiescence every failure the file system returned was recorded.
 // "Started" counts failed page writes as the file system returns them (before the errseq set);
 // "done" counts records as the super block announces them (after the set). Seeded:
 // ERRSEQ_SEED and ERRSEQ_CONCURRENCY_OPS override.
@@ -44,6 +46,7 @@ struct Counters {
   std::atomic<uint64_t> started[kFiles];
   std::atomic<uint64_t> done[kFiles];
   std::atomic<uint64_t> sb_started{0}, sb_done{0};
+  std::atomic<int> failing{-1};  // the file whose write-behind persists fail now, or -1
 };
 
 // Wraps the real passthrough data path of one file to count failures as they are returned.
@@ -61,6 +64,14 @@ class CountingOps final : public mm::AddressSpaceOps {
     return s;
   }
   Status Sync(bool d) override { return inner_->Sync(d); }
+  Status Persist() override {
+    if (c_->failing.load() == file_) {  // counted before the mapping records it, as above
+      c_->started[file_].fetch_add(1);
+      c_->sb_started.fetch_add(1);
+      return Status::Error(-EIO);
+    }
+    return inner_->Persist();
+  }
   Result<uint64_t> BackingSize() override { return inner_->BackingSize(); }
   Status Fallocate(int mode, uint64_t off, uint64_t len) override {
     return inner_->Fallocate(mode, off, len);
@@ -138,6 +149,7 @@ TEST(ConcurrencyModel, NoDoubleReportsNoMissedReportsUnderRandomFaults) {
   vfs::MountOptions o;
   o.writeback.dirty_expire_ms = 2;
   o.writeback.wakeup_ms = 1;
+  o.writeback.persist_after_bytes = 16 << 10;
   o.on_error = [&](const vfs::Event& e) {
     auto it = file_of_ino.find(e.ino);  // written before any I/O, read-only after
     if (it != file_of_ino.end()) c.done[it->second].fetch_add(1);
@@ -215,11 +227,14 @@ TEST(ConcurrencyModel, NoDoubleReportsNoMissedReportsUnderRandomFaults) {
     std::mt19937_64 rng(seed ^ 0x5eed);
     while (!stop.load()) {
       if (rng() % 2) {
+        const int file = static_cast<int>(rng() % kFiles);
         faults->Load(*block::ParseFaultTable("0 * write error " +
                                              std::string(rng() % 2 ? "EIO" : "ENOSPC") +
-                                             " path=f" + std::to_string(rng() % kFiles)));
+                                             " path=f" + std::to_string(file)));
+        c.failing = file;
       } else {
         faults->Clear();
+        c.failing = -1;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 800));
     }
@@ -265,6 +280,7 @@ TEST(ConcurrencyModel, NoDoubleReportsNoMissedReportsUnderRandomFaults) {
   stop = true;
   toggler.join();
   faults->Clear();
+  c.failing = -1;
 
   // Quiescent: bring every description up to date (checked), then one more error on each file
   // reaches every description of it exactly once.
@@ -286,7 +302,12 @@ TEST(ConcurrencyModel, NoDoubleReportsNoMissedReportsUnderRandomFaults) {
     }
   }
   EXPECT_EQ(violations.load(), 0u) << "seed " << seed << ": " << first_violation;
+  // Every failure the file system returned (page write or persist) was recorded: none dropped.
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(c.started[i].load(), c.done[i].load()) << "file f" << i << ", seed " << seed;
+  }
   EXPECT_GT(reports.load(), 100u) << "the faults hardly ever fired: the test proves little";
+  EXPECT_GT(sb.WritebackStats().persists, 10u) << "write-behind hardly ever ran";
   EXPECT_GE(ops.load(), total_ops);
   finals.clear();
   (void)(*sb_r)->Unmount();
