@@ -27,6 +27,13 @@ class DeviceData final : public mm::AddressSpaceOps {
   Status Sync(bool) override { return dev_->Flush(); }
   Result<uint64_t> BackingSize() override { return dev_->Size(); }
 
+  // blkdev_fallocate's two zeroing modes (punch and zero-range) both write zeroes; the caller
+  // has checked the mode, the range and its alignment.
+  Status Fallocate(int /*mode*/, uint64_t offset, uint64_t len) override {
+    return dev_->WriteZeroes(offset, len);
+  }
+  uint32_t DeviceBlockSize() const override { return dev_->BlockSize(); }
+
  private:
   const std::shared_ptr<block::BlockDevice> dev_;
 };

@@ -445,15 +445,30 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   if (inode.is_dir()) return Err(-EISDIR);
   if (!inode.has_data()) return Err(-ENODEV);
   if (offset + len > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
-  if (inode.fixed_size()) return Err(-EOPNOTSUPP);  // a device: nothing to allocate or punch
   mm::Mapping& m = inode.mapping();
   const bool zeroes = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
   std::unique_lock io(inode.io_mu_);
+  if (inode.fixed_size()) {
+    // A device (blkdev_fallocate): nothing to allocate; a range within the device (KEEP_SIZE
+    // cuts one that runs past its end) and aligned to its logical block size.
+    if (!zeroes) return Err(-EOPNOTSUPP);
+    const uint64_t dev_size = m.size();
+    if (offset >= dev_size) return Err(-EINVAL);
+    if (len > dev_size - offset) {
+      if (!(mode & FALLOC_FL_KEEP_SIZE)) return Err(-EINVAL);
+      len = dev_size - offset;
+    }
+    const uint64_t bs = m.ops().DeviceBlockSize();
+    if (bs == 0 || ((offset | len) & (bs - 1)) != 0) return Err(-EINVAL);
+  }
   // No page of the range may be written back while the store is zeroed (it would put the old
   // bytes back), nor be dropped before the store has done it (a refusal must lose nothing).
+  // A device is the exception, as in Linux: its cache is dropped, dirty pages too, before the
+  // device is zeroed, so a failed zeroing leaves what the device holds (the error is the
+  // call's, not a writeback error).
   if (zeroes) m.Freeze(offset, len);
   Status s = m.ops().Fallocate(mode, offset, len);
-  if (zeroes) m.Thaw(s.ok());
+  if (zeroes) m.Thaw(s.ok() || inode.fixed_size());
   if (!s.ok()) return s;
   const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();
   if (grows) m.GrowSize(offset + len);

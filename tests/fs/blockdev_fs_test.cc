@@ -1,6 +1,9 @@
 // BlockdevFs on its own: a device shown as one fixed-size file in a fixed namespace. Bad
 // devices and names are refused with a message; every namespace change gets the errno the
-// kernel gives for a block device node's directory; the data path is the device's.
+// kernel gives for a block device node's directory; the data path is the device's; fallocate
+// of the device file behaves as blkdev_fallocate.
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -8,8 +11,10 @@
 #include <cerrno>
 #include <vector>
 
+#include "errseq/block/fault_device.h"
 #include "errseq/block/memory_device.h"
 #include "errseq/fs/blockdev_fs.h"
+#include "errseq/vfs/vfs.h"
 
 namespace errseq::fs {
 namespace {
@@ -87,6 +92,95 @@ TEST(BlockdevFs, DataPathIsTheDevice) {
   ASSERT_TRUE(fs->SyncFs().ok());
   EXPECT_EQ(dev->FlushCount(), flushes + 2);
   EXPECT_EQ(*(*data)->BackingSize(), 1u << 20);
+}
+
+// blkdev_fallocate: punch (with KEEP_SIZE) and zero-range write zeroes to the device at once
+// and drop the range from the cache, dirty pages too; a range must be within the device
+// (KEEP_SIZE cuts one that runs past the end) and aligned to its logical block size; nothing is
+// allocated. A refused call changes nothing; a zeroing the device fails is the call's error,
+// not a writeback error, and the cache holds what the device does.
+TEST(BlockdevFs, FallocateOfTheDeviceFileIsBlkdevFallocate) {
+  auto mem = std::make_shared<block::MemoryDevice>(1 << 20, 512);
+  auto faulty = std::make_shared<block::FaultDevice>(mem);
+  vfs::MountOptions o;
+  o.writeback.start_flusher = false;
+  auto sb = vfs::SuperBlock::Mount(Make(faulty), o);
+  ASSERT_TRUE(sb.ok());
+  vfs::Vfs v(**sb);
+  const int fd = *v.Open("disk", O_RDWR);
+  auto fill = [&](uint64_t off, size_t len, int byte) {
+    std::vector<std::byte> b(len, std::byte(byte));
+    ASSERT_EQ(*v.Pwrite(fd, b, off), len);
+  };
+  // What the file reads as, and what the device holds, at off.
+  auto file_at = [&](uint64_t off) {
+    std::byte b;
+    EXPECT_EQ(*v.Pread(fd, std::span(&b, 1), off), 1u);
+    return static_cast<int>(b);
+  };
+  auto dev_at = [&](uint64_t off) {
+    std::vector<std::byte> b(512);
+    EXPECT_TRUE(mem->Read(off & ~uint64_t{511}, b).ok());
+    return static_cast<int>(b[off & 511]);
+  };
+  fill(0, 65536, 0xaa);
+  ASSERT_TRUE(v.Fsync(fd).ok());
+  fill(8192, 8192, 0xbb);  // dirty in the cache only
+
+  // Zero-range from 4608 for 8 KiB: half of page 1 and all of page 2 (dirty) and 512 bytes of
+  // page 3 (dirty); the device is zeroed at once, before any fsync.
+  ASSERT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 4608, 8192).err(), 0);
+  for (uint64_t off : {4607u, 16383u, 16384u}) EXPECT_NE(file_at(off), 0) << off;
+  EXPECT_EQ(file_at(4096), 0xaa);
+  for (uint64_t off : {4608u, 8192u, 12799u}) {
+    EXPECT_EQ(file_at(off), 0) << off;
+    EXPECT_EQ(dev_at(off), 0) << off;
+  }
+  EXPECT_EQ(file_at(12800), 0xbb) << "the rest of a dirty page at the end of the range stays";
+  ASSERT_TRUE(v.Fsync(fd).ok());
+  EXPECT_EQ(dev_at(12800), 0xbb);
+  EXPECT_EQ(dev_at(8192), 0) << "the dirty page inside the range was dropped, not written";
+
+  // Punch (only with KEEP_SIZE, as for any file), 512-byte aligned.
+  ASSERT_EQ(v.Fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 20480, 1024).err(), 0);
+  EXPECT_EQ(file_at(20480), 0);
+  EXPECT_EQ(file_at(21503), 0);
+  EXPECT_EQ(file_at(21504), 0xaa);
+  EXPECT_EQ(dev_at(21000), 0);
+
+  // Refused, and nothing changes: dirty data in the range stays.
+  fill(32768, 4096, 0xcc);
+  const uint64_t end = 1 << 20;
+  EXPECT_EQ(v.Fallocate(fd, 0, 32768, 4096).err(), -EOPNOTSUPP) << "nothing to allocate";
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_KEEP_SIZE, 32768, 4096).err(), -EOPNOTSUPP);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_PUNCH_HOLE, 32768, 4096).err(), -EOPNOTSUPP);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 32768, 4096).err(), -EOPNOTSUPP);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE, 32768 + 100, 512).err(), -EINVAL);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE, 32768, 100).err(), -EINVAL);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE, end, 512).err(), -EINVAL);
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE, end - 512, 1024).err(), -EINVAL);
+  EXPECT_EQ(file_at(32768), 0xcc);
+  // Past the end with KEEP_SIZE: cut at the end.
+  fill(end - 4096, 4096, 0xdd);
+  ASSERT_TRUE(v.Fsync(fd).ok());
+  ASSERT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, end - 512, 4096).err(), 0);
+  EXPECT_EQ(file_at(end - 513), 0xdd);
+  EXPECT_EQ(file_at(end - 1), 0);
+  EXPECT_EQ(dev_at(end - 1), 0);
+  EXPECT_EQ(v.Fstat(fd)->size, end);
+
+  // The device fails the zeroing: the call says so; the range was dropped from the cache first
+  // (Linux's truncate_bdev_range), so the file reads what the device holds; no writeback error.
+  fill(32768, 4096, 0xee);  // dirty; the device holds 0xcc there since the last fsync
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+  faulty->faults().Load({rule});
+  EXPECT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 32768, 4096).err(), -EIO);
+  faulty->faults().Clear();
+  EXPECT_EQ(file_at(32768), 0xcc) << "the dirty page was dropped; the device kept its bytes";
+  EXPECT_EQ(v.Fsync(fd).err(), 0);
+  v.Close(fd).IgnoreError();
+  EXPECT_TRUE((*sb)->Unmount().ok());
 }
 
 }  // namespace

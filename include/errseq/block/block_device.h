@@ -32,6 +32,9 @@ class BlockDevice {
   virtual Status Flush() = 0;
   // The device may forget these blocks; later reads return zeros or old data.
   virtual Status Discard(uint64_t offset, uint64_t length) = 0;
+  // These blocks read as zeros afterwards (REQ_OP_WRITE_ZEROES: fallocate of a block device).
+  // A write as far as faults go; this default writes zeros with WriteV, 1 MiB at a time.
+  virtual Status WriteZeroes(uint64_t offset, uint64_t length);
 
   virtual uint64_t Size() const = 0;
   virtual uint32_t BlockSize() const = 0;

@@ -70,6 +70,10 @@ class AddressSpaceOps {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
 
+  // A device shown as a file: its logical block size, to which fallocate aligns (as
+  // blkdev_fallocate). 0: not a device.
+  virtual uint32_t DeviceBlockSize() const { return 0; }
+
   // The store's bytes [offset, offset + len) (offset page-aligned) as a StoreRange for a reader
   // that moves them itself instead of ReadPages copying them, after the same checks ReadPages
   // makes (read faults). -EOPNOTSUPP: this store cannot hand out a descriptor.
