@@ -55,9 +55,11 @@ uint64_t Ledger::reported() const {
 
 std::string FormatEvent(const Event& e) {
   if (e.kind == Event::Kind::kRecorded) {
-    return fmt::format("#{} recorded {} on inode {} ({}) bytes {}+{} -> {}", e.seq,
-                       ErrnoName(e.err), e.ino, e.path, e.offset, e.length,
-                       Errseq::Describe(e.value));
+    // No byte range: the store's sync of the file failed (at an fsync, or a background persist).
+    const std::string where = e.length == 0 ? std::string("in a sync of its store")
+                                            : fmt::format("bytes {}+{}", e.offset, e.length);
+    return fmt::format("#{} recorded {} on inode {} ({}) {} -> {}", e.seq, ErrnoName(e.err),
+                       e.ino, e.path, where, Errseq::Describe(e.value));
   }
   return fmt::format("#{} reported {} to file {} (pid {}) by {} on inode {} ({})", e.seq,
                      ErrnoName(e.err), e.file_id, e.pid, e.call, e.ino, e.path);

@@ -122,6 +122,29 @@ TEST(Mount, EachProcessIsToldOnceAndLateOpenerOfUnseenErrorIsTold) {
   EXPECT_FALSE(IsMounted(m.mnt()));
 }
 
+// A failed sync of the source file itself (a `flush` rule) is recorded like a failed page
+// write, reported once, and the ledger says where it happened: no byte range.
+TEST(Mount, AFailedSourceSyncIsReportedOnceAndNamedInTheLedger) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  const std::string table = m.src() + "/../flush.faults";
+  std::ofstream(table) << "0 * flush error EIO path=f\n";
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "x", 1, 0), 1);
+  ASSERT_EQ(m.Ctl({"load", table}), 0);
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  std::string ev;
+  ASSERT_EQ(m.Ctl({"events"}, &ev), 0);
+  EXPECT_NE(ev.find("recorded EIO on f in a sync of its store"), std::string::npos) << ev;
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, FaultTableFromTheCommandLineAndEnospc) {
   SKIP_WITHOUT_FUSE();
   TempDir t;

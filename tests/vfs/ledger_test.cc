@@ -94,6 +94,9 @@ TEST(FormatEvent, BothKinds) {
   r.length = 8192;
   r.value = 0x5;  // EIO, unseen, counter 0
   EXPECT_EQ(FormatEvent(r), "#4 recorded EIO on inode 12 (dir/f) bytes 4096+8192 -> EIO unseen #0");
+  r.offset = r.length = 0;  // the store's sync failed: no byte range
+  EXPECT_EQ(FormatEvent(r),
+            "#4 recorded EIO on inode 12 (dir/f) in a sync of its store -> EIO unseen #0");
   Event p = Reported(3);
   p.seq = 5;
   p.ino = 12;

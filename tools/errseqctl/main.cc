@@ -49,10 +49,14 @@ std::string FindSocket(const std::string& socket, const std::string& mountpoint)
 
 void PrintEvent(const json& e) {
   if (e["kind"] == "recorded") {
-    std::printf("#%llu recorded %s on %s bytes %llu+%llu (errseq %s)\n",
-                e["seq"].get<unsigned long long>(), e["errno"].get<std::string>().c_str(),
-                e["path"].get<std::string>().c_str(), e["offset"].get<unsigned long long>(),
-                e["length"].get<unsigned long long>(), e["errseq"].get<std::string>().c_str());
+    // No byte range: the store's sync of the file failed (at an fsync, or a background persist).
+    const auto len = e["length"].get<unsigned long long>();
+    const auto off = e["offset"].get<unsigned long long>();
+    const std::string where = len == 0 ? std::string("in a sync of its store")
+                                       : "bytes " + std::to_string(off) + "+" + std::to_string(len);
+    std::printf("#%llu recorded %s on %s %s (errseq %s)\n", e["seq"].get<unsigned long long>(),
+                e["errno"].get<std::string>().c_str(), e["path"].get<std::string>().c_str(),
+                where.c_str(), e["errseq"].get<std::string>().c_str());
   } else {
     std::printf("#%llu told %s to file %llu (pid %d) by %s on %s\n",
                 e["seq"].get<unsigned long long>(), e["errno"].get<std::string>().c_str(),
