@@ -655,6 +655,21 @@ bool XattrAllowed(std::string_view name) {
   return name.starts_with("user.") || name.starts_with("trusted.") ||
          name.starts_with("security.");
 }
+
+// A value of the *getxattr/*listxattr kind: `call(buf, size)` with size 0 tells its size; it
+// may grow before it is read (ERANGE), then ask again.
+Result<std::string> ReadSized(const std::function<ssize_t(char*, size_t)>& call) {
+  for (;;) {
+    const ssize_t n = call(nullptr, 0);
+    if (n < 0) return Errno();
+    std::string v(static_cast<size_t>(n), '\0');
+    const ssize_t m = call(v.data(), v.size());
+    if (m < 0 && errno == ERANGE) continue;
+    if (m < 0) return Errno();
+    v.resize(static_cast<size_t>(m));
+    return v;
+  }
+}
 }  // namespace
 
 Result<PassthroughFs::XattrTarget> PassthroughFs::XattrTargetOf(const std::string& path) {
@@ -670,18 +685,10 @@ Result<std::string> PassthroughFs::GetXattr(const std::string& path, const std::
   auto t = XattrTargetOf(path);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
-  for (;;) {  // the value may grow between asking its size and reading it
-    ssize_t n = t->follow ? ::getxattr(p, name.c_str(), nullptr, 0)
-                          : ::lgetxattr(p, name.c_str(), nullptr, 0);
-    if (n < 0) return Errno();
-    std::string v(static_cast<size_t>(n), '\0');
-    ssize_t m = t->follow ? ::getxattr(p, name.c_str(), v.data(), v.size())
-                          : ::lgetxattr(p, name.c_str(), v.data(), v.size());
-    if (m < 0 && errno == ERANGE) continue;
-    if (m < 0) return Errno();
-    v.resize(static_cast<size_t>(m));
-    return v;
-  }
+  return ReadSized([&](char* buf, size_t size) {
+    return t->follow ? ::getxattr(p, name.c_str(), buf, size)
+                     : ::lgetxattr(p, name.c_str(), buf, size);
+  });
 }
 
 Status PassthroughFs::SetXattr(const std::string& path, const std::string& name,
@@ -699,18 +706,11 @@ Result<std::string> PassthroughFs::ListXattr(const std::string& path) {
   auto t = XattrTargetOf(path);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
-  std::string all;
-  for (;;) {
-    ssize_t n = t->follow ? ::listxattr(p, nullptr, 0) : ::llistxattr(p, nullptr, 0);
-    if (n < 0) return Errno();
-    all.assign(static_cast<size_t>(n), '\0');
-    ssize_t m = t->follow ? ::listxattr(p, all.data(), all.size())
-                          : ::llistxattr(p, all.data(), all.size());
-    if (m < 0 && errno == ERANGE) continue;
-    if (m < 0) return Errno();
-    all.resize(static_cast<size_t>(m));
-    break;
-  }
+  auto names = ReadSized([&](char* buf, size_t size) {
+    return t->follow ? ::listxattr(p, buf, size) : ::llistxattr(p, buf, size);
+  });
+  if (!names.ok()) return names.status();
+  const std::string& all = *names;
   std::string out;
   for (size_t at = 0; at < all.size();) {
     const size_t end = all.find('\0', at);

@@ -81,22 +81,22 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<vfs::NodeAttr> StatBeneath(const std::string& path, int flags);
   // open(O_CREAT|O_RDWR) of a regular file beneath the root, and its fstat in *st.
   Result<int> CreateFd(const std::string& path, mode_t mode, bool exclusive, struct stat* st);
-  // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
-  // which returns 0 or -1 with errno (renameat, linkat).
   // Gives the entry `name` in `dirfd`, just made (open as `fd`, if not -1), to the thread's
   // Creator (creator.h) when this process is root and the creator is someone else; the group
   // stays the host's choice in a set-group-ID directory. On failure the entry is removed again
   // and the error returned.
   Status GiveToCreator(int dirfd, const std::string& name, bool is_dir, int fd = -1);
   // `path` itself for the l*xattr calls: /proc/self/fd/DIR/NAME, DIR a descriptor of its
-  // directory (held in `dir`) beneath the root, NAME never followed; the root's own
-  // descriptor for the root (then *follow is set: call the non-l variants).
+  // directory (kept open by `held`) beneath the root, NAME never followed; the root's own
+  // descriptor for the root (then `follow` is set: call the non-l variants).
   struct XattrTarget {
     std::shared_ptr<const DirFdCache::Fd> held;
     std::string proc_path;
     bool follow = false;
   };
   Result<XattrTarget> XattrTargetOf(const std::string& path);
+  // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
+  // which returns 0 or -1 with errno (renameat, linkat).
   Status WithTwoParents(const std::string& from, const std::string& to,
                         const std::function<int(int, const char*, int, const char*)>& op);
 
