@@ -50,7 +50,8 @@ void Writeback::Stop() {
 }
 
 void Writeback::QueuePersist(std::shared_ptr<Mapping> mapping) {
-  if (!persister_.joinable()) return;
+  // (The options, not persister_: Stop may be joining that thread right now.)
+  if (!options_.start_flusher || options_.persist_after_bytes == 0) return;
   {
     std::lock_guard lock(mu_);
     if (stop_ || mapping->on_persist_list_) return;

@@ -118,11 +118,15 @@ int main(int argc, char** argv) {
   fuse::FuseServer::Options fo;
   fo.foreground = false;
   vfs::MountOptions mo;
+  // Write-behind every 32 MiB unless -o persist_after= says otherwise: the disk's cache flush
+  // of a long stream is spread over the stream instead of all in its final fsync
+  // (docs/benchmarks.md, W1 and W2: write-behind).
+  mo.writeback.persist_after_bytes = 32ull << 20;
   mo.cache_reads = false;  // -o cache_reads=on turns it back on
   std::string fs_type = "passthrough", faults_file, ctl_socket;
   std::vector<std::string> positional;
   bool prefault = true;
-  bool background_set = false, limit_set = false, cache_set = false, persist_set = false;
+  bool background_set = false, limit_set = false, cache_set = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -184,7 +188,6 @@ int main(int argc, char** argv) {
             return Bad("persist_after= needs 0 or a size of at least 1m");
           }
           mo.writeback.persist_after_bytes = v;
-          persist_set = true;
         } else if (key == "ctl") {
           if (val.empty()) return Bad("ctl= needs a socket path");
           ctl_socket = val;
@@ -256,9 +259,6 @@ int main(int argc, char** argv) {
   // Writeback runs of up to 4 MiB (IOV_MAX pages): one host write and one early-writeback
   // hint per 4 MiB instead of four (W1 median 619 against 560 MB/s in alternating runs).
   mo.writeback.max_write_pages = 1024;
-  // Write-behind every 32 MiB: the disk's cache flush of a long stream is spread over the
-  // stream instead of all in its final fsync (docs/benchmarks.md, W1 and W2: write-behind).
-  if (!persist_set) mo.writeback.persist_after_bytes = 32ull << 20;
   if (!limit_set) {
     mo.writeback.dirty_limit_bytes = std::min<uint64_t>(mo.writeback.dirty_limit_bytes, 1ull << 30);
   }
