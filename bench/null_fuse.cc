@@ -3,8 +3,9 @@
 // it; reads return zeros up to the file's size; fsync and flush return 0. Names live in one map
 // keyed by (parent, name) so that create/stat/unlink cost what FUSE costs. Like errseqfs, it
 // serves requests with fuse::SessionLoop (same defaults; --libfuse-loop: libfuse's
-// multi-threaded loop) and opens write-only files with direct_io.
-//   null_fuse [--libfuse-loop] MOUNTPOINT      (foreground; unmount with fusermount3 -u)
+// multi-threaded loop) and opens write-only files with direct_io. --uring carries requests over
+// io_uring (fuse::UringChannel) when the kernel offers it, as errseqfs's -o io_uring=auto does.
+//   null_fuse [--libfuse-loop] [--uring] MOUNTPOINT   (foreground; unmount with fusermount3 -u)
 #define FUSE_USE_VERSION 312
 #include <fuse3/fuse_lowlevel.h>
 #include <fcntl.h>
@@ -13,11 +14,13 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "errseq/fuse/session_loop.h"
+#include "errseq/fuse/uring_channel.h"
 
 namespace {
 
@@ -143,9 +146,15 @@ void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool libfuse_loop = argc == 3 && std::strcmp(argv[1], "--libfuse-loop") == 0;
-  if (argc != 2 && !libfuse_loop) {
-    std::fprintf(stderr, "usage: null_fuse [--libfuse-loop] MOUNTPOINT\n");
+  bool libfuse_loop = false, uring = false;
+  int i = 1;
+  for (; i < argc - 1; ++i) {
+    if (std::strcmp(argv[i], "--libfuse-loop") == 0) libfuse_loop = true;
+    else if (std::strcmp(argv[i], "--uring") == 0) uring = true;
+    else break;
+  }
+  if (i != argc - 1) {
+    std::fprintf(stderr, "usage: null_fuse [--libfuse-loop] [--uring] MOUNTPOINT\n");
     return 2;
   }
   const char* mountpoint = argv[argc - 1];
@@ -173,6 +182,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "null_fuse: cannot mount on %s\n", mountpoint);
     return 1;
   }
+  std::unique_ptr<errseq::fuse::UringChannel> channel;
+  if (uring) {
+    auto ch = errseq::fuse::UringChannel::Attach(se, {});
+    if (!ch.ok()) std::fprintf(stderr, "null_fuse: no io_uring: %s\n", ch.status().ToString().c_str());
+    else channel = std::move(*ch);
+  }
   int rc;
   if (libfuse_loop) {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -181,6 +196,11 @@ int main(int argc, char** argv) {
     fuse_loop_cfg_destroy(cfg);
   } else {
     rc = errseq::fuse::SessionLoop(se, errseq::fuse::SessionLoop::Options{}).Run();
+  }
+  if (channel) {
+    channel->Stop();
+    std::fprintf(stderr, "null_fuse: %llu requests through io_uring\n",
+                 static_cast<unsigned long long>(channel->served()));
   }
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);

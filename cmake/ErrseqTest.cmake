@@ -5,10 +5,11 @@
 set_property(GLOBAL PROPERTY ERRSEQ_REGISTERED_TESTS "")
 
 # errseq_add_test(NAME <name> SOURCES <files...> LIBS <targets...> [LABELS <labels...>]
-#                 [TIMEOUT <seconds>])
-# Labels: 'unit' (default) or 'concurrency' (also run under ThreadSanitizer).
+#                 [TIMEOUT <seconds>] [WRAPPER <command...>])
+# Labels: 'unit' (default) or 'concurrency' (also run under ThreadSanitizer). WRAPPER: ctest
+# runs the test binary as its last argument.
 function(errseq_add_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;WRAPPER" ${ARGN})
   if(NOT T_LABELS)
     set(T_LABELS unit)
   endif()
@@ -22,7 +23,11 @@ function(errseq_add_test)
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main
                                           Threads::Threads)
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  if(T_WRAPPER)
+    add_test(NAME ${T_NAME} COMMAND ${T_WRAPPER} $<TARGET_FILE:${T_NAME}>)
+  else()
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  endif()
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 600)
   endif()

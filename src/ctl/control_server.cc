@@ -264,6 +264,9 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"syncfs_mirror", hooks_.syncfs_mirror ? hooks_.syncfs_mirror() : false},
                  {"spliced_read_bytes",
                   hooks_.spliced_read_bytes ? hooks_.spliced_read_bytes() : uint64_t{0}},
+                 {"fuse_transport", hooks_.fuse_transport ? hooks_.fuse_transport() : "none"},
+                 {"io_uring_requests",
+                  hooks_.io_uring_requests ? hooks_.io_uring_requests() : uint64_t{0}},
                  {"rules", rules}})
         .dump();
   }

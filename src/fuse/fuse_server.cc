@@ -23,6 +23,7 @@
 #include "errseq/fs/creator.h"
 #include "errseq/fuse/mount_info.h"
 #include "errseq/fuse/session_loop.h"
+#include "errseq/fuse/uring_channel.h"
 #include "errseq/vfs/path.h"
 
 namespace errseq::fuse {
@@ -784,12 +785,37 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   if (fuse_set_signal_handlers(se) != 0) {
     return fail(0, Status::Error(-EIO, "cannot install signal handlers"));
   }
+  if (options_.io_uring == IoUring::kOn) {
+    if (std::string why = UringChannel::Unavailable(); !why.empty()) {
+      return fail(1, Status::Error(-EOPNOTSUPP, "-o io_uring=on: " + why));
+    }
+  }
   if (fuse_session_mount(se, options_.mountpoint.c_str()) != 0) {
     return fail(1, Status::Error(-EIO, fmt::format("cannot mount on '{}' (missing, busy, or no "
                                                    "access to /dev/fuse)", options_.mountpoint)));
   }
   if (!options_.foreground && fuse_daemonize(0) != 0) {
     return fail(2, Status::Error(-EIO, "cannot daemonize"));
+  }
+  // The loop exists before the channel: once the rings carry the requests, the device needs
+  // no polling.
+  SessionLoop loop(se, {.threads = options_.max_threads, .spin_us = options_.spin_us});
+  if (options_.io_uring != IoUring::kOff && UringChannel::Unavailable().empty()) {
+    UringChannel::Options uo;
+    uo.workers = options_.max_threads;
+    uo.required = options_.io_uring == IoUring::kOn;
+    uo.on_ready = [&loop](bool active) {
+      if (active) loop.set_spin_us(0);
+    };
+    auto ch = UringChannel::Attach(se, std::move(uo));
+    if (!ch.ok()) {
+      if (options_.io_uring == IoUring::kOn) {
+        return fail(2, Status::Error(ch.err(), "-o io_uring=on: " + ch.status().ToString()));
+      }
+    } else {
+      channel_ = std::move(*ch);
+      channel_ptr_.store(channel_.get());
+    }
   }
   vfs::MountOptions mo = mount_options_;
   mo.on_error = [this, chained = mo.on_error](const vfs::Event& e) {
@@ -825,7 +851,15 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     rc = fuse_session_loop_mt(se, cfg);
     fuse_loop_cfg_destroy(cfg);
   } else {
-    rc = SessionLoop(se, {.threads = options_.max_threads, .spin_us = options_.spin_us}).Run();
+    rc = loop.Run();
+  }
+  Status transport;
+  if (channel_) {
+    channel_->Stop();
+    if (options_.io_uring == IoUring::kOn && channel_->state() != UringChannel::State::kActive) {
+      transport = Status::Error(-EOPNOTSUPP, "-o io_uring=on: " + (channel_->failure().empty()
+          ? std::string("the kernel did not take io_uring") : channel_->failure()));
+    }
   }
   session_.store(nullptr);
   if (invalidator_) {  // it writes to the session's device: before that is closed
@@ -840,8 +874,20 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     mirror_->Stop();
   }
   Status unmount = sb_->Unmount();
+  channel_ptr_.store(nullptr);
   if (rc < 0) return Status::Error(rc, "the FUSE loop failed");
-  return unmount;
+  if (!unmount.ok()) return unmount;
+  return transport;
+}
+
+std::string FuseServer::transport() const {
+  UringChannel* ch = channel_ptr_.load();
+  return ch != nullptr && ch->state() == UringChannel::State::kActive ? "io_uring" : "/dev/fuse";
+}
+
+uint64_t FuseServer::io_uring_requests() const {
+  UringChannel* ch = channel_ptr_.load();
+  return ch != nullptr ? ch->served() : 0;
 }
 
 }  // namespace errseq::fuse

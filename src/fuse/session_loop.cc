@@ -31,6 +31,7 @@ SessionLoop::SessionLoop(fuse_session* se, Options options)
         if (options.threads == 0) options.threads = 1;
         return options;
       }()),
+      spin_us_(options_.spin_us),
       busy_(std::make_unique<std::atomic<uint64_t>[]>(options_.threads)) {}
 
 bool SessionLoop::Quick(uint32_t opcode) {
@@ -102,14 +103,15 @@ void SessionLoop::Stop(int err) {
 }
 
 int SessionLoop::Receive(fuse_buf* buf, uint64_t my_term) {
-  const auto spin = std::chrono::microseconds(options_.spin_us);
+  const unsigned spin_us = spin_us_.load(std::memory_order_relaxed);
+  const auto spin = std::chrono::microseconds(spin_us);
   auto spin_end = Clock::now() + spin;
   for (;;) {
     const int res = fuse_session_receive_buf(se_, buf);
     if (res != -EAGAIN) return res;
     if (fuse_session_exited(se_)) return 0;
     if (term_.load(std::memory_order_acquire) != my_term) return kLostLead;
-    if (options_.spin_us != 0 && Clock::now() < spin_end) continue;
+    if (spin_us != 0 && Clock::now() < spin_end) continue;
     pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (::poll(p, 2, -1) < 0 && errno != EINTR) return -errno;
     if (p[1].revents != 0) return 0;  // stopping

@@ -122,8 +122,12 @@ class Mount {
   }
 
   // Starts errseqfs -f; true once the mount is up.
+  // ERRSEQ_TEST_MOUNT_OPTIONS (ctest sets it) goes first: a test's own options override it.
   bool Start() {
     std::string o = "ctl=" + sock_;
+    if (const char* extra = std::getenv("ERRSEQ_TEST_MOUNT_OPTIONS"); extra && *extra) {
+      o += std::string(",") + extra;
+    }
     for (const auto& x : opts_) o += "," + x;
     log_ = dir_ / "errseqfs.log";
     pid_ = ::fork();

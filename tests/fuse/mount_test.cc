@@ -122,6 +122,62 @@ TEST(Mount, EachProcessIsToldOnceAndLateOpenerOfUnseenErrorIsTold) {
   EXPECT_FALSE(IsMounted(m.mnt()));
 }
 
+// The mount says how requests reach it: over io_uring when asked for (ctest's second run of
+// this file, with the kernel's enable_uring set), else through /dev/fuse; errors travel alike.
+TEST(Mount, RequestsComeThroughTheTransportAskedFor) {
+  SKIP_WITHOUT_FUSE();
+  const char* env = std::getenv("ERRSEQ_TEST_MOUNT_OPTIONS");
+  const std::string opts = env ? env : "";
+  if (opts.find("io_uring=") == std::string::npos) GTEST_SKIP() << "no io_uring= in ERRSEQ_TEST_MOUNT_OPTIONS";
+  const bool uring = opts.find("io_uring=on") != std::string::npos;
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("f"), 'a');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  FsyncChild p1(m.Path("f"));
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  WritePage(m.Path("f"), 'b');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // writeback fails; nobody is told yet
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(p1.Finish(), 50);  // EIO, then 0: the FSYNC's error came back the same way
+  std::string stats;
+  const std::optional<uint64_t> n = StatsField(m, "io_uring_requests", &stats);
+  ASSERT_TRUE(n.has_value()) << stats;
+  if (uring) {
+    EXPECT_NE(stats.find("\"fuse_transport\":\"io_uring\""), std::string::npos) << stats;
+    EXPECT_GT(*n, 5u) << stats;
+  } else {
+    EXPECT_NE(stats.find("\"fuse_transport\":\"/dev/fuse\""), std::string::npos) << stats;
+    EXPECT_EQ(*n, 0u) << stats;
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// -o io_uring=on where the kernel does not offer it: a clear message, nothing mounted. Runs
+// only in ctest's io_uring run of this file, which alone may change the kernel's parameter.
+TEST(Mount, IoUringOnFailsClearlyWhereTheKernelDoesNotOfferIt) {
+  SKIP_WITHOUT_FUSE();
+  const char* env = std::getenv("ERRSEQ_TEST_MOUNT_OPTIONS");
+  if (!env || std::string(env).find("io_uring=on") == std::string::npos) {
+    GTEST_SKIP() << "only with ERRSEQ_TEST_MOUNT_OPTIONS=io_uring=on (ctest holds the parameter)";
+  }
+  const std::string param = "/sys/module/fuse/parameters/enable_uring";
+  if (::access(param.c_str(), W_OK) != 0) GTEST_SKIP() << "cannot change " << param;
+  std::string old;
+  std::ifstream(param) >> old;
+  std::ofstream(param) << "N";
+  TempDir t;
+  ::mkdir((t / "mnt").c_str(), 0755);
+  ::mkdir((t / "src").c_str(), 0755);
+  std::string out;
+  const int rc = RunProgram({ERRSEQFS_BIN, "-o", "io_uring=on", t / "src", t / "mnt"}, &out);
+  std::ofstream(param) << old;
+  EXPECT_EQ(rc, 1) << out;
+  EXPECT_NE(out.find("-o io_uring=on: the fuse module's enable_uring parameter is off"),
+            std::string::npos) << out;
+  EXPECT_FALSE(IsMounted(t / "mnt"));
+}
+
 // A failed sync of the source file itself (a `flush` rule) is recorded like a failed page
 // write, reported once, and the ledger says where it happened: no byte range.
 TEST(Mount, AFailedSourceSyncIsReportedOnceAndNamedInTheLedger) {
@@ -216,6 +272,8 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_NE(out.find("xattr= must be on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "persist_after=64k", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("persist_after= needs 0 or a size of at least 1m"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "io_uring=sometimes", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("io_uring= must be auto, on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);
   std::ofstream(t / "bad.faults") << "0 * write error EIO\n0 * sideways error\n";
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "faults=" + (t / "bad.faults"), t / "src", t / "mnt"}, &out),

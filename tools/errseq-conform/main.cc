@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   std::string target_name = "lib";
   std::string json_path;
   std::vector<std::string> paths;
-  std::string root, ctl_socket, errseqfs_bin;
+  std::string root, ctl_socket, errseqfs_bin, errseqfs_options;
   app.add_option("--target", target_name,
                  "where to run: lib (the in-process library) or mount (through errseqfs)")
       ->check(CLI::IsMember({"lib", "mount"}));
@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--errseqfs", errseqfs_bin,
                  "mount target: launch this errseqfs binary for every mode (default: the one "
                  "next to errseq-conform)");
+  app.add_option("--errseqfs-options", errseqfs_options,
+                 "mount target: more -o options for every errseqfs it launches (e.g. io_uring=on)");
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_option("paths", paths, "scenario files or directories of .scn files")->required();
   try {
@@ -76,7 +78,8 @@ int main(int argc, char** argv) {
                    errseqfs_bin.c_str());
       return 2;
     }
-    target = std::make_unique<errseq::conform::MountTarget>(errseqfs_bin);
+    target = std::make_unique<errseq::conform::MountTarget>(
+        errseq::conform::MountTarget::Errseqfs{errseqfs_bin, errseqfs_options});
   }
   std::vector<errseq::conform::RunResult> results;
   for (const auto& sc : scenarios) {

@@ -42,7 +42,8 @@ bool MirrorActive(const std::string& socket) {
 
 }  // namespace
 
-MountTarget::MountTarget(std::string errseqfs_bin) : managed_(true), bin_(std::move(errseqfs_bin)) {}
+MountTarget::MountTarget(Errseqfs errseqfs)
+    : managed_(true), bin_(std::move(errseqfs.bin)), bin_options_(std::move(errseqfs.options)) {}
 
 MountTarget::MountTarget(std::string root, std::string ctl_socket)
     : managed_(false), root_(std::move(root)), ctl_(std::move(ctl_socket)) {}
@@ -83,8 +84,9 @@ bool MountTarget::Supports(const Mode& mode, std::string* why) const {
 }
 
 Status MountTarget::Launch(Instance& in, const std::string& extra_opts) {
-  std::string opts = fmt::format("ctl={},profile={},policy={}{}", in.socket, mode_.profile,
-                                 mode_.policy, extra_opts);
+  std::string opts = fmt::format("ctl={},profile={},policy={}{}{}{}", in.socket, mode_.profile,
+                                 mode_.policy, bin_options_.empty() ? "" : ",", bin_options_,
+                                 extra_opts);
   in.pid = ::fork();
   if (in.pid == 0) {
     int fd = ::open((dir_ + "/errseqfs.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

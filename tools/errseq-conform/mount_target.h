@@ -25,8 +25,12 @@ namespace errseq::conform {
 
 class MountTarget final : public Target {
  public:
-  // Managed: launches `errseqfs_bin` per mode.
-  explicit MountTarget(std::string errseqfs_bin);
+  // Managed: launches `bin` per mode, with `options` (-o, comma-separated) added to its own.
+  struct Errseqfs {
+    std::string bin;
+    std::string options;
+  };
+  explicit MountTarget(Errseqfs errseqfs);
   // Existing mount.
   MountTarget(std::string root, std::string ctl_socket);
   ~MountTarget() override;
@@ -67,6 +71,7 @@ class MountTarget final : public Target {
 
   const bool managed_;
   const std::string bin_;
+  const std::string bin_options_;  // managed: more -o options for errseqfs
   std::string root_, ctl_;  // existing mount
   mutable bool syncfs_mirror_ = false;  // the existing mount's stats say its mirror is on
   // Existing mount: each run works in a fresh directory under the root ("NAME/"), so no file,

@@ -69,6 +69,9 @@ constexpr const char* kUsage =
     "                         this long before it sleeps (default 50; 0: never polls)\n"
     "  -o loop=errseq|libfuse which request loop (default errseq: one reading thread answers\n"
     "                         quick requests itself; libfuse: fuse_session_loop_mt)\n"
+    "  -o io_uring=auto|on|off  requests over io_uring, one queue per CPU (default auto: when\n"
+    "                         the kernel offers it, i.e. fuse.enable_uring=Y on Linux 6.14+;\n"
+    "                         on: the mount fails otherwise; docs/errseqfs.md)\n"
     "  -o direct_write_only=on|off  files opened write-only bypass the kernel's page cache\n"
     "                         (default on; their writes still reach errseq's cache)\n"
     "  -o flush_on_close=on|off  close(2) sends the kernel's FLUSH request (default off:\n"
@@ -208,6 +211,11 @@ int main(int argc, char** argv) {
         } else if (key == "loop") {
           if (val != "errseq" && val != "libfuse") return Bad("loop= must be errseq or libfuse");
           fo.libfuse_loop = val == "libfuse";
+        } else if (key == "io_uring") {
+          if (val == "auto") fo.io_uring = fuse::FuseServer::IoUring::kAuto;
+          else if (val == "on") fo.io_uring = fuse::FuseServer::IoUring::kOn;
+          else if (val == "off") fo.io_uring = fuse::FuseServer::IoUring::kOff;
+          else return Bad("io_uring= must be auto, on or off");
         } else if (key == "direct_write_only") {
           if (!ParseOnOff(val, &fo.direct_write_only)) return Bad("direct_write_only= must be on or off");
         } else if (key == "splice_reads") {
@@ -320,6 +328,8 @@ int main(int argc, char** argv) {
     };
     hooks.syncfs_mirror = [&server] { return server.mirror() && server.mirror()->active(); };
     hooks.spliced_read_bytes = [&server] { return server.spliced_read_bytes(); };
+    hooks.fuse_transport = [&server] { return server.transport(); };
+    hooks.io_uring_requests = [&server] { return server.io_uring_requests(); };
     control = std::make_unique<ctl::ControlServer>(sb, faults, mountpoint_abs, hooks);
     ctl_status = control->Start(ctl_socket);
     if (!ctl_status.ok()) {

@@ -38,6 +38,9 @@ class ControlServer {
     std::function<bool()> syncfs_mirror;
     // Bytes of reads answered from ranges of the source's files (errseqfs's splice_reads).
     std::function<uint64_t()> spliced_read_bytes;
+    // How FUSE requests arrive ("io_uring" or "/dev/fuse") and how many came over io_uring.
+    std::function<std::string()> fuse_transport;
+    std::function<uint64_t()> io_uring_requests;
   };
 
   ControlServer(vfs::SuperBlock& sb, std::shared_ptr<block::FaultInjector> faults,

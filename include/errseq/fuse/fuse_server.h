@@ -14,8 +14,11 @@
 // - The requester's pid is recorded in the ledger for every report.
 // - syncfs on the mount reports super-block errors through a SyncfsMirror (SEMANTICS.md §9),
 //   whose hidden file the handlers below serve.
+// - Requests come over io_uring when the kernel offers it (UringChannel, Options::io_uring),
+//   else through /dev/fuse; the handlers are the same.
 // Thread-safety: `mu_` guards the node table; max_read_ and splice_max_ are set before the
-// session starts; spliced_read_bytes_ is atomic; everything else is the VFS's business.
+// session starts; spliced_read_bytes_ and channel_ptr_ are atomic; everything else is the
+// VFS's business.
 #pragma once
 
 #include <atomic>
@@ -35,8 +38,11 @@ struct fuse_session;
 
 namespace errseq::fuse {
 
+class UringChannel;
+
 class FuseServer {
  public:
+  enum class IoUring { kOff, kAuto, kOn };
   struct Options {
     std::string mountpoint;
     bool foreground = true;
@@ -48,6 +54,9 @@ class FuseServer {
     unsigned max_threads = 8;
     unsigned spin_us = 50;      // SessionLoop: how long the reading thread polls before sleeping
     bool libfuse_loop = false;  // libfuse's multi-threaded loop instead of SessionLoop
+    // Requests over io_uring (UringChannel): auto when the kernel offers it, on (else the
+    // mount fails), off.
+    IoUring io_uring = IoUring::kAuto;
     bool flush_on_close = false;  // else FOPEN_NOFLUSH on every open: no FLUSH at close (W5)
     // Answer the xattr requests. Off: the kernel is told ENOSYS once and asks no more; on, it
     // asks GETXATTR security.capability before every write through its page cache.
@@ -109,6 +118,10 @@ class FuseServer {
   uint64_t spliced_read_bytes() const {
     return spliced_read_bytes_.load(std::memory_order_relaxed);
   }
+  // How requests reach the server ("io_uring" or "/dev/fuse"), and how many came over
+  // io_uring.
+  std::string transport() const;
+  uint64_t io_uring_requests() const;
 
  private:
   // One kernel inode. A file with hard links has several names; paths.front() is the one
@@ -135,6 +148,8 @@ class FuseServer {
   size_t max_read_ = 0;    // set in Run, before the session starts
   size_t splice_max_ = 0;  // likewise
   std::atomic<uint64_t> spliced_read_bytes_{0};
+  std::unique_ptr<UringChannel> channel_;  // set in Run before the session starts
+  std::atomic<UringChannel*> channel_ptr_{nullptr};  // channel_ while Run serves, for stats
   std::mutex mu_;
   std::map<uint64_t, Node> nodes_;  // GUARDED_BY(mu_), by FUSE ino
 };

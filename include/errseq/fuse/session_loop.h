@@ -56,6 +56,10 @@ class SessionLoop {
   // not be read.
   int Run();
 
+  // Changes spin_us while the loop runs (UringChannel turns polling off once the device carries
+  // only FORGET and INTERRUPT).
+  void set_spin_us(unsigned us) { spin_us_.store(us, std::memory_order_relaxed); }
+
   // Whether the leader answers a request with this FUSE opcode itself (true) or hands the lead
   // on first (false).
   static bool Quick(uint32_t opcode);
@@ -71,6 +75,7 @@ class SessionLoop {
 
   fuse_session* const se_;
   const Options options_;
+  std::atomic<unsigned> spin_us_;  // options_.spin_us until set_spin_us
   int fd_ = -1;
   int wake_fd_ = -1;  // an eventfd that wakes the leader out of poll(2) when the loop stops
 
