@@ -8,6 +8,9 @@
 # Usage: bench/fuse_bench.sh BUILD_DIR [WORKDIR]   (root; WORKDIR default /var/tmp/errseq-fuse-bench)
 # WORKLOADS="w1 w2" runs only those; ERRSEQFS_OPTS=a=b,c=d adds -o options to the errseqfs mount;
 # WARM_MB=N touches and frees N MiB of memory before each measurement (default 0: none).
+# URING=1 sets the fuse module's enable_uring=Y for the run (put back at exit), so that both
+# FUSE file systems take their requests over io_uring (errseqfs -o io_uring=auto, null_fuse
+# --uring); otherwise they use it only if the parameter is already Y.
 # Ends with bench/fuse_report.py: medians, ratios and goals as a table; PLOT=FILE.png also
 # draws them (needs gnuplot: apt-get install gnuplot-nox).
 set -euo pipefail
@@ -20,11 +23,18 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$work"/{backing,mnt,nullmnt}
 driver=$work/driver
 gcc -O2 -Wall -o "$driver" "$here/../shared/tools/bench_driver.c"
+uring_param=/sys/module/fuse/parameters/enable_uring
+uring_old=$(cat "$uring_param" 2>/dev/null || echo none)
 cleanup() {
   fusermount3 -u -q "$work/mnt" 2>/dev/null || true
   fusermount3 -u -q "$work/nullmnt" 2>/dev/null || true
+  if [[ $uring_old != none ]]; then echo "$uring_old" > "$uring_param"; fi
 }
 trap cleanup EXIT
+if [[ ${URING:-0} == 1 ]]; then
+  echo Y > "$uring_param" || { echo "URING=1: cannot set $uring_param" >&2; exit 1; }
+fi
+echo "fuse.enable_uring: $(cat "$uring_param" 2>/dev/null || echo 'absent (no FUSE over io_uring)')"
 
 mount_errseqfs() {
   "$build/tools/errseqfs/errseqfs" -o "ctl=$work/ctl.sock$extra" "$work/backing" "$work/mnt"
@@ -37,7 +47,7 @@ unmount_errseqfs() {
   echo "errseqfs did not exit after unmount" >&2
 }
 mount_null() {
-  "$build/bench/null_fuse" "$work/nullmnt" &
+  "$build/bench/null_fuse" --uring "$work/nullmnt" 2>/dev/null &
   for _ in $(seq 100); do mountpoint -q "$work/nullmnt" && return; sleep 0.05; done
 }
 # The same memory state before every measurement. This kind of VM hands memory that has

@@ -12,6 +12,7 @@ PACKAGES=(
   nlohmann-json3-dev                 # JSON output (errseq-conform --json)
   util-linux                         # losetup, for the real-block-device test
   libfuse3-dev fuse3                 # errseqfs (FUSE low-level API) and fusermount3
+  liburing-dev                       # errseqfs: FUSE requests over io_uring
   sqlite3                            # the sqlite3 workload test on a mount
   python3                            # the long-lived process in scripts/mount-demo.sh
 )
