@@ -60,7 +60,8 @@ constexpr size_t kPage = 4096;
 // Room in front of each payload buffer for the request's header and first argument, so the
 // message libfuse reads is contiguous without copying the payload.
 constexpr size_t kFront = kPage;
-constexpr uint64_t kEventTag = 0;  // user_data of the eventfd read; entries are never null
+constexpr uint64_t kEventTag = 0;
+constexpr uint32_t kLargeRead = 128 << 10;  // READs this large go to the workers  // user_data of the eventfd read; entries are never null
 
 std::atomic<UringChannel*> g_channel{nullptr};
 
@@ -87,6 +88,8 @@ struct UringChannel::Queue {
   uint64_t event_buf = 0;
   std::vector<Entry> entries;
   unsigned gone = 0;
+  unsigned at_workers = 0;  // entries whose requests workers are serving
+  bool idle = false;        // the thread runs under SCHED_IDLE
   std::thread thread;
   std::mutex mu;
   std::vector<Entry*> done;  // GUARDED_BY(mu): answered by workers, to be committed
@@ -362,10 +365,7 @@ void UringChannel::RunQueue(Queue* q) {
     CPU_ZERO(&set);
     CPU_SET(q->qid, &set);
     ::sched_setaffinity(0, sizeof set, &set);  // best effort: the queue is this CPU's
-    if (options_.idle_policy) {
-      sched_param sp{};
-      ::sched_setscheduler(0, SCHED_IDLE, &sp);  // best effort too
-    }
+    SetPolicy(q, true);  // best effort too
   }
   size_t payload_size;
   {
@@ -444,6 +444,8 @@ void UringChannel::RunQueue(Queue* q) {
           done.swap(q->done);
         }
         for (Entry* e : done) PrepCmd(q, e, kCmdCommitAndFetch);
+        q->at_workers -= static_cast<unsigned>(done.size());
+        if (q->at_workers == 0) SetPolicy(q, true);
         done.clear();
         if (!stop) arm_event();
         continue;
@@ -469,7 +471,7 @@ void UringChannel::RunQueue(Queue* q) {
   cleanup();
 }
 
-void UringChannel::Serve(Queue*, Entry* e) {
+void UringChannel::Serve(Queue* q, Entry* e) {
   fuse_in_header in;
   std::memcpy(&in, e->hdr->in_out, sizeof in);
   const size_t payload = e->hdr->ent.payload_sz;
@@ -486,12 +488,31 @@ void UringChannel::Serve(Queue*, Entry* e) {
   e->buf.mem = msg;
   e->buf.size = in.len;
   served_.fetch_add(1, std::memory_order_relaxed);
-  if (SessionLoop::Quick(in.opcode)) return Process(e);
+  if (Inline(in.opcode, msg + sizeof in, arg0)) return Process(e);
+  if (q->at_workers++ == 0) SetPolicy(q, false);
   {
     std::lock_guard lock(mu_);
     work_.push_back(e);
   }
   cv_.notify_one();
+}
+
+void UringChannel::SetPolicy(Queue* q, bool idle) {
+  if (!options_.idle_policy || q->idle == idle) return;
+  sched_param sp{};
+  if (::sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp) == 0) q->idle = idle;
+}
+
+bool UringChannel::Inline(uint32_t opcode, const char* arg, size_t arg_size) {
+  if (!SessionLoop::Quick(opcode)) return false;
+  if (opcode == FUSE_READ && arg_size >= sizeof(fuse_read_in)) {
+    // Readahead sends several large READs at once, all to the reader's CPU: on workers they
+    // are read from the source in parallel instead of one after another.
+    fuse_read_in r;
+    std::memcpy(&r, arg, sizeof r);
+    return r.size < kLargeRead;
+  }
+  return true;
 }
 
 void UringChannel::Process(Entry* e) {

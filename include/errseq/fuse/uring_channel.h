@@ -22,26 +22,31 @@
 // would move it to the other one, waking that CPU (on a virtual machine, the costly part), and
 // the caller's next request would go to that CPU's queue. A CPU whose only runnable thread is
 // SCHED_IDLE counts as idle, so the caller stays where it was. Measured on this 2-CPU machine
-// (docs/benchmarks.md): 4 KiB writes through errseqfs about 30% faster than with the queue
+// (docs/errseqfs.md): 4 KiB writes through errseqfs about 30% faster than with the queue
 // threads at normal priority, and with both CPUs kept busy by other programs the requests were
-// not starved (faster than through /dev/fuse under the same load).
+// not starved (faster than through /dev/fuse under the same load). But a caller that does not
+// wait (readahead) keeps its CPU busy, and a SCHED_IDLE thread would then commit the workers'
+// answers only in the gaps: while any of its requests is at a worker, the thread runs at
+// normal priority.
 //
-// Quick requests (SessionLoop::Quick) are served on the queue's thread itself. Any other
-// (fsync, setattr, ...) goes to a pool of workers, so that a request that waits (for
-// writeback, or for another request the kernel sends meanwhile) never holds up its queue. A
-// quick request that waits (a READ from a slow disk) does hold up the next requests of callers
-// on the same CPU until it returns: unlike SessionLoop's, a queue's requests reach only its
-// own thread, so there is no watchdog to hand them to another.
-// A worker's reply is committed by the queue's thread (an eventfd wakes it): only that thread
+// Quick requests (SessionLoop::Quick) are served on the queue's thread itself, except READs of
+// 128 KiB or more (readahead sends several at once, all to the reader's CPU; on workers they
+// are read from the source in parallel). Any other (fsync, setattr, ...) goes to a pool of
+// workers, so that a request that waits (for writeback, or for another request the kernel
+// sends meanwhile) never holds up its queue. A quick request that waits does hold up the next
+// requests of callers on the same CPU until it returns: unlike SessionLoop's, a queue's
+// requests reach only its own thread, so there is no watchdog to hand them to another. A
+// worker's answer is committed by the queue's thread (an eventfd wakes it): only that thread
 // touches its ring.
 //
 // One per process (the hooks find it through a global). Attach after fuse_session_mount and
 // before the loop reads FUSE_INIT; Stop after the loop has ended.
 //
-// Thread-safety: each Queue's ring, entries and `started_` are its thread's alone; `Queue::mu`
-// guards its list of answers from workers; `mu_` guards the worker queue, the start signal and
-// `state_`; the init facts are written by the loop thread that reads FUSE_INIT before
-// any ring thread starts (release/acquire through `mu_`).
+// Thread-safety: each Queue's ring, entries, counters and policy are its thread's alone (an
+// entry is a worker's while the worker serves it); `Queue::mu` guards its list of answers from
+// workers; `mu_` guards the worker queue, the start signal, `state_` and `failure_`;
+// `payload_size_` is written under `mu_` before the start and never after; the FUSE_INIT facts
+// are atomics, written by the thread that reads FUSE_INIT before its reply is written.
 #pragma once
 
 #include <atomic>
@@ -114,6 +119,10 @@ class UringChannel {
   void Fail(const std::string& why);
   void RunQueue(Queue* q);
   void Serve(Queue* q, Entry* e);
+  // The calling queue thread's scheduling policy: SCHED_IDLE or normal. REQUIRES: on q's thread
+  void SetPolicy(Queue* q, bool idle);
+  // Whether the queue's thread answers this request itself (else a worker does).
+  static bool Inline(uint32_t opcode, const char* arg, size_t arg_size);
   void Process(Entry* e);
   void Answer(Entry* e, int error, size_t payload_len);
   void Commit(Entry* e);
