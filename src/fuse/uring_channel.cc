@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -34,14 +35,14 @@ constexpr size_t kOpInSize = 128;                  // FUSE_URING_OP_IN_OUT_SZ
 
 struct UringEntInOut {  // struct fuse_uring_ent_in_out
   uint64_t flags;
-  uint64_t commit_id;  // the request's unique, echoed in the commit
+  uint64_t commit_id;   // the request's unique, echoed in the commit
   uint32_t payload_sz;  // bytes valid in the payload buffer, either way
   uint32_t padding;
   uint64_t reserved;
 };
 
-struct UringReqHeader {  // struct fuse_uring_req_header
-  char in_out[128];      // fuse_in_header on fetch, fuse_out_header on commit
+struct UringReqHeader {   // struct fuse_uring_req_header
+  char in_out[128];       // fuse_in_header on fetch, fuse_out_header on commit
   char op_in[kOpInSize];  // the request's first argument (its per-opcode header)
   UringEntInOut ent;
 };
@@ -60,13 +61,26 @@ constexpr size_t kPage = 4096;
 // Room in front of each payload buffer for the request's header and first argument, so the
 // message libfuse reads is contiguous without copying the payload.
 constexpr size_t kFront = kPage;
-constexpr uint64_t kEventTag = 0;
-constexpr uint32_t kLargeRead = 128 << 10;  // READs this large go to the workers  // user_data of the eventfd read; entries are never null
+constexpr uint64_t kEventTag = 0;           // user_data of the eventfd read; entries are never null
+constexpr uint32_t kLargeRead = 128 << 10;  // READs this large go to the workers
 
 std::atomic<UringChannel*> g_channel{nullptr};
 
-}  // namespace
+// The kernel keeps a queue per possible CPU (numbered by CPU id) and uses the rings only once
+// every one has an entry: the highest id in /sys/devices/system/cpu/possible, plus one.
+long PossibleCpus() {
+  std::ifstream f("/sys/devices/system/cpu/possible");
+  std::string s;
+  if (f >> s && !s.empty()) {
+    const size_t cut = s.find_last_of("-,");
+    const long last =
+        std::strtol(s.c_str() + (cut == std::string::npos ? 0 : cut + 1), nullptr, 10);
+    if (last >= 0) return last + 1;
+  }
+  return std::max(::sysconf(_SC_NPROCESSORS_CONF), 1L);
+}
 
+}  // namespace
 
 struct UringChannel::Entry {
   Queue* q = nullptr;
@@ -100,7 +114,8 @@ thread_local UringChannel::Queue* UringChannel::tls_queue_ = nullptr;
 
 std::string UringChannel::Unavailable() {
   std::ifstream f("/sys/module/fuse/parameters/enable_uring");
-  if (!f) return "this kernel has no FUSE-over-io-uring (Linux 6.14 or later, CONFIG_FUSE_IO_URING)";
+  if (!f)
+    return "this kernel has no FUSE-over-io-uring (Linux 6.14 or later, CONFIG_FUSE_IO_URING)";
   std::string v;
   f >> v;
   if (v != "Y" && v != "1") {
@@ -131,18 +146,24 @@ Result<std::unique_ptr<UringChannel>> UringChannel::Attach(fuse_session* se, Opt
     g_channel.store(nullptr);
     return Status::Error(rc < 0 ? rc : -EIO, "cannot hook the FUSE session's device I/O");
   }
-  const long cpus = ::sysconf(_SC_NPROCESSORS_CONF);  // the kernel keeps a queue per possible CPU
+  const long cpus = PossibleCpus();
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  for (long i = 0; i < std::max(cpus, 1L); ++i) {
+  for (long i = 0; i < cpus; ++i) {
     auto q = std::make_unique<Queue>();
     q->qid = static_cast<unsigned>(i);
     q->event_fd = ::eventfd(0, EFD_CLOEXEC);
+    if (q->event_fd < 0) {
+      const int err = errno;
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      return Status::Error(-err, "eventfd for an io_uring queue");  // ~UringChannel cleans up
+    }
     ch->queues_.push_back(std::move(q));
   }
   for (auto& q : ch->queues_) q->thread = std::thread(&UringChannel::RunQueue, ch.get(), q.get());
-  for (unsigned i = 0; i < ch->options_.workers; ++i) ch->workers_.emplace_back(&UringChannel::Worker, ch.get());
+  for (unsigned i = 0; i < ch->options_.workers; ++i)
+    ch->workers_.emplace_back(&UringChannel::Worker, ch.get());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   return ch;
 }
@@ -171,7 +192,8 @@ void UringChannel::Stop() {
   workers_.clear();
   for (auto& q : queues_) {
     const uint64_t one = 1;
-    if (q->event_fd >= 0) [[maybe_unused]] ssize_t n = ::write(q->event_fd, &one, sizeof one);
+    if (q->event_fd >= 0) [[maybe_unused]]
+      ssize_t n = ::write(q->event_fd, &one, sizeof one);
     if (q->thread.joinable()) q->thread.join();
   }
 }
@@ -314,7 +336,8 @@ ssize_t UringChannel::WriteInitReply(int fd, struct iovec* iov, int count) {
   iovec v[2] = {iov[0], {&arg, iov[1].iov_len}};
   std::vector<char> copy;  // the rest of a longer reply, unchanged
   if (iov[1].iov_len > sizeof arg) {
-    copy.assign(static_cast<const char*>(iov[1].iov_base), static_cast<const char*>(iov[1].iov_base) + iov[1].iov_len);
+    copy.assign(static_cast<const char*>(iov[1].iov_base),
+                static_cast<const char*>(iov[1].iov_base) + iov[1].iov_len);
     std::memcpy(copy.data(), &arg, sizeof arg);
     v[1].iov_base = copy.data();
   }
@@ -365,7 +388,7 @@ void UringChannel::RunQueue(Queue* q) {
     CPU_ZERO(&set);
     CPU_SET(q->qid, &set);
     ::sched_setaffinity(0, sizeof set, &set);  // best effort: the queue is this CPU's
-    SetPolicy(q, true);  // best effort too
+    SetPolicy(q, true);                        // best effort too
   }
   size_t payload_size;
   {
@@ -438,6 +461,10 @@ void UringChannel::RunQueue(Queue* q) {
         {
           std::lock_guard lock(mu_);
           stop = stopping_;
+        }
+        if (cqe->res < 0 && cqe->res != -EINTR && cqe->res != -EAGAIN) {
+          Fail(fmt::format("queue {}: reading its eventfd: {}", q->qid, std::strerror(-cqe->res)));
+          stop = true;
         }
         {
           std::lock_guard lock(q->mu);

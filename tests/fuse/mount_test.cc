@@ -128,7 +128,9 @@ TEST(Mount, RequestsComeThroughTheTransportAskedFor) {
   SKIP_WITHOUT_FUSE();
   const char* env = std::getenv("ERRSEQ_TEST_MOUNT_OPTIONS");
   const std::string opts = env ? env : "";
-  if (opts.find("io_uring=") == std::string::npos) GTEST_SKIP() << "no io_uring= in ERRSEQ_TEST_MOUNT_OPTIONS";
+  if (opts.find("io_uring=") == std::string::npos) {
+    GTEST_SKIP() << "no io_uring= in ERRSEQ_TEST_MOUNT_OPTIONS";
+  }
   const bool uring = opts.find("io_uring=on") != std::string::npos;
   Mount m;
   ASSERT_TRUE(m.Start()) << m.Log();

@@ -10,11 +10,10 @@
 
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>
+#include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -42,9 +41,9 @@ const char* const kNames[] = {"", "", "data", "fast", "slow", "spliced", "bad"};
 struct State {
   std::mutex mu;
   std::condition_variable cv;
-  bool fast_seen = false;     // GUARDED_BY(mu)
-  std::vector<char> data;     // GUARDED_BY(mu)
-  int spliced_fd = -1;        // a host file READs of "spliced" are answered from
+  bool fast_seen = false;  // GUARDED_BY(mu)
+  std::vector<char> data;  // GUARDED_BY(mu)
+  int spliced_fd = -1;     // a host file READs of "spliced" are answered from
   size_t spliced_size = 0;
   std::atomic<int> waits_timed_out{0};
 };
@@ -91,7 +90,8 @@ void Open(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   if (ino == kSpliced) {  // a range of a host file: libfuse splices it (FUSE_CAP_SPLICE_WRITE)
-    fuse_bufvec bv = FUSE_BUFVEC_INIT(std::min(size, g_state->spliced_size - std::min<size_t>(off, g_state->spliced_size)));
+    fuse_bufvec bv = FUSE_BUFVEC_INIT(
+        std::min(size, g_state->spliced_size - std::min<size_t>(off, g_state->spliced_size)));
     bv.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
     bv.buf[0].fd = g_state->spliced_fd;
     bv.buf[0].pos = off;
@@ -109,7 +109,8 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   fuse_reply_buf(req, out.data(), out.size());
 }
 
-void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info*) {
+void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+           fuse_file_info*) {
   if (ino == kBad) return (void)fuse_reply_err(req, EIO);
   if (ino != kData || off + size > kDataSize) return (void)fuse_reply_err(req, EFBIG);
   {
@@ -193,7 +194,9 @@ class UringMount {
   const std::string& attach_error() const { return attach_error_; }
   UringChannel& channel() { return *channel_; }
   std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
-  void Unmount() { ::errseq::testing::RunProgram({"fusermount3", "-u", "-q", dir_.path()}, nullptr); }
+  void Unmount() {
+    ::errseq::testing::RunProgram({"fusermount3", "-u", "-q", dir_.path()}, nullptr);
+  }
   // What on_ready said (1 active, 0 not), or -1 if it has not been called within 5 s.
   int Ready() {
     std::unique_lock lock(ready_mu_);
@@ -238,7 +241,8 @@ class UringChannelTest : public ::testing::Test {
     ASSERT_GE(state_.spliced_fd, 0);
     std::string text;
     for (int i = 0; text.size() < 3 * 4096 + 100; ++i) text += "line " + std::to_string(i) + "\n";
-    ASSERT_EQ(::pwrite(state_.spliced_fd, text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+    ASSERT_EQ(::pwrite(state_.spliced_fd, text.data(), text.size(), 0),
+              static_cast<ssize_t>(text.size()));
     state_.spliced_size = text.size();
     spliced_text_ = text;
     g_state = &state_;

@@ -70,9 +70,9 @@ namespace errseq::fuse {
 class UringChannel {
  public:
   struct Options {
-    unsigned depth = 8;    // ring entries per CPU: requests a CPU's callers can have in flight
-    unsigned workers = 8;  // threads for requests that are not quick
-    bool required = false;  // the kernel must take io_uring, else the session ends with an error
+    unsigned depth = 8;       // ring entries per CPU: requests a CPU's callers can have in flight
+    unsigned workers = 8;     // threads for requests that are not quick
+    bool required = false;    // the kernel must take io_uring, else the session ends with an error
     bool idle_policy = true;  // queue threads under SCHED_IDLE (above)
     // Called once: when the rings are registered (true; from a queue's thread), or when
     // io_uring will not be used (false; from the thread that wrote the FUSE_INIT reply or met
