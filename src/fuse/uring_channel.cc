@@ -106,7 +106,11 @@ struct UringChannel::Queue {
   bool idle = false;        // the thread runs under SCHED_IDLE
   std::thread thread;
   std::mutex mu;
-  std::vector<Entry*> done;  // GUARDED_BY(mu): answered by workers, to be committed
+  std::condition_variable sent_cv;  // workers wait here until their answer is sent
+  std::vector<Entry*> done;         // GUARDED_BY(mu): answered by workers, to be committed
+  uint64_t queued = 0;              // GUARDED_BY(mu): answers workers have put on `done`
+  uint64_t sent = 0;                // GUARDED_BY(mu): of those, the ones submitted to the kernel
+  bool closed = false;              // GUARDED_BY(mu): the thread has left its loop
 };
 
 thread_local UringChannel::Entry* UringChannel::tls_entry_ = nullptr;
@@ -382,6 +386,15 @@ io_uring_sqe* NextSqe(io_uring* ring) {
 }  // namespace
 
 void UringChannel::RunQueue(Queue* q) {
+  ServeQueue(q);
+  {
+    std::lock_guard lock(q->mu);
+    q->closed = true;  // no answer is sent from now on: no worker waits for one
+  }
+  q->sent_cv.notify_all();
+}
+
+void UringChannel::ServeQueue(Queue* q) {
   tls_queue_ = q;
   {
     cpu_set_t set;
@@ -470,10 +483,18 @@ void UringChannel::RunQueue(Queue* q) {
           std::lock_guard lock(q->mu);
           done.swap(q->done);
         }
-        for (Entry* e : done) PrepCmd(q, e, kCmdCommitAndFetch);
-        q->at_workers -= static_cast<unsigned>(done.size());
-        if (q->at_workers == 0) SetPolicy(q, true);
-        done.clear();
+        if (!done.empty()) {
+          for (Entry* e : done) PrepCmd(q, e, kCmdCommitAndFetch);
+          io_uring_submit(&q->ring);  // the kernel takes the answers now: the workers go on
+          {
+            std::lock_guard lock(q->mu);
+            q->sent += done.size();
+          }
+          q->sent_cv.notify_all();
+          q->at_workers -= static_cast<unsigned>(done.size());
+          if (q->at_workers == 0) SetPolicy(q, true);
+          done.clear();
+        }
         if (!stop) arm_event();
         continue;
       }
@@ -564,16 +585,21 @@ void UringChannel::Answer(Entry* e, int error, size_t payload_len) {
 
 void UringChannel::Commit(Entry* e) {
   Queue* q = e->q;
-  if (tls_queue_ == q) {  // inside q's completion loop: its next submit sends the commit
+  if (tls_queue_ == q) {  // inside q's completion loop
     PrepCmd(q, e, kCmdCommitAndFetch);
+    io_uring_submit(&q->ring);
     return;
   }
+  uint64_t mine;
   {
     std::lock_guard lock(q->mu);
     q->done.push_back(e);
+    mine = ++q->queued;
   }
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(q->event_fd, &one, sizeof one);
+  std::unique_lock lock(q->mu);
+  q->sent_cv.wait(lock, [&] { return q->sent >= mine || q->closed; });
 }
 
 void UringChannel::PrepCmd(Queue* q, Entry* e, uint32_t cmd) {

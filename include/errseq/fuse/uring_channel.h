@@ -39,6 +39,11 @@
 // worker's answer is committed by the queue's thread (an eventfd wakes it): only that thread
 // touches its ring.
 //
+// As through /dev/fuse, an answer has reached the kernel when fuse_reply_* returns (the syncfs
+// mirror relies on it: an error it hands over must be in the kernel's errseq before the FSYNC
+// that waits for it returns). So the queue's thread submits each commit at once, not with its
+// next wait, and a worker waits until the queue's thread has submitted its answer.
+//
 // One per process (the hooks find it through a global). Attach after fuse_session_mount and
 // before the loop reads FUSE_INIT; Stop after the loop has ended.
 //
@@ -117,7 +122,8 @@ class UringChannel {
   ssize_t WriteInitReply(int fd, struct iovec* iov, int count);
   void Start(size_t payload_size);
   void Fail(const std::string& why);
-  void RunQueue(Queue* q);
+  void RunQueue(Queue* q);  // a queue's thread: ServeQueue, then lets waiting workers go
+  void ServeQueue(Queue* q);
   void Serve(Queue* q, Entry* e);
   // The calling queue thread's scheduling policy: SCHED_IDLE or normal. REQUIRES: on q's thread
   void SetPolicy(Queue* q, bool idle);
