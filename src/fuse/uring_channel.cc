@@ -61,8 +61,8 @@ constexpr size_t kPage = 4096;
 // Room in front of each payload buffer for the request's header and first argument, so the
 // message libfuse reads is contiguous without copying the payload.
 constexpr size_t kFront = kPage;
-constexpr uint64_t kEventTag = 0;           // user_data of the eventfd read; entries are never null
-constexpr uint32_t kLargeRead = 128 << 10;  // READs this large go to the workers
+constexpr uint64_t kEventTag = 0;       // user_data of the eventfd read; entries are never null
+constexpr uint32_t kLarge = 128 << 10;  // READs this large go to the workers; see Serve
 
 std::atomic<UringChannel*> g_channel{nullptr};
 
@@ -536,7 +536,15 @@ void UringChannel::Serve(Queue* q, Entry* e) {
   e->buf.mem = msg;
   e->buf.size = in.len;
   served_.fetch_add(1, std::memory_order_relaxed);
-  if (Inline(in.opcode, msg + sizeof in, arg0)) return Process(e);
+  if (Inline(in.opcode, msg + sizeof in, arg0)) {
+    // A large request (a 1 MiB WRITE) keeps the CPU for a while: under SCHED_IDLE any other
+    // runnable thread there would all but stop it, so it runs at normal priority.
+    const bool large = payload >= kLarge;
+    if (large) SetPolicy(q, false);
+    Process(e);
+    if (large && q->at_workers == 0) SetPolicy(q, true);
+    return;
+  }
   if (q->at_workers++ == 0) SetPolicy(q, false);
   {
     std::lock_guard lock(mu_);
@@ -558,7 +566,7 @@ bool UringChannel::Inline(uint32_t opcode, const char* arg, size_t arg_size) {
     // are read from the source in parallel instead of one after another.
     fuse_read_in r;
     std::memcpy(&r, arg, sizeof r);
-    return r.size < kLargeRead;
+    return r.size < kLarge;
   }
   return true;
 }

@@ -24,10 +24,12 @@
 // SCHED_IDLE counts as idle, so the caller stays where it was. Measured on this 2-CPU machine
 // (docs/errseqfs.md): 4 KiB writes through errseqfs about 30% faster than with the queue
 // threads at normal priority, and with both CPUs kept busy by other programs the requests were
-// not starved (faster than through /dev/fuse under the same load). But a caller that does not
-// wait (readahead) keeps its CPU busy, and a SCHED_IDLE thread would then commit the workers'
-// answers only in the gaps: while any of its requests is at a worker, the thread runs at
-// normal priority.
+// not starved (faster than through /dev/fuse under the same load). But a request with much
+// work in it (a 1 MiB WRITE) would, with another program runnable on that CPU, get almost none
+// of it, and a caller that does not wait (readahead) keeps its CPU busy, so that a SCHED_IDLE
+// thread would commit the workers' answers only in the gaps: the thread runs at normal
+// priority while it serves a request of 128 KiB or more, and while any of its requests is at
+// a worker.
 //
 // Quick requests (SessionLoop::Quick) are served on the queue's thread itself, except READs of
 // 128 KiB or more (readahead sends several at once, all to the reader's CPU; on workers they
