@@ -97,7 +97,6 @@ struct UringChannel::Entry {
 struct UringChannel::Queue {
   unsigned qid = 0;
   io_uring ring{};
-  bool ring_ok = false;
   int event_fd = -1;
   uint64_t event_buf = 0;
   std::vector<Entry> entries;
@@ -262,11 +261,7 @@ ssize_t UringChannel::HookWritev(int fd, struct iovec* iov, int count, void*) {
     if (Entry* e = tls_entry_; e != nullptr && out->unique == e->unique) {
       size_t len = 0;
       for (int i = 1; i < count; ++i) len += iov[i].iov_len;
-      if (len > ch->payload_size_) {
-        ch->Answer(e, -EIO, 0);
-        errno = EIO;
-        return -1;
-      }
+      if (len > ch->payload_size_) return ch->AnswerEio(e);
       char* p = e->payload;
       for (int i = 1; i < count; ++i) {
         std::memcpy(p, iov[i].iov_base, iov[i].iov_len);
@@ -297,9 +292,7 @@ ssize_t UringChannel::HookSpliceSend(int fdin, off_t* offin, int fdout, off_t* o
   }
   const size_t want = len >= sizeof out ? len - sizeof out : 0;
   if (got != sizeof out || out.unique != e->unique || want > ch->payload_size_) {
-    ch->Answer(e, -EIO, 0);
-    errno = EIO;
-    return -1;
+    return ch->AnswerEio(e);
   }
   size_t have = 0;
   while (have < want) {
@@ -307,11 +300,7 @@ ssize_t UringChannel::HookSpliceSend(int fdin, off_t* offin, int fdout, off_t* o
     if (n <= 0) break;
     have += static_cast<size_t>(n);
   }
-  if (have != want) {
-    ch->Answer(e, -EIO, 0);
-    errno = EIO;
-    return -1;
-  }
+  if (have != want) return ch->AnswerEio(e);
   ch->Answer(e, out.error, want);
   return static_cast<ssize_t>(len);
 }
@@ -417,7 +406,6 @@ void UringChannel::ServeQueue(Queue* q) {
   if (int rc = io_uring_queue_init_params(depth + 2, &q->ring, &params); rc < 0) {
     return Fail(fmt::format("queue {}: io_uring_setup: {}", q->qid, std::strerror(-rc)));
   }
-  q->ring_ok = true;
   auto cleanup = [&] { io_uring_queue_exit(&q->ring); };
   q->entries.resize(depth);
   for (Entry& e : q->entries) {
@@ -589,6 +577,12 @@ void UringChannel::Answer(Entry* e, int error, size_t payload_len) {
   std::memcpy(e->hdr->in_out, &out, sizeof out);
   e->hdr->ent.payload_sz = error == 0 ? static_cast<uint32_t>(payload_len) : 0;
   Commit(e);
+}
+
+ssize_t UringChannel::AnswerEio(Entry* e) {
+  Answer(e, -EIO, 0);
+  errno = EIO;
+  return -1;
 }
 
 void UringChannel::Commit(Entry* e) {

@@ -133,6 +133,8 @@ class UringChannel {
   static bool Inline(uint32_t opcode, const char* arg, size_t arg_size);
   void Process(Entry* e);
   void Answer(Entry* e, int error, size_t payload_len);
+  // A reply that cannot be carried: the caller gets EIO; -1 with errno EIO for libfuse.
+  ssize_t AnswerEio(Entry* e);
   void Commit(Entry* e);
   void PrepCmd(Queue* q, Entry* e, uint32_t cmd);  // REQUIRES: on q's thread
   void Worker();
