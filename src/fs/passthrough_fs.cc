@@ -21,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "errseq/block/direct_writer.h"
 #include "errseq/block/posix_io.h"
 #include "errseq/fs/creator.h"
 #include "errseq/vfs/path.h"
@@ -214,6 +215,50 @@ class HostFileData final : public mm::AddressSpaceOps {
     return st;
   }
 
+  // An fsync's (or sync's) writeback: every run's whole pages as direct I/O, all in flight at
+  // once (block::DirectWriter), so the disk writes them in parallel and the host's fsync that
+  // follows finds them written; the fault table decides for each run first, as in WritePages.
+  // A partial last page goes through the host's page cache (direct I/O writes whole blocks, and
+  // must not write past the end of the file). Where the host file system takes no direct I/O,
+  // run after run through WritePages.
+  void WritePagesForSync(std::span<const PageRun> runs, uint64_t file_size,
+                         std::span<Status> results) override {
+    block::DirectWriter* direct = Direct();
+    if (direct == nullptr) {
+      mm::AddressSpaceOps::WritePagesForSync(runs, file_size, results);
+      return;
+    }
+    std::vector<std::vector<iovec>> iovs;  // the direct runs' pieces, alive until written
+    std::vector<block::DirectRun> jobs;
+    std::vector<size_t> job_run;  // which run each job is
+    iovs.reserve(runs.size());
+    jobs.reserve(runs.size());
+    for (size_t k = 0; k < runs.size(); ++k) {
+      results[k] = Status::Ok();
+      const uint64_t off = runs[k].first_index << mm::kPageShift;
+      if (off >= file_size) continue;  // truncated away meanwhile: nothing to write
+      const uint64_t len = std::min<uint64_t>(runs[k].pages.size() * mm::kPageSize, file_size - off);
+      const block::FaultOutcome f = Decide(block::IoOp::kWrite, off, len);
+      if (f.kind == block::FaultOutcome::Kind::kFail) {
+        results[k] = Status::Error(f.err);
+        continue;
+      }
+      if (f.kind == block::FaultOutcome::Kind::kDrop) continue;
+      const size_t full = static_cast<size_t>(len / mm::kPageSize);
+      const uint64_t tail = len - full * mm::kPageSize;
+      if (tail != 0) {
+        const iovec last{runs[k].pages[full].iov_base, static_cast<size_t>(tail)};
+        results[k] = block::PwritevAll(fd_, off + full * mm::kPageSize, {&last, 1});
+      }
+      if (full == 0 || !results[k].ok()) continue;
+      iovs.push_back(Coalesce(runs[k].pages.first(full), 0));
+      jobs.push_back({off, iovs.back(), Status::Ok()});
+      job_run.push_back(k);
+    }
+    direct->WriteAll(jobs);
+    for (size_t j = 0; j < jobs.size(); ++j) results[job_run[j]] = jobs[j].result;
+  }
+
   // The pages as few iovecs as possible (pages next to each other in memory become one), the
   // last one cut to `last_len` bytes if that is not 0: fewer segments for the kernel to walk.
   static std::vector<iovec> Coalesce(std::span<const iovec> pages, uint64_t last_len) {
@@ -302,7 +347,19 @@ class HostFileData final : public mm::AddressSpaceOps {
     return Status::Ok();  // a dropped read or flush: carry on (a flush that lies)
   }
 
+  // The direct-I/O writer of this file, opened on first use; nullptr where the host file
+  // system takes no direct I/O (or the file cannot be opened for writing).
+  block::DirectWriter* Direct() {
+    std::call_once(direct_once_, [this] {
+      auto w = block::DirectWriter::ForFile(fd_);
+      if (w.ok()) direct_ = std::move(*w);
+    });
+    return direct_.get();
+  }
+
   const int fd_;
+  std::once_flag direct_once_;
+  std::unique_ptr<block::DirectWriter> direct_;  // set once, under direct_once_
   static constexpr size_t kReadAhead = 4 << 20;
   static constexpr uint64_t kDropBehindAfter = 32 << 20, kDropBehindLag = 16 << 20;
   // Writeback runs at least this long start the host's own writeback at once.

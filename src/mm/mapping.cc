@@ -351,9 +351,20 @@ void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {
     });
     size_snapshot = size_.load(std::memory_order_relaxed);
   }
-  for (Run& run : runs) {
+  // A writeback that waits hands the store every run at once (it may write them in
+  // parallel); a background one writes run after run, each finished before the next starts.
+  std::vector<Status> results(runs.size());
+  if (mode == SyncMode::kAll && !runs.empty()) {
+    std::vector<AddressSpaceOps::PageRun> all;
+    all.reserve(runs.size());
+    for (const Run& run : runs) all.push_back({run.first, run.iov});
+    ops_->WritePagesForSync(all, size_snapshot, results);
+  }
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const Run& run = runs[r];
     const uint64_t n = run.iov.size();
-    Status s = ops_->WritePages(run.first, run.iov, size_snapshot);
+    if (mode != SyncMode::kAll) results[r] = ops_->WritePages(run.first, run.iov, size_snapshot);
+    const Status& s = results[r];
     const uint64_t off = run.first << kPageShift;
     const uint64_t len = n << kPageShift;
     if (wb_) wb_->AccountWritten(len, !s.ok());

@@ -275,6 +275,59 @@ TEST(PassthroughFs, LongRunsGoOutWhole) {
   }
 }
 
+// An fsync's writeback hands over every run at once (direct I/O where the host takes it): each
+// lands with its own bytes, a partial last page stops at the size without growing the host
+// file, a run past the size is left out, and a run a fault rule fails is that run's error only.
+TEST(PassthroughFs, WritesForSyncLandRunByRunWithTheirOwnOutcome) {
+  Fixture f;
+  Spit(f.dir / "f", std::string(40 * mm::kPageSize, '.'));
+  auto data = f.fs->OpenData("f", *f.fs->GetAttr("f"));
+  ASSERT_TRUE(data.ok());
+  std::vector<std::byte*> mem;
+  auto page = [&](char c) {
+    auto* p = static_cast<std::byte*>(std::aligned_alloc(mm::kPageSize, mm::kPageSize));
+    std::fill(p, p + mm::kPageSize, std::byte(c));
+    mem.push_back(p);
+    return iovec{p, mm::kPageSize};
+  };
+  std::vector<iovec> r0{page('a'), page('b')}, r1{page('c')}, r2{page('d')}, r3{page('e')},
+      r4{page('f'), page('g')};
+  // Page 20 fails (a rule on its bytes); the size ends 10 bytes into page 30; page 35 is past it.
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+  rule.start = 20 * mm::kPageSize;
+  rule.length = mm::kPageSize;
+  rule.err = -ENOSPC;
+  f.faults->Load({rule});
+  const std::vector<mm::AddressSpaceOps::PageRun> runs{
+      {2, r0}, {10, r1}, {20, r2}, {35, r3}, {29, r4}};
+  std::vector<Status> results(runs.size(), Status::Error(-EIO));
+  const uint64_t size = 30 * mm::kPageSize + 10;
+  (*data)->WritePagesForSync(runs, size, results);
+  EXPECT_TRUE(results[0].ok()) << results[0].ToString();
+  EXPECT_TRUE(results[1].ok()) << results[1].ToString();
+  EXPECT_EQ(results[2].err(), -ENOSPC);
+  EXPECT_TRUE(results[3].ok()) << "past the size: nothing to write";
+  EXPECT_TRUE(results[4].ok()) << results[4].ToString();
+  ASSERT_TRUE((*data)->Sync(false).ok());
+  for (auto* p : mem) std::free(p);
+  std::string want(40 * mm::kPageSize, '.');
+  auto put = [&](uint64_t index, char c, size_t n = mm::kPageSize) {
+    want.replace(index * mm::kPageSize, n, std::string(n, c));
+  };
+  put(2, 'a');
+  put(3, 'b');
+  put(10, 'c');
+  put(29, 'f');
+  put(30, 'g', 10);
+  const std::string got = Slurp(f.dir / "f");
+  ASSERT_EQ(got.size(), want.size()) << "the host file neither grew nor shrank";
+  const size_t diff = std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin();
+  EXPECT_EQ(diff, got.size()) << "first wrong byte at " << diff << " (page "
+                              << diff / mm::kPageSize << "): the failed run and the bytes past "
+                              << "the size stay unwritten";
+}
+
 // A long sequential reader leaves the host's page cache behind it empty (drop-behind past
 // 32 MiB); the start of the stream, and a file read out of order, stay cached.
 TEST(PassthroughFs, ALongSequentialReadDropsTheHostPagesBehindIt) {

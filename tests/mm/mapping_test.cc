@@ -187,6 +187,55 @@ TEST(Mapping, ContiguousDirtyPagesGoOutAsRunsCutAtTheMaximum) {
   EXPECT_EQ(f.ops->data[10 * kPageSize], std::byte{2});
 }
 
+// A writeback that waits hands the store all its runs in one call (it may write them at once);
+// each run's outcome is its own: under keep-dirty only the failed run stays dirty and its range
+// alone is recorded. A background pass still writes run after run.
+TEST(Mapping, AnFsyncHandsTheStoreEveryRunAtOnceAndKeepsEachOutcome) {
+  struct BatchOps : MemOps {
+    void WritePagesForSync(std::span<const PageRun> runs, uint64_t size,
+                           std::span<Status> results) override {
+      {
+        std::lock_guard l(mu);
+        batches.push_back(runs.size());
+      }
+      for (size_t k = 0; k < runs.size(); ++k) {
+        results[k] = runs[k].first_index == 10
+                         ? Status::Error(-ENOSPC)
+                         : MemOps::WritePages(runs[k].first_index, runs[k].pages, size);
+      }
+    }
+    std::vector<size_t> batches;
+  };
+  auto ops = std::make_shared<BatchOps>();
+  Recorder observer;
+  Mapping::Options o;
+  o.policy = FailurePolicy::kKeepDirty;
+  o.observer = &observer;
+  Mapping m(ops, nullptr, o);
+  for (uint64_t index : {0, 1, 10, 20}) {
+    auto b = Bytes(kPageSize, static_cast<int>(index + 1));
+    ASSERT_TRUE(m.Write(index * kPageSize, b, false).ok());
+  }
+  const errseq_t since = m.wb_err().Sample();
+  m.WriteAll(SyncMode::kAll);
+  EXPECT_EQ(ops->batches, std::vector<size_t>{3}) << "runs 0-1, 10 and 20 in one call";
+  EXPECT_TRUE(ops->write_calls.size() == 2) << "the two runs that were written";
+  EXPECT_EQ(m.wb_err().Check(since), -ENOSPC);
+  ASSERT_EQ(observer.records.size(), 1u);
+  EXPECT_EQ(observer.records[0].offset, 10 * kPageSize);
+  EXPECT_EQ(observer.records[0].length, kPageSize);
+  EXPECT_EQ(m.DirtyPages(), 1u) << "only the failed run is dirty again";
+  EXPECT_EQ(ops->data[20 * kPageSize], std::byte{21});
+
+  ops->write_calls.clear();
+  auto b = Bytes(kPageSize, 0x30);
+  ASSERT_TRUE(m.Write(30 * kPageSize, b, false).ok());
+  m.WriteAll(SyncMode::kNone);
+  EXPECT_EQ(ops->batches.size(), 1u) << "a background pass does not batch";
+  std::vector<std::pair<uint64_t, size_t>> want = {{10, 1}, {30, 1}};
+  EXPECT_EQ(ops->write_calls, want);
+}
+
 TEST(Mapping, WriteRangeTouchesOnlyItsPages) {
   Fixture f;
   f.Write(0, 4 * kPageSize, 1);

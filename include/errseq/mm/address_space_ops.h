@@ -40,6 +40,23 @@ class AddressSpaceOps {
   virtual Status WritePages(uint64_t first_index, std::span<const iovec> pages,
                             uint64_t file_size) = 0;
 
+  // A run of pages for WritePagesForSync: whole pages from `first_index` on, one iovec each.
+  struct PageRun {
+    uint64_t first_index = 0;
+    std::span<const iovec> pages;
+  };
+
+  // Writes several runs for a writeback that waits (fsync, sync, an inode's last writeback):
+  // `results[k]` becomes what writing `runs[k]` gave, as WritePages would. A store may write
+  // them all at once (the passthrough store: direct I/O, in parallel). Default: WritePages for
+  // each run in turn.
+  virtual void WritePagesForSync(std::span<const PageRun> runs, uint64_t file_size,
+                                 std::span<Status> results) {
+    for (size_t k = 0; k < runs.size(); ++k) {
+      results[k] = WritePages(runs[k].first_index, runs[k].pages, file_size);
+    }
+  }
+
   // Makes everything written so far durable (the fs's fsync tail: host fdatasync, device
   // flush). A failure here means written data may be lost.
   virtual Status Sync(bool datasync) = 0;
