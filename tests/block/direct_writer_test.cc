@@ -36,15 +36,6 @@ struct Pages {
 struct File {
   explicit File(const TempDir& t) : fd(::open((t / "f").c_str(), O_RDWR | O_CREAT, 0644)) {}
   ~File() { ::close(fd); }
-  // The writer, or a skip reason where the temporary directory's file system has no direct I/O.
-  std::unique_ptr<DirectWriter> Writer(std::string* why) const {
-    auto w = DirectWriter::ForFile(fd);
-    if (!w.ok()) {
-      *why = "no direct I/O for files here: " + w.status().ToString();
-      return nullptr;
-    }
-    return std::move(*w);
-  }
   std::string Read(uint64_t off, size_t len) const {
     std::string s(len, '\0');
     EXPECT_EQ(::pread(fd, s.data(), len, static_cast<off_t>(off)), static_cast<ssize_t>(len));
@@ -53,16 +44,25 @@ struct File {
   int fd;
 };
 
-TEST(DirectWriter, ManyScatteredRunsLandWithTheirOwnBytes) {
+// A file in a fresh temporary directory and its writer; skipped where that directory's file
+// system has no direct I/O.
+class DirectWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GE(f.fd, 0);
+    auto r = DirectWriter::ForFile(f.fd);
+    if (!r.ok()) GTEST_SKIP() << "no direct I/O for files here: " << r.status().ToString();
+    w = std::move(*r);
+  }
   TempDir t;
-  File f(t);
-  ASSERT_GE(f.fd, 0);
+  File f{t};
+  std::unique_ptr<DirectWriter> w;
+};
+
+TEST_F(DirectWriterTest, ManyScatteredRunsLandWithTheirOwnBytes) {
   ASSERT_EQ(::ftruncate(f.fd, 64 << 20), 0);
   // The host caches the old bytes of every page first: they must not be served afterwards.
   ASSERT_EQ(f.Read(0, 64 << 20), std::string(64 << 20, '\0'));
-  std::string why;
-  auto w = f.Writer(&why);
-  if (!w) GTEST_SKIP() << why;
   constexpr size_t kRuns = 200;  // more than the ring takes at once
   Pages mem(kRuns * 3);
   std::vector<std::vector<iovec>> iovs(kRuns);
@@ -88,13 +88,7 @@ TEST(DirectWriter, ManyScatteredRunsLandWithTheirOwnBytes) {
   EXPECT_EQ(f.Read(4096, kPage), std::string(kPage, '\0')) << "nothing written between runs";
 }
 
-TEST(DirectWriter, ARunDirectIoRefusesStillLands) {
-  TempDir t;
-  File f(t);
-  ASSERT_GE(f.fd, 0);
-  std::string why;
-  auto w = f.Writer(&why);
-  if (!w) GTEST_SKIP() << why;
+TEST_F(DirectWriterTest, ARunDirectIoRefusesStillLands) {
   Pages mem(2);
   std::memset(mem.at(0), 'q', kPage);
   std::memset(mem.at(1), 'r', kPage);
@@ -108,13 +102,7 @@ TEST(DirectWriter, ARunDirectIoRefusesStillLands) {
   EXPECT_EQ(f.Read(0, kPage), std::string(kPage, 'r'));
 }
 
-TEST(DirectWriter, AWriteTheFileSystemRefusesIsThatRunsErrorOnly) {
-  TempDir t;
-  File f(t);
-  ASSERT_GE(f.fd, 0);
-  std::string why;
-  auto w = f.Writer(&why);
-  if (!w) GTEST_SKIP() << why;
+TEST_F(DirectWriterTest, AWriteTheFileSystemRefusesIsThatRunsErrorOnly) {
   Pages mem(2);
   std::memset(mem.at(0), 'x', 2 * kPage);
   iovec a{mem.at(0), kPage}, b{mem.at(1), kPage};
@@ -125,13 +113,7 @@ TEST(DirectWriter, AWriteTheFileSystemRefusesIsThatRunsErrorOnly) {
   EXPECT_EQ(f.Read(kPage, kPage), std::string(kPage, 'x'));
 }
 
-TEST(DirectWriter, ThreadsWritingAtOnceEachLand) {
-  TempDir t;
-  File f(t);
-  ASSERT_GE(f.fd, 0);
-  std::string why;
-  auto w = f.Writer(&why);
-  if (!w) GTEST_SKIP() << why;
+TEST_F(DirectWriterTest, ThreadsWritingAtOnceEachLand) {
   constexpr int kThreads = 4, kRounds = 50, kRuns = 16;
   std::vector<std::thread> threads;
   std::vector<int> failures(kThreads, 0);
