@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "mount_support.h"
+#include "loop_mount.h"
 
 namespace errseq::fuse {
 namespace {
@@ -105,55 +105,22 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 
 void Ok(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
-// One mount of the file system above, served by a SessionLoop on its own thread.
-class LoopMount {
- public:
-  explicit LoopMount(SessionLoop::Options options) {
-    fuse_lowlevel_ops ops{};
-    ops.lookup = Lookup;
-    ops.getattr = Getattr;
-    ops.open = Open;
-    ops.read = Read;
-    ops.fsync = Fsync;
-    ops.flush = Ok;
-    ops.release = Ok;
-    char prog[] = "session_loop_test";
-    char* args[] = {prog};
-    fuse_args fargs = FUSE_ARGS_INIT(1, args);
-    se_ = fuse_session_new(&fargs, &ops, sizeof ops, nullptr);
-    fuse_opt_free_args(&fargs);
-    if (se_ && fuse_session_mount(se_, dir_.path().c_str()) == 0) {
-      mounted_ = true;
-      result_ = std::async(std::launch::async, [this, options] {
-        return SessionLoop(se_, options).Run();
-      });
-    }
-  }
-  ~LoopMount() {
-    if (mounted_ && result_.valid()) {
-      Unmount();
-      result_.wait();
-    }
-    if (se_) {
-      if (mounted_) fuse_session_unmount(se_);
-      fuse_session_destroy(se_);
-    }
-  }
-  bool ok() const { return mounted_; }
-  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
-  fuse_session* session() { return se_; }
-  void Unmount() { ::errseq::testing::RunProgram({"fusermount3", "-u", "-q", dir_.path()}, nullptr); }
-  // The loop's result, or nullopt if it has not ended within `wait`.
-  std::optional<int> Result(std::chrono::milliseconds wait) {
-    if (result_.wait_for(wait) != std::future_status::ready) return std::nullopt;
-    return result_.get();
-  }
+fuse_lowlevel_ops Ops() {
+  fuse_lowlevel_ops ops{};
+  ops.lookup = Lookup;
+  ops.getattr = Getattr;
+  ops.open = Open;
+  ops.read = Read;
+  ops.fsync = Fsync;
+  ops.flush = Ok;
+  ops.release = Ok;
+  return ops;
+}
 
- private:
-  ::errseq::testing::TempDir dir_;
-  fuse_session* se_ = nullptr;
-  bool mounted_ = false;
-  std::future<int> result_;
+// One mount of the file system above, served by a SessionLoop with `options`.
+struct Mount : LoopMount {
+  explicit Mount(SessionLoop::Options options) : LoopMount(Ops(), {.args = {}, .loop = options, .before_loop = nullptr}) {}
+  bool ok() const { return mounted(); }
 };
 
 class SessionLoopTest : public ::testing::Test {
@@ -181,7 +148,7 @@ TEST(SessionLoopQuick, QuickRequestsAreThoseThatDoNotWaitForLong) {
 // READ is quick: the leader answers it itself and waits in it. Only the watchdog taking the
 // lead away lets another thread answer the LOOKUP of "fast" that the READ waits for.
 TEST_F(SessionLoopTest, TheWatchdogFreesTheDeviceFromAQuickRequestThatWaits) {
-  LoopMount m({.threads = 4, .spin_us = 50, .handoff_after = 1ms});
+  Mount m({.threads = 4, .spin_us = 50, .handoff_after = 1ms});
   ASSERT_TRUE(m.ok());
   int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
@@ -200,7 +167,7 @@ TEST_F(SessionLoopTest, TheWatchdogFreesTheDeviceFromAQuickRequestThatWaits) {
 // FSYNC is not quick: the leader hands the lead on before answering it, even with the watchdog
 // out of the picture.
 TEST_F(SessionLoopTest, AnFsyncIsAnsweredOffTheReadingThread) {
-  LoopMount m({.threads = 2, .spin_us = 0, .handoff_after = std::chrono::hours(1)});
+  Mount m({.threads = 2, .spin_us = 0, .handoff_after = std::chrono::hours(1)});
   ASSERT_TRUE(m.ok());
   int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
@@ -215,7 +182,7 @@ TEST_F(SessionLoopTest, AnFsyncIsAnsweredOffTheReadingThread) {
 
 // Many threads at once, each request answered exactly once (ThreadSanitizer checks the loop).
 TEST_F(SessionLoopTest, ConcurrentRequestsAreAllAnswered) {
-  LoopMount m({.threads = 3, .spin_us = 20, .handoff_after = 1ms});
+  Mount m({.threads = 3, .spin_us = 20, .handoff_after = 1ms});
   ASSERT_TRUE(m.ok());
   SawFast();  // nothing waits in this test
   constexpr int kThreads = 6, kEach = 300;
@@ -241,7 +208,7 @@ TEST_F(SessionLoopTest, ConcurrentRequestsAreAllAnswered) {
 }
 
 TEST_F(SessionLoopTest, EndsWhenUnmounted) {
-  LoopMount m({});
+  Mount m({});
   ASSERT_TRUE(m.ok());
   struct stat st;
   EXPECT_EQ(::stat(m.Path("fast").c_str(), &st), 0);
@@ -252,7 +219,7 @@ TEST_F(SessionLoopTest, EndsWhenUnmounted) {
 // fuse_session_exit alone (what libfuse's signal handlers do), with no request to wake a
 // reader: the loop still ends.
 TEST_F(SessionLoopTest, EndsAfterFuseSessionExitWithoutARequest) {
-  LoopMount m({});
+  Mount m({});
   ASSERT_TRUE(m.ok());
   struct stat st;
   EXPECT_EQ(::stat(m.Path("fast").c_str(), &st), 0);

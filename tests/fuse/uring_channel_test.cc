@@ -26,8 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "errseq/fuse/session_loop.h"
-#include "mount_support.h"
+#include "loop_mount.h"
 
 namespace errseq::fuse {
 namespace {
@@ -139,30 +138,47 @@ void Init(void*, fuse_conn_info* conn) {
   conn->max_read = 1 << 20;  // as given to fuse_session_new
 }
 
+fuse_lowlevel_ops Ops() {
+  fuse_lowlevel_ops ops{};
+  ops.init = Init;
+  ops.lookup = Lookup;
+  ops.getattr = Getattr;
+  ops.open = Open;
+  ops.read = Read;
+  ops.write = Write;
+  ops.fsync = Fsync;
+  ops.flush = Ok;
+  ops.release = Ok;
+  return ops;
+}
+
 // One mount of the file system above: a UringChannel over a SessionLoop on its own thread.
 class UringMount {
  public:
-  UringMount() {
-    fuse_lowlevel_ops ops{};
-    ops.init = Init;
-    ops.lookup = Lookup;
-    ops.getattr = Getattr;
-    ops.open = Open;
-    ops.read = Read;
-    ops.write = Write;
-    ops.fsync = Fsync;
-    ops.flush = Ok;
-    ops.release = Ok;
-    char prog[] = "uring_channel_test";
-    char opt[] = "-o";
-    char max_read[] = "max_read=1048576";
-    char* args[] = {prog, opt, max_read};
-    fuse_args fargs = FUSE_ARGS_INIT(3, args);
-    se_ = fuse_session_new(&fargs, &ops, sizeof ops, nullptr);
-    fuse_opt_free_args(&fargs);
-    if (!se_ || fuse_session_mount(se_, dir_.path().c_str()) != 0) return;
-    mounted_ = true;
-    loop_ = std::make_unique<SessionLoop>(se_, SessionLoop::Options{.threads = 2, .spin_us = 0});
+  UringMount()
+      : mount_(Ops(), {.args = {"-o", "max_read=1048576"},
+                       .loop = {.threads = 2, .spin_us = 0},
+                       .before_loop = [this](fuse_session* se) { Attach(se); }}) {}
+  ~UringMount() {
+    mount_.End();
+    if (channel_) channel_->Stop();
+  }
+  bool ok() const { return mount_.mounted() && channel_ != nullptr; }
+  const std::string& attach_error() const { return attach_error_; }
+  UringChannel& channel() { return *channel_; }
+  std::string Path(const std::string& name) const { return mount_.Path(name); }
+  void Unmount() { mount_.Unmount(); }
+  // What on_ready said (1 active, 0 not), or -1 if it has not been called within 5 s.
+  int Ready() {
+    std::unique_lock lock(ready_mu_);
+    ready_cv_.wait_for(lock, 5s, [&] { return ready_ >= 0; });
+    return ready_;
+  }
+  std::optional<int> Result(std::chrono::milliseconds wait) { return mount_.Result(wait); }
+
+ private:
+  // Before the loop reads FUSE_INIT: the channel must see the kernel's offer in it.
+  void Attach(fuse_session* se) {
     UringChannel::Options uo;
     uo.depth = 4;
     uo.workers = 2;
@@ -171,55 +187,20 @@ class UringMount {
       ready_ = active ? 1 : 0;
       ready_cv_.notify_all();
     };
-    auto ch = UringChannel::Attach(se_, std::move(uo));
+    auto ch = UringChannel::Attach(se, std::move(uo));
     if (!ch.ok()) {
       attach_error_ = ch.status().ToString();
     } else {
       channel_ = std::move(*ch);
     }
-    result_ = std::async(std::launch::async, [this] { return loop_->Run(); });
-  }
-  ~UringMount() {
-    if (mounted_) {
-      Unmount();
-      if (result_.valid()) result_.wait();
-    }
-    if (channel_) channel_->Stop();
-    if (se_) {
-      if (mounted_) fuse_session_unmount(se_);
-      fuse_session_destroy(se_);
-    }
-  }
-  bool ok() const { return mounted_ && channel_ != nullptr; }
-  const std::string& attach_error() const { return attach_error_; }
-  UringChannel& channel() { return *channel_; }
-  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
-  void Unmount() {
-    ::errseq::testing::RunProgram({"fusermount3", "-u", "-q", dir_.path()}, nullptr);
-  }
-  // What on_ready said (1 active, 0 not), or -1 if it has not been called within 5 s.
-  int Ready() {
-    std::unique_lock lock(ready_mu_);
-    ready_cv_.wait_for(lock, 5s, [&] { return ready_ >= 0; });
-    return ready_;
-  }
-  std::optional<int> Result(std::chrono::milliseconds wait) {
-    if (!result_.valid()) return std::nullopt;
-    if (result_.wait_for(wait) != std::future_status::ready) return std::nullopt;
-    return result_.get();
   }
 
- private:
-  ::errseq::testing::TempDir dir_;
-  fuse_session* se_ = nullptr;
-  bool mounted_ = false;
-  std::unique_ptr<SessionLoop> loop_;
   std::unique_ptr<UringChannel> channel_;
   std::string attach_error_;
-  std::future<int> result_;
   std::mutex ready_mu_;
   std::condition_variable ready_cv_;
   int ready_ = -1;  // GUARDED_BY(ready_mu_)
+  LoopMount mount_;  // last: built after what Attach fills in, destroyed first
 };
 
 const char* const kParam = "/sys/module/fuse/parameters/enable_uring";
