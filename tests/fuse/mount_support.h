@@ -70,6 +70,38 @@ inline bool AbortFuseConnection(const std::string& mnt) {
 }
 
 // Waits up to `timeout` for `pid` to end; its exit status (128+signal), or -1 if it did not.
+// The fuse module's enable_uring parameter set to `value` until Restore() or the end of the
+// scope, which put the old value back. ok() is false (and nothing changed) where it cannot be
+// written (not root, a kernel without it).
+class EnableUringParam {
+ public:
+  static constexpr const char* kPath = "/sys/module/fuse/parameters/enable_uring";
+  explicit EnableUringParam(const char* value) {
+    if (::access(kPath, W_OK) != 0) return;
+    old_ = Value();
+    std::ofstream(kPath) << value;
+    ok_ = true;
+  }
+  ~EnableUringParam() { Restore(); }
+  EnableUringParam(const EnableUringParam&) = delete;
+  EnableUringParam& operator=(const EnableUringParam&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& old() const { return old_; }
+  void Restore() {
+    if (ok_) std::ofstream(kPath) << old_;
+    ok_ = false;
+  }
+  static std::string Value() {
+    std::string v;
+    std::ifstream(kPath) >> v;
+    return v;
+  }
+
+ private:
+  std::string old_;
+  bool ok_ = false;
+};
+
 inline int WaitPid(pid_t pid, std::chrono::milliseconds timeout) {
   auto end = std::chrono::steady_clock::now() + timeout;
   int st = 0;

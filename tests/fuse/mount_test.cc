@@ -163,17 +163,14 @@ TEST(Mount, IoUringOnFailsClearlyWhereTheKernelDoesNotOfferIt) {
   if (!env || std::string(env).find("io_uring=on") == std::string::npos) {
     GTEST_SKIP() << "only with ERRSEQ_TEST_MOUNT_OPTIONS=io_uring=on (ctest holds the parameter)";
   }
-  const std::string param = "/sys/module/fuse/parameters/enable_uring";
-  if (::access(param.c_str(), W_OK) != 0) GTEST_SKIP() << "cannot change " << param;
-  std::string old;
-  std::ifstream(param) >> old;
-  std::ofstream(param) << "N";
+  EnableUringParam off("N");
+  if (!off.ok()) GTEST_SKIP() << "cannot change " << EnableUringParam::kPath;
   TempDir t;
   ::mkdir((t / "mnt").c_str(), 0755);
   ::mkdir((t / "src").c_str(), 0755);
   std::string out;
   const int rc = RunProgram({ERRSEQFS_BIN, "-o", "io_uring=on", t / "src", t / "mnt"}, &out);
-  std::ofstream(param) << old;
+  off.Restore();
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("-o io_uring=on: the fuse module's enable_uring parameter is off"),
             std::string::npos) << out;

@@ -32,6 +32,7 @@ namespace errseq::fuse {
 namespace {
 
 using namespace std::chrono_literals;
+using ::errseq::testing::EnableUringParam;
 
 constexpr fuse_ino_t kData = 2, kFast = 3, kSlow = 4, kSpliced = 5, kBad = 6;
 constexpr size_t kDataSize = 4 << 20;
@@ -203,15 +204,6 @@ class UringMount {
   LoopMount mount_;  // last: built after what Attach fills in, destroyed first
 };
 
-const char* const kParam = "/sys/module/fuse/parameters/enable_uring";
-
-std::string ParamValue() {
-  std::ifstream f(kParam);
-  std::string v;
-  f >> v;
-  return v;
-}
-
 class UringChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -355,12 +347,12 @@ TEST_F(UringChannelTest, EndsWhenUnmounted) {
 // With the module parameter off the kernel does not offer io_uring at FUSE_INIT: on_ready says
 // so and every request goes through /dev/fuse.
 TEST_F(UringChannelTest, WithoutTheKernelsOfferRequestsGoThroughTheDevice) {
-  if (::access(kParam, W_OK) != 0) GTEST_SKIP() << "cannot change " << kParam;
-  const std::string old = ParamValue();
-  { std::ofstream(kParam) << "N"; }
+  EnableUringParam off("N");
+  if (!off.ok()) GTEST_SKIP() << "cannot change " << EnableUringParam::kPath;
+  const std::string old = off.old();
   {
     UringMount m;
-    { std::ofstream(kParam) << old; }  // the connection took the value at FUSE_INIT
+    off.Restore();  // the connection took the value at FUSE_INIT
     ASSERT_TRUE(m.ok()) << m.attach_error();
     struct stat st;
     EXPECT_EQ(::stat(m.Path("fast").c_str(), &st), 0);
@@ -375,7 +367,7 @@ TEST_F(UringChannelTest, WithoutTheKernelsOfferRequestsGoThroughTheDevice) {
     ::close(fd);
     EXPECT_EQ(m.channel().served(), 0u);
   }
-  EXPECT_EQ(ParamValue(), old);
+  EXPECT_EQ(EnableUringParam::Value(), old);
 }
 
 }  // namespace
