@@ -804,8 +804,8 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     UringChannel::Options uo;
     uo.workers = options_.max_threads;
     uo.required = options_.io_uring == IoUring::kOn;
-    uo.on_ready = [&loop](bool active) {
-      if (active) loop.set_spin_us(0);
+    uo.on_ready = [&loop, spin = options_.spin_us](bool active) {
+      loop.set_spin_us(active ? 0 : spin);  // /dev/fuse carries requests again after a failure
     };
     auto ch = UringChannel::Attach(se, std::move(uo));
     if (!ch.ok()) {

@@ -212,11 +212,11 @@ std::string UringChannel::failure() const {
 }
 
 void UringChannel::Fail(const std::string& why) {
-  bool first = false;
+  bool first = false;  // on_ready(false) not called yet (it may have said true)
   {
     std::lock_guard lock(mu_);
     if (state_ != State::kFailed) {
-      first = state_ != State::kActive;  // on_ready not called yet
+      first = true;
       state_ = State::kFailed;
       failure_ = why;
     }

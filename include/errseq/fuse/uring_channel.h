@@ -81,9 +81,10 @@ class UringChannel {
     unsigned workers = 8;     // threads for requests that are not quick
     bool required = false;    // the kernel must take io_uring, else the session ends with an error
     bool idle_policy = true;  // queue threads under SCHED_IDLE (above)
-    // Called once: when the rings are registered (true; from a queue's thread), or when
-    // io_uring will not be used (false; from the thread that wrote the FUSE_INIT reply or met
-    // the failure).
+    // Called when the rings are registered (true; from a queue's thread), and when io_uring
+    // will not be used (false; from the thread that wrote the FUSE_INIT reply or met the
+    // failure). At most twice: true then false when a queue fails after all were registered
+    // (the requests stay on /dev/fuse, whose reader must poll again).
     std::function<void(bool active)> on_ready;
   };
 
