@@ -794,6 +794,7 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     return fail(1, Status::Error(-EIO, fmt::format("cannot mount on '{}' (missing, busy, or no "
                                                    "access to /dev/fuse)", options_.mountpoint)));
   }
+  const std::string mount_dev = MountDevice(mountpoint_abs_);  // ours, while it is mounted
   if (!options_.foreground && fuse_daemonize(0) != 0) {
     return fail(2, Status::Error(-EIO, "cannot daemonize"));
   }
@@ -852,6 +853,14 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     fuse_loop_cfg_destroy(cfg);
   } else {
     rc = loop.Run();
+  }
+  // When the kernel shuts the connection down while the loop is reading a request, it answers
+  // that read with ECONNABORTED instead of ENODEV. At an unmount that is the session's end:
+  // seen on 6.18 with the mount already gone, in about one fuse_mount_test run in five, each
+  // time failing a random test's unmount with "the FUSE loop failed". With our mount still in
+  // place the connection was aborted under it (/sys/fs/fuse/connections/N/abort): a failure.
+  if (rc == -ECONNABORTED && !mount_dev.empty() && MountDevice(mountpoint_abs_) != mount_dev) {
+    rc = 0;
   }
   Status transport;
   if (channel_) {

@@ -230,6 +230,25 @@ TEST(Mount, UnmountReportsDataNobodyWasToldWasLost) {
   EXPECT_FALSE(IsMounted(m.mnt()));
 }
 
+// A connection aborted under the mount (echo 1 > /sys/fs/fuse/connections/N/abort) ends
+// errseqfs as an unmount does (the kernel answers its next read with ENODEV), and what its
+// cache holds still reaches the source. DISABLED: alone it passed 30 of 30 runs, but inside
+// fuse_mount_test errseqfs did not exit after the abort in 2 of about 45 runs (killed after
+// 10 s, its cache lost); not understood yet (docs/errseqfs.md, "Known limits"). Run it with
+// --gtest_also_run_disabled_tests.
+TEST(Mount, DISABLED_AConnectionAbortedUnderTheMountLosesNothingErrseqfsHolds) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("f"), 'a');
+  ASSERT_TRUE(AbortFuseConnection(m.mnt()));
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  std::ifstream in(m.src() + "/f");
+  std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, std::string(4096, 'a'));
+  EXPECT_FALSE(IsMounted(m.mnt()));
+}
+
 TEST(Mount, CrashLosesWhatWasNotWrittenBack) {
   SKIP_WITHOUT_FUSE();
   Mount m;
