@@ -127,6 +127,16 @@ Status SyncfsMirror::Open() {
   if (tree_fd_ < 0) return Errno("open_tree (needs CAP_SYS_ADMIN)");
   file_fd_ = ::openat(tree_fd_, name_.c_str(), O_RDWR | O_CLOEXEC);
   if (file_fd_ < 0) return Errno("opening the hidden file");
+  // Into the kernel's page cache with read(2) first, where a READ the connection can no longer
+  // carry is an error: mlock faulting it in then finds it there. Left to mlock, that READ
+  // never ends once the connection is gone (mlock spun in the kernel after an abort: seen on
+  // 6.18, errseqfs then never exited).
+  {
+    char page[kSize];
+    const ssize_t n = ::pread(file_fd_, page, kSize, 0);
+    if (n < 0) return Errno("reading the hidden file");
+    if (n != static_cast<ssize_t>(kSize)) return Status::Error(-EIO, "the hidden file is short");
+  }
   void* m = ::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_SHARED, file_fd_, 0);
   if (m == MAP_FAILED) return Errno("mmap of the hidden file");
   map_ = m;
