@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,29 +23,53 @@ namespace {
 constexpr unsigned kDepth = 64;      // runs in flight at once
 constexpr uint32_t kUnit = 4096;     // what every run is aligned to
 
-// This thread's ring, made on first use. Unusable (nullptr from Get) where the kernel refuses
-// one (io_uring disabled), and after a ring error: not asked again by this thread.
-class ThreadRing {
+// Rings for direct writes, shared by all threads: a WriteAll takes one to itself and puts it
+// back (mu_ hands it over). None is destroyed while the process runs: liburing maps a ring's
+// memory with its own system calls, which ThreadSanitizer does not see, so a new ring at the
+// addresses of a destroyed one would look like a race (per-thread rings, destroyed when their
+// thread ended, did). The pool itself is never destroyed either: threads may still write at
+// exit; the kernel frees the rings with the process.
+class RingPool {
  public:
-  ~ThreadRing() { Drop(); }
-  io_uring* Get() {
-    if (!tried_) {
-      tried_ = true;
-      ok_ = io_uring_queue_init(kDepth, &ring_, 0) == 0;
+  static RingPool& Get() {
+    static RingPool* const pool = new RingPool;
+    return *pool;
+  }
+  // A ring of the caller's own until Put or Drop; nullptr where the kernel refuses one
+  // (io_uring disabled), and from then on.
+  io_uring* Take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        io_uring* r = free_.back();
+        free_.pop_back();
+        return r;
+      }
+      if (refused_) return nullptr;
     }
-    return ok_ ? &ring_ : nullptr;
+    auto r = std::make_unique<io_uring>();
+    const bool ok = io_uring_queue_init(kDepth, r.get(), 0) == 0;
+    std::lock_guard lock(mu_);
+    if (!ok) {
+      refused_ = true;
+      return nullptr;
+    }
+    all_.push_back(std::move(r));
+    return all_.back().get();
   }
-  void Drop() {
-    if (ok_) io_uring_queue_exit(&ring_);
-    ok_ = false;
+  void Put(io_uring* r) {
+    std::lock_guard lock(mu_);
+    free_.push_back(r);
   }
+  // A ring that failed: closed, never handed out again (it may hold entries it never took).
+  void Drop(io_uring* r) { io_uring_queue_exit(r); }
 
  private:
-  io_uring ring_{};
-  bool tried_ = false, ok_ = false;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<io_uring>> all_;  // GUARDED_BY(mu_): every ring made
+  std::vector<io_uring*> free_;                 // GUARDED_BY(mu_): not taken now
+  bool refused_ = false;                        // GUARDED_BY(mu_)
 };
-
-thread_local ThreadRing t_ring;
 
 uint64_t Length(std::span<const iovec> iov) {
   uint64_t n = 0;
@@ -86,7 +112,7 @@ Status DirectWriter::Buffered(const DirectRun& run, uint64_t done) const {
 }
 
 void DirectWriter::WriteAll(std::span<DirectRun> runs) {
-  io_uring* ring = t_ring.Get();
+  io_uring* ring = RingPool::Get().Take();
   size_t next = 0;      // runs[next..] not handed to the ring yet
   size_t inflight = 0;  // handed to the ring, no completion seen
   auto reap = [&](io_uring_cqe* cqe) {
@@ -135,7 +161,7 @@ void DirectWriter::WriteAll(std::span<DirectRun> runs) {
         reap(cqe);
         io_uring_cqe_seen(ring, cqe);
       }
-      t_ring.Drop();
+      RingPool::Get().Drop(ring);
       // Runs queued but never taken: their results are still unset (OK by default), so write
       // every run whose completion was not seen.
       for (size_t i = next - queued; i < next; ++i) runs[i].result = Buffered(runs[i], 0);
@@ -151,6 +177,7 @@ void DirectWriter::WriteAll(std::span<DirectRun> runs) {
     }
     io_uring_cq_advance(ring, seen);
   }
+  if (ring != nullptr) RingPool::Get().Put(ring);
   // No ring (or it failed): the rest through the page cache, one run after the other.
   for (; next < runs.size(); ++next) runs[next].result = Buffered(runs[next], 0);
 }

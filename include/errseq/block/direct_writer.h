@@ -37,7 +37,7 @@ class DirectWriter {
   // Writes every run and sets its result: OK, or the errno its write failed with. A run direct
   // I/O does not take (EINVAL, EOPNOTSUPP) and the rest of a short write are written through
   // `fd` instead (the host's page cache), so the bytes land either way; so does everything when
-  // this thread cannot have an io_uring. Thread-safe: each calling thread has its own ring.
+  // no io_uring can be had. Thread-safe: each call has a ring of its own while it runs.
   void WriteAll(std::span<DirectRun> runs);
 
  private:
