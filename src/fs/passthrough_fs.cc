@@ -193,17 +193,38 @@ class HostFileData final : public mm::AddressSpaceOps {
     return mm::StoreRange{fd_, offset, have, len - have};
   }
 
+  // What of a run of pages goes to the host: `full` whole pages from `off`, then `tail` bytes
+  // of the next (the bytes before file_size, the in-memory i_size when writeback started).
+  // `done` is set instead when nothing is to be written: the run was truncated away (OK), or
+  // the fault table failed (its error) or dropped (OK) it. Both write paths decide here.
+  struct RunPlan {
+    std::optional<Status> done;
+    uint64_t off = 0, len = 0, tail = 0;
+    size_t full = 0;
+  };
+  RunPlan Plan(uint64_t first_index, size_t pages, uint64_t file_size) const {
+    RunPlan p;
+    p.off = first_index << mm::kPageShift;
+    if (p.off >= file_size) {  // truncated away meanwhile: nothing to write
+      p.done = Status::Ok();
+      return p;
+    }
+    p.len = std::min<uint64_t>(pages * mm::kPageSize, file_size - p.off);
+    const block::FaultOutcome f = Decide(block::IoOp::kWrite, p.off, p.len);
+    if (f.kind == block::FaultOutcome::Kind::kFail) p.done = Status::Error(f.err);
+    if (f.kind == block::FaultOutcome::Kind::kDrop) p.done = Status::Ok();
+    p.full = static_cast<size_t>(p.len / mm::kPageSize);
+    p.tail = p.len - p.full * mm::kPageSize;
+    return p;
+  }
+
   Status WritePages(uint64_t first_index, std::span<const iovec> pages,
                     uint64_t file_size) override {
-    const uint64_t off = first_index << mm::kPageShift;
-    if (off >= file_size) return Status::Ok();  // truncated away meanwhile: nothing to write
-    uint64_t len = std::min<uint64_t>(pages.size() * mm::kPageSize, file_size - off);
-    const block::FaultOutcome f = Decide(block::IoOp::kWrite, off, len);
-    if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
-    if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
-    const size_t full = static_cast<size_t>(len / mm::kPageSize);  // whole pages
-    const uint64_t tail = len - full * mm::kPageSize;                // bytes of a partial page
-    Status st = block::PwritevAll(fd_, off, Coalesce(pages.first(full + (tail ? 1 : 0)), tail));
+    const RunPlan p = Plan(first_index, pages.size(), file_size);
+    if (p.done) return *p.done;
+    const uint64_t off = p.off, len = p.len;
+    const size_t n = p.full + (p.tail ? 1 : 0);
+    Status st = block::PwritevAll(fd_, off, Coalesce(pages.first(n), p.tail));
     // A long run: have the host start writing it out now, so its disk works while more data
     // arrives instead of all at the next fsync. The data stays in the host's page cache, which
     // serves reads of pages our cache does not keep (cache_reads=off). Only a hint: errors
@@ -234,25 +255,16 @@ class HostFileData final : public mm::AddressSpaceOps {
     iovs.reserve(runs.size());
     jobs.reserve(runs.size());
     for (size_t k = 0; k < runs.size(); ++k) {
-      results[k] = Status::Ok();
-      const uint64_t off = runs[k].first_index << mm::kPageShift;
-      if (off >= file_size) continue;  // truncated away meanwhile: nothing to write
-      const uint64_t len = std::min<uint64_t>(runs[k].pages.size() * mm::kPageSize, file_size - off);
-      const block::FaultOutcome f = Decide(block::IoOp::kWrite, off, len);
-      if (f.kind == block::FaultOutcome::Kind::kFail) {
-        results[k] = Status::Error(f.err);
-        continue;
+      const RunPlan p = Plan(runs[k].first_index, runs[k].pages.size(), file_size);
+      results[k] = p.done.value_or(Status::Ok());
+      if (p.done) continue;
+      if (p.tail != 0) {
+        const iovec last{runs[k].pages[p.full].iov_base, static_cast<size_t>(p.tail)};
+        results[k] = block::PwritevAll(fd_, p.off + p.full * mm::kPageSize, {&last, 1});
       }
-      if (f.kind == block::FaultOutcome::Kind::kDrop) continue;
-      const size_t full = static_cast<size_t>(len / mm::kPageSize);
-      const uint64_t tail = len - full * mm::kPageSize;
-      if (tail != 0) {
-        const iovec last{runs[k].pages[full].iov_base, static_cast<size_t>(tail)};
-        results[k] = block::PwritevAll(fd_, off + full * mm::kPageSize, {&last, 1});
-      }
-      if (full == 0 || !results[k].ok()) continue;
-      iovs.push_back(Coalesce(runs[k].pages.first(full), 0));
-      jobs.push_back({off, iovs.back(), Status::Ok()});
+      if (p.full == 0 || !results[k].ok()) continue;
+      iovs.push_back(Coalesce(runs[k].pages.first(p.full), 0));
+      jobs.push_back({p.off, iovs.back(), Status::Ok()});
       job_run.push_back(k);
     }
     direct->WriteAll(jobs);
