@@ -36,9 +36,9 @@ constexpr int kKernelSyncFlags = O_SYNC | O_DSYNC;
 
 FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
 
-vfs::File* FileOf(fuse_file_info* fi) {
-  return reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh)->get();
-}
+using FileHandle = std::shared_ptr<vfs::File>;
+
+vfs::File* FileOf(fuse_file_info* fi) { return OpenHandles::Get<FileHandle>(fi->fh)->get(); }
 
 // Sets the ledger's pid for this request, and whom what it creates belongs to.
 class RequestScope {
@@ -223,7 +223,7 @@ bool DirectIo(FuseServer* s, int flags) {
 
 void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
                const std::string* path, FuseServer* s) {
-  fi->fh = reinterpret_cast<uint64_t>(new std::shared_ptr<vfs::File>(file));
+  fi->fh = s->handles().Add(std::make_unique<FileHandle>(file));
   fi->keep_cache = 0;  // the kernel must not serve pages our cache may have dropped
   if (DirectIo(s, fi->flags)) fi->direct_io = 1;
   // close(2) sends no FLUSH: it would report and consume nothing here (OnFlush), and without
@@ -239,9 +239,9 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
     e.attr = ToStat(a, e.ino);
     e.attr_timeout = AttrTimeout(s, a);
     e.entry_timeout = s->options().entry_timeout;
-    if (fuse_reply_create(req, &e, fi) != 0) delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
+    if (fuse_reply_create(req, &e, fi) != 0) s->handles().Release(fi->fh);
   } else if (fuse_reply_open(req, fi) != 0) {
-    delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);  // the opener went away
+    s->handles().Release(fi->fh);  // the opener went away
   }
 }
 
@@ -355,7 +355,7 @@ void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 
 void OnRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);
-  delete reinterpret_cast<std::shared_ptr<vfs::File>*>(fi->fh);
+  Server(req)->handles().Release(fi->fh);
   fuse_reply_err(req, 0);
 }
 
@@ -444,13 +444,12 @@ void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   auto ls = s->sb().ReadDir(*path);
   if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
-  auto* h = new DirHandle{std::move(*ls)};
-  fi->fh = reinterpret_cast<uint64_t>(h);
-  if (fuse_reply_open(req, fi) != 0) delete h;
+  fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(*ls)}));
+  if (fuse_reply_open(req, fi) != 0) s->handles().Release(fi->fh);
 }
 
 void OnReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  auto* h = OpenHandles::Get<DirHandle>(fi->fh);
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {
@@ -466,7 +465,7 @@ void OnReaddir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_inf
 }
 
 void OnReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<DirHandle*>(fi->fh);
+  Server(req)->handles().Release(fi->fh);
   fuse_reply_err(req, 0);
 }
 
@@ -882,6 +881,10 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     mirror_ptr_.store(nullptr);
     mirror_->Stop();
   }
+  // No request comes any more. Without a RELEASE for each open (the connection was aborted,
+  // or errseqctl crash ended the loop under open files) the files are closed here, before the
+  // super block goes.
+  handles_.ReleaseAll();
   Status unmount = sb_->Unmount();
   channel_ptr_.store(nullptr);
   if (rc < 0) return Status::Error(rc, "the FUSE loop failed");
