@@ -115,16 +115,22 @@ void DirectWriter::WriteAll(std::span<DirectRun> runs) {
   io_uring* ring = RingPool::Get().Take();
   size_t next = 0;      // runs[next..] not handed to the ring yet
   size_t inflight = 0;  // handed to the ring, no completion seen
+  // Runs (and from which byte) to write through the page cache once no direct write of this
+  // call is in flight: a buffered write can make the host cache a page a direct write in flight
+  // is changing on the disk, and the kernel then reports EIO on the file (its direct write
+  // cannot drop that page afterwards: dio_warn_stale_pagecache), a false error at our fsync.
+  std::vector<std::pair<size_t, uint64_t>> redo;
   auto reap = [&](io_uring_cqe* cqe) {
-    DirectRun& r = runs[io_uring_cqe_get_data64(cqe)];
+    const size_t i = io_uring_cqe_get_data64(cqe);
+    DirectRun& r = runs[i];
     const int res = cqe->res;
     const uint64_t want = Length(r.iov);
     if (res >= 0 && static_cast<uint64_t>(res) == want) {
       r.result = Status::Ok();
     } else if (res == -EINVAL || res == -EOPNOTSUPP || res == -EINTR || res == -EAGAIN) {
-      r.result = Buffered(r, 0);
+      redo.emplace_back(i, 0);
     } else if (res > 0) {
-      r.result = Buffered(r, static_cast<uint64_t>(res));  // short: the rest through the cache
+      redo.emplace_back(i, static_cast<uint64_t>(res));  // short: the rest through the cache
     } else {
       r.result = Status::Error(res == 0 ? -EIO : res);
     }
@@ -178,6 +184,8 @@ void DirectWriter::WriteAll(std::span<DirectRun> runs) {
     io_uring_cq_advance(ring, seen);
   }
   if (ring != nullptr) RingPool::Get().Put(ring);
+  // Nothing of this call is in flight now.
+  for (const auto& [i, done] : redo) runs[i].result = Buffered(runs[i], done);
   // No ring (or it failed): the rest through the page cache, one run after the other.
   for (; next < runs.size(); ++next) runs[next].result = Buffered(runs[next], 0);
 }

@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 #include <vector>
 
@@ -224,6 +225,7 @@ class HostFileData final : public mm::AddressSpaceOps {
     if (p.done) return *p.done;
     const uint64_t off = p.off, len = p.len;
     const size_t n = p.full + (p.tail ? 1 : 0);
+    std::shared_lock buffered(host_write_mu_);
     Status st = block::PwritevAll(fd_, off, Coalesce(pages.first(n), p.tail));
     // A long run: have the host start writing it out now, so its disk works while more data
     // arrives instead of all at the next fsync. The data stays in the host's page cache, which
@@ -249,6 +251,7 @@ class HostFileData final : public mm::AddressSpaceOps {
       mm::AddressSpaceOps::WritePagesForSync(runs, file_size, results);
       return;
     }
+    std::unique_lock direct_only(host_write_mu_);
     std::vector<std::vector<iovec>> iovs;  // the direct runs' pieces, alive until written
     std::vector<block::DirectRun> jobs;
     std::vector<size_t> job_run;  // which run each job is
@@ -315,6 +318,7 @@ class HostFileData final : public mm::AddressSpaceOps {
   Status Persist() override { return ::fdatasync(fd_) == 0 ? Status::Ok() : Errno(); }
 
   Status SetBackingSize(uint64_t size) override {
+    std::shared_lock buffered(host_write_mu_);  // zeroes the tail of the new last block
     return ::ftruncate(fd_, static_cast<off_t>(size)) == 0 ? Status::Ok() : Errno();
   }
 
@@ -327,6 +331,7 @@ class HostFileData final : public mm::AddressSpaceOps {
   // Not subject to fault rules: like ext4's, the call changes block maps and page-cache
   // contents; what fails on a bad disk is their later writeback.
   Status Fallocate(int mode, uint64_t offset, uint64_t len) override {
+    std::shared_lock buffered(host_write_mu_);  // a punch or zero range zeroes partial blocks
     return ::fallocate(fd_, mode, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0
                ? Status::Ok()
                : Errno();
@@ -370,6 +375,15 @@ class HostFileData final : public mm::AddressSpaceOps {
   }
 
   const int fd_;
+  // Writes of the host file through its page cache (shared: WritePages, SetBackingSize,
+  // Fallocate) never run while an fsync's direct writes of it do (exclusive:
+  // WritePagesForSync). A buffered write can dirty a host page (a large folio) that also holds
+  // bytes a direct write in flight is changing on the disk; the direct write then cannot drop
+  // that page from the host's cache, and the kernel records EIO on the file
+  // (dio_warn_stale_pagecache, "Page cache invalidation failure on direct I/O"), which our next
+  // host fsync would report as a failed write, and the host's cache keeps stale bytes. Reads
+  // need no lock: the pages they add are clean, and a direct write drops those.
+  std::shared_mutex host_write_mu_;
   std::once_flag direct_once_;
   std::unique_ptr<block::DirectWriter> direct_;  // set once, under direct_once_
   static constexpr size_t kReadAhead = 4 << 20;

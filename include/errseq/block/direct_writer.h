@@ -36,8 +36,10 @@ class DirectWriter {
 
   // Writes every run and sets its result: OK, or the errno its write failed with. A run direct
   // I/O does not take (EINVAL, EOPNOTSUPP) and the rest of a short write are written through
-  // `fd` instead (the host's page cache), so the bytes land either way; so does everything when
-  // no io_uring can be had. Thread-safe: each call has a ring of its own while it runs.
+  // `fd` instead (the host's page cache), once none of this call's direct writes is in flight,
+  // so the bytes land either way; so does everything when no io_uring can be had. The caller
+  // must not write the file through its page cache while this runs (see the .cc: the kernel
+  // reports EIO on the file when a direct write meets a page a buffered write dirtied). Thread-safe: each call has a ring of its own while it runs.
   void WriteAll(std::span<DirectRun> runs);
 
  private:
