@@ -624,6 +624,12 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
   nodes_[FUSE_ROOT_ID] = {{"/"}, 1};  // absolute paths: the VFS refuses "" as a name
 }
 
+void FuseServer::Crash() {
+  crashed_.store(true);
+  sb_->DiscardCache();
+  Exit();
+}
+
 void FuseServer::Exit() {
   fuse_session* se = session_.load();
   if (!se) return;
@@ -885,6 +891,7 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   // or errseqctl crash ended the loop under open files) the files are closed here, before the
   // super block goes.
   handles_.ReleaseAll();
+  if (crashed_.load()) sb_->DiscardCache();  // written while the loop was still serving
   Status unmount = sb_->Unmount();
   channel_ptr_.store(nullptr);
   if (rc < 0) return Status::Error(rc, "the FUSE loop failed");

@@ -322,10 +322,7 @@ int main(int argc, char** argv) {
     // grows inside the writes that fill it makes the first 256 MiB written that slow.
     if (prefault) mm::PagePool::Default().Reserve(mo.writeback.cache_limit_bytes);
     ctl::ControlServer::Hooks hooks;
-    hooks.crash = [&server, &sb] {
-      sb.DiscardCache();  // everything not yet written back is lost
-      server.Exit();
-    };
+    hooks.crash = [&server] { server.Crash(); };  // everything not yet written back is lost
     hooks.syncfs_mirror = [&server] { return server.mirror() && server.mirror()->active(); };
     hooks.spliced_read_bytes = [&server] { return server.spliced_read_bytes(); };
     hooks.fuse_transport = [&server] { return server.transport(); };

@@ -83,8 +83,12 @@ class FuseServer {
   // or Exit()), then unmounts the super block, writing back everything. Returns the first
   // failure: of mounting (nothing stays mounted) or of the final writeback.
   Status Run(const std::function<void(vfs::SuperBlock&)>& ready = nullptr);
-  // Ends the loop from any thread (errseqctl crash).
+  // Ends the loop from any thread.
   void Exit();
+  // errseqctl crash: drops everything not written back now, and again once the loop has
+  // stopped (what requests still being served wrote meanwhile), then ends the loop; the
+  // unmount after it writes back nothing.
+  void Crash();
 
   // Internal: request handlers reach the server through these.
   vfs::SuperBlock& sb() { return *sb_; }
@@ -152,6 +156,7 @@ class FuseServer {
   size_t max_read_ = 0;    // set in Run, before the session starts
   size_t splice_max_ = 0;  // likewise
   std::atomic<uint64_t> spliced_read_bytes_{0};
+  std::atomic<bool> crashed_{false};  // Crash() was called
   std::unique_ptr<UringChannel> channel_;  // set in Run before the session starts
   std::atomic<UringChannel*> channel_ptr_{nullptr};  // channel_ while Run serves, for stats
   std::mutex mu_;
