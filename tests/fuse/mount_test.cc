@@ -93,6 +93,14 @@ void WritePage(const std::string& path, char byte) {
   ASSERT_EQ(::close(fd), 0);  // close reports nothing
 }
 
+// The first byte of a file (0 if it is empty or missing).
+char FirstByte(const std::string& path) {
+  std::ifstream in(path);
+  char c = 0;
+  in.get(c);
+  return c;
+}
+
 TEST(Mount, EachProcessIsToldOnceAndLateOpenerOfUnseenErrorIsTold) {
   SKIP_WITHOUT_FUSE();
   Mount m;
@@ -285,10 +293,7 @@ TEST(Mount, CrashLosesWhatWasNotWrittenBack) {
   ASSERT_EQ(m.Ctl({"crash"}), 0);
   EXPECT_EQ(m.WaitExit(), 0) << m.Log();
   RunProgram({"fusermount3", "-u", "-z", m.mnt()});
-  std::ifstream in(m.src() + "/kept");
-  char c = 0;
-  in.get(c);
-  EXPECT_EQ(c, 'k');
+  EXPECT_EQ(FirstByte(m.src() + "/kept"), 'k');
 }
 
 // The power cut is the moment errseqctl crash asks for it: what writers keep writing while the
@@ -318,10 +323,7 @@ TEST(Mount, CrashLosesWritesThatArriveWhileItHappens) {
   stop = true;
   for (auto& w : writers) w.join();
   RunProgram({"fusermount3", "-u", "-z", m.mnt()});
-  std::ifstream in(m.src() + "/kept");
-  char c = 0;
-  in.get(c);
-  EXPECT_EQ(c, 'k');
+  EXPECT_EQ(FirstByte(m.src() + "/kept"), 'k');
 }
 
 TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
