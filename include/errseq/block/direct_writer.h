@@ -39,7 +39,8 @@ class DirectWriter {
   // `fd` instead (the host's page cache), once none of this call's direct writes is in flight,
   // so the bytes land either way; so does everything when no io_uring can be had. The caller
   // must not write the file through its page cache while this runs (see the .cc: the kernel
-  // reports EIO on the file when a direct write meets a page a buffered write dirtied). Thread-safe: each call has a ring of its own while it runs.
+  // reports EIO on the file when a direct write meets a page a buffered write dirtied).
+  // Thread-safe: each call has a ring of its own while it runs.
   void WriteAll(std::span<DirectRun> runs);
 
  private:

@@ -59,13 +59,9 @@ class OpenHandles {
     for (auto& [p, del] : left) del(p);
     return left.size();
   }
-  size_t size() const {
-    std::lock_guard lock(mu_);
-    return live_.size();
-  }
 
  private:
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::unordered_map<void*, void (*)(void*)> live_;  // GUARDED_BY(mu_): handle -> its deleter
 };
 
