@@ -29,6 +29,7 @@
 #include <sstream>
 #include <thread>
 
+#include "errseq/core/read_file.h"
 #include "mount_support.h"
 
 namespace errseq::testing {
@@ -93,12 +94,10 @@ void WritePage(const std::string& path, char byte) {
   ASSERT_EQ(::close(fd), 0);  // close reports nothing
 }
 
-// The first byte of a file (0 if it is empty or missing).
+// The first byte of a file (0 if it is empty or cannot be read).
 char FirstByte(const std::string& path) {
-  std::ifstream in(path);
-  char c = 0;
-  in.get(c);
-  return c;
+  auto data = errseq::ReadFile(path);
+  return data.ok() && !data->empty() ? data->front() : '\0';
 }
 
 TEST(Mount, EachProcessIsToldOnceAndLateOpenerOfUnseenErrorIsTold) {
@@ -262,9 +261,9 @@ TEST(Mount, AConnectionAbortedUnderTheMountLosesNothingErrseqfsHolds) {
   ::close(dir);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
   for (const auto& [name, byte] : {std::pair{"f", 'a'}, std::pair{"g", 'b'}}) {
-    std::ifstream in(m.src() + "/" + name);
-    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    EXPECT_EQ(got, std::string(4096, byte)) << name;
+    auto got = errseq::ReadFile(m.src() + "/" + name);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, std::string(4096, byte)) << name;
   }
   EXPECT_FALSE(IsMounted(m.mnt()));
 }
@@ -308,6 +307,14 @@ TEST(Mount, CrashLosesWritesThatArriveWhileItHappens) {
   std::atomic<bool> stop{false};
   std::atomic<long> written{0};
   std::vector<std::thread> writers;
+  struct StopAndJoin {  // also when an assertion below returns early
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& threads;
+    ~StopAndJoin() {
+      stop = true;
+      for (auto& t : threads) t.join();
+    }
+  } stop_and_join{stop, writers};
   for (int t = 0; t < 2; ++t) {
     writers.emplace_back([&] {
       int fd = ::open(m.Path("kept").c_str(), O_WRONLY);
@@ -317,11 +324,13 @@ TEST(Mount, CrashLosesWritesThatArriveWhileItHappens) {
       ::close(fd);
     });
   }
-  while (written.load() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && written.load() < 100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(written.load(), 100) << "the writers did not get going";
   ASSERT_EQ(m.Ctl({"crash"}), 0);
   EXPECT_EQ(m.WaitExit(), 0) << m.Log();
   stop = true;
-  for (auto& w : writers) w.join();
   RunProgram({"fusermount3", "-u", "-z", m.mnt()});
   EXPECT_EQ(FirstByte(m.src() + "/kept"), 'k');
 }
