@@ -253,6 +253,8 @@ class Mount {
   const std::string& mnt() const { return mnt_; }
   const std::string& src() const { return src_; }
   const std::string& sock() const { return sock_; }
+  // A path in the test's own temporary directory, outside the mount and its source.
+  std::string Scratch(const std::string& name) const { return dir_ / name; }
 
  private:
   TempDir dir_;

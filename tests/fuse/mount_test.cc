@@ -26,8 +26,12 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
 
 #include "errseq/core/read_file.h"
 #include "mount_support.h"
@@ -1256,80 +1260,279 @@ TEST(Mount, Sqlite3CommitFailsWithDiskIoErrorAndTheDatabaseStaysIntact) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
-// Several processes doing random writes and fsyncs while faults switch on and off: no crash,
-// no hang, no description told more errors than were recorded on its file, clean unmount.
+// One event of the ledger (`errseqctl --json events`), the fields the stress test checks.
+struct LedgerEvent {
+  uint64_t seq = 0;
+  bool recorded = false;
+  std::string path, errno_name;
+  uint64_t counter = 0;  // of the errseq value: after the set (recorded), the cursor (reported)
+  uint64_t file = 0;     // reported: the open file description
+  int pid = 0;           // reported: who was told
+  int64_t time_ns = 0;   // CLOCK_REALTIME, when it was logged (a record: after the set)
+};
+
+int64_t RealtimeNs() {
+  timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::vector<LedgerEvent> ReadLedger(Mount& m) {
+  std::vector<LedgerEvent> out;
+  std::string text;
+  EXPECT_EQ(m.Ctl({"--json", "events"}, &text), 0);
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    LedgerEvent e;
+    e.seq = j.at("seq").get<uint64_t>();
+    e.time_ns = j.at("time_ns").get<int64_t>();
+    e.recorded = j.at("kind").get<std::string>() == "recorded";
+    e.path = j.at("path").get<std::string>();
+    e.errno_name = j.at("errno").get<std::string>();
+    const std::string v = j.at("errseq").get<std::string>();  // "EIO seen #3"
+    e.counter = std::stoull(v.substr(v.rfind('#') + 1));
+    if (!e.recorded) {
+      e.file = j.at("file").get<uint64_t>();
+      e.pid = j.at("pid").get<int>();
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+// A whole ledger, not only the first page of it: 1,200 failed page writes and the report.
+TEST(Mount, EventsListsTheWholeLedger) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("f"), 'a');
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  int fd = ::open(m.Path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  std::string page(4096, 'b');
+  for (int k = 0; k < 1200; ++k) {  // every other page: 1,200 separate runs, each recorded
+    ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 2 * k * 4096), 4096);
+  }
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(::close(fd), 0);
+  const std::vector<LedgerEvent> ev = ReadLedger(m);
+  ASSERT_EQ(ev.size(), 1201u);
+  EXPECT_EQ(ev.front().seq, 1u);
+  EXPECT_FALSE(ev.back().recorded);
+  EXPECT_EQ(ev.back().seq, 1201u);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// Several processes write, fsync, close and reopen three files at random while faults switch on
+// and off; then the ledger is checked against what each process was told and against the
+// errseq rules (SEMANTICS.md §1-§2):
+//  - every failed fsync a process saw is one "reported" event of its pid with that errno, and
+//    it has no other (nothing told that it did not see, nothing it saw left out of the ledger);
+//  - the reports to one description carry counters that only grow, each from an earlier
+//    "recorded" event of that file with that errno (nobody is told the same error twice);
+//  - an fsync that returned 0 began before any error was logged as recorded on its file after
+//    the description's previous check returned 0 (or after it was opened): an error recorded
+//    in between must reach it (nothing silently skipped). After a check that told an error the
+//    next one is not judged: that error's record may be logged just after it was told;
+//  - a description held open from before the first error and never fsynced during the run is
+//    told the file's latest error exactly once at the end when any was recorded, else nothing
+//    (nothing lost); its next fsync returns 0;
+//  - no crash, no hang, a clean unmount.
 TEST(Mount, StressProcessesWithFaultsToggled) {
   SKIP_WITHOUT_FUSE();
   Mount m;
   ASSERT_TRUE(m.Start()) << m.Log();
-  constexpr int kProcs = 4, kOps = 400;
-  for (int f = 0; f < 3; ++f) WritePage(m.Path("s" + std::to_string(f)), 'i');
-  std::vector<pid_t> kids;
+  constexpr int kProcs = 4, kOps = 600, kFiles = 3;
+  auto name = [](int f) { return "s" + std::to_string(f); };
+  int held[kFiles];
+  for (int f = 0; f < kFiles; ++f) {
+    WritePage(m.Path(name(f)), 'i');
+    held[f] = ::open(m.Path(name(f)).c_str(), O_RDWR);
+    ASSERT_GE(held[f], 0);
+  }
+  struct Kid {
+    pid_t pid;
+    int out;  // the child's tally: "EIO ENOSPC\n" failed fsyncs
+  };
+  std::vector<Kid> kids;
+  std::vector<std::string> logs;
   for (int p = 0; p < kProcs; ++p) {
+    int tally[2];
+    ASSERT_EQ(::pipe(tally), 0);
+    const std::string log = m.Scratch("stress." + std::to_string(p));
+    logs.push_back(log);
     pid_t pid = ::fork();
     if (pid == 0) {
+      ::close(tally[0]);
       std::mt19937 rng(static_cast<unsigned>(p + 1));
-      int fds[3];
-      for (int f = 0; f < 3; ++f) fds[f] = ::open(m.Path("s" + std::to_string(f)).c_str(), O_RDWR);
+      // One line per open ("O file description end_ns") and per fsync ("F file description
+      // start_ns end_ns errno"), written after the run.
+      std::string lines;
+      int fds[kFiles], desc[kFiles], next_desc = 0;
+      auto open_file = [&](int f) {
+        int fd = ::open(m.Path(name(f)).c_str(), O_RDWR);
+        desc[f] = next_desc++;
+        lines += "O " + std::to_string(f) + " " + std::to_string(desc[f]) + " " +
+                 std::to_string(RealtimeNs()) + "\n";
+        return fd;
+      };
+      for (int f = 0; f < kFiles; ++f) {
+        if ((fds[f] = open_file(f)) < 0) ::_exit(2);
+      }
       std::string page(4096, static_cast<char>('a' + p));
+      int eio = 0, enospc = 0;
       for (int i = 0; i < kOps; ++i) {
-        int fd = fds[rng() % 3];
-        if (rng() % 2) {
-          if (::pwrite(fd, page.data(), page.size(), (rng() % 8) * 4096) != 4096) ::_exit(3);
-        } else {
-          int r = ::fsync(fd);
-          if (r != 0 && errno != EIO && errno != ENOSPC) ::_exit(4);
+        const int f = static_cast<int>(rng() % kFiles);
+        const unsigned op = rng() % 20;
+        if (op < 9) {
+          if (::pwrite(fds[f], page.data(), page.size(), (rng() % 8) * 4096) != 4096) ::_exit(3);
+        } else if (op < 17) {
+          const int64_t start = RealtimeNs();
+          const int r = ::fsync(fds[f]) == 0 ? 0 : errno;
+          lines += "F " + std::to_string(f) + " " + std::to_string(desc[f]) + " " +
+                   std::to_string(start) + " " + std::to_string(RealtimeNs()) + " " +
+                   std::to_string(r) + "\n";
+          if (r != 0) {
+            if (r == EIO) {
+              ++eio;
+            } else if (r == ENOSPC) {
+              ++enospc;
+            } else {
+              ::_exit(4);
+            }
+          }
+        } else {  // a new description of the file
+          if (::close(fds[f]) != 0 || (fds[f] = open_file(f)) < 0) ::_exit(5);
         }
       }
       for (int fd : fds) {
-        if (::close(fd) != 0) ::_exit(5);
+        if (::close(fd) != 0) ::_exit(6);
+      }
+      std::ofstream(log) << lines;
+      const std::string line = std::to_string(eio) + " " + std::to_string(enospc) + "\n";
+      if (::write(tally[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        ::_exit(7);
       }
       ::_exit(0);
     }
-    kids.push_back(pid);
+    ASSERT_GT(pid, 0);
+    ::close(tally[1]);
+    kids.push_back({pid, tally[0]});
   }
   std::mt19937 rng(7);
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 24; ++i) {
     if (i % 2 == 0) {
-      m.Ctl({"fail", "write", "data", "s" + std::to_string(rng() % 3), i % 4 ? "EIO" : "ENOSPC"});
+      m.Ctl({"fail", "write", "data", name(static_cast<int>(rng() % kFiles)),
+             i % 4 ? "EIO" : "ENOSPC"});
     } else {
       m.Ctl({"heal"});
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  m.Ctl({"heal"});
-  for (pid_t k : kids) {
-    int st;
-    ::waitpid(k, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  std::map<int, std::pair<int, int>> saw;  // pid -> failed fsyncs it saw: EIO, ENOSPC
+  for (const Kid& k : kids) {
+    char buf[64] = {};
+    const ssize_t n = ::read(k.out, buf, sizeof buf - 1);
+    ::close(k.out);
+    int st = 0;
+    ASSERT_EQ(::waitpid(k.pid, &st, 0), k.pid);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "child status " << st;
+    ASSERT_GT(n, 0);
+    std::istringstream(buf) >> saw[k.pid].first >> saw[k.pid].second;
   }
-  // No description was told more errors than its file recorded.
-  std::string ev;
-  ASSERT_EQ(m.Ctl({"--json", "events"}, &ev), 0);
-  std::map<std::string, int> recorded;
-  std::map<std::string, int> told;
-  std::istringstream lines(ev);
-  std::string line;
-  while (std::getline(lines, line)) {
-    auto path_at = line.find("\"path\":\"");
-    std::string path = line.substr(path_at + 8, line.find('"', path_at + 8) - path_at - 8);
-    if (line.find("\"kind\":\"recorded\"") != std::string::npos) {
-      ++recorded[path];
+  // The descriptions held from the start: told the latest error once, then nothing.
+  std::map<std::string, std::string> latest;  // path -> errno of its latest recorded error
+  for (const LedgerEvent& e : ReadLedger(m)) {
+    if (e.recorded) latest[e.path] = e.errno_name;
+  }
+  int told_eio = 0, told_enospc = 0;
+  for (int f = 0; f < kFiles; ++f) {
+    SCOPED_TRACE(name(f));
+    const int r = ::fsync(held[f]);
+    const int err = r == 0 ? 0 : errno;
+    if (latest.count(name(f))) {
+      EXPECT_EQ(r, -1);
+      EXPECT_EQ(err, latest[name(f)] == "EIO" ? EIO : ENOSPC);
     } else {
-      auto f = line.find("\"file\":");
-      ++told[path + "#" + line.substr(f + 7, line.find_first_of(",}", f) - f - 7)];
+      EXPECT_EQ(r, 0) << strerror(err);
+    }
+    told_eio += err == EIO;
+    told_enospc += err == ENOSPC;
+    EXPECT_EQ(::fsync(held[f]), 0);
+    EXPECT_EQ(::close(held[f]), 0);
+  }
+  saw[::getpid()] = {told_eio, told_enospc};
+  // The whole ledger against what everyone saw.
+  const std::vector<LedgerEvent> ev = ReadLedger(m);
+  std::map<int, std::pair<int, int>> reported;          // pid -> reports: EIO, ENOSPC
+  std::map<uint64_t, uint64_t> last_counter;            // description -> counter last told
+  std::set<std::tuple<std::string, std::string, uint64_t>> set_so_far;  // path, errno, counter
+  size_t nreported = 0;
+  for (const LedgerEvent& e : ev) {
+    if (e.recorded) {
+      set_so_far.insert({e.path, e.errno_name, e.counter});
+      continue;
+    }
+    ++nreported;
+    SCOPED_TRACE("event " + std::to_string(e.seq) + " " + e.path + " " + e.errno_name + " #" +
+                 std::to_string(e.counter) + " to description " + std::to_string(e.file));
+    ASSERT_TRUE(e.errno_name == "EIO" || e.errno_name == "ENOSPC");
+    (e.errno_name == "EIO" ? reported[e.pid].first : reported[e.pid].second)++;
+    EXPECT_TRUE(set_so_far.count({e.path, e.errno_name, e.counter}))
+        << "told a value no earlier record of the file set";
+    auto [it, first] = last_counter.try_emplace(e.file, e.counter);
+    if (!first) {
+      EXPECT_GT(e.counter, it->second) << "told the same error twice";
+      it->second = e.counter;
     }
   }
-  for (auto& [key, n] : told) {
-    EXPECT_LE(n, recorded[key.substr(0, key.find('#'))]) << key;
+  for (auto& [pid, n] : saw) {
+    SCOPED_TRACE("pid " + std::to_string(pid));
+    EXPECT_EQ(reported[pid], n) << "ledger reports (EIO, ENOSPC) against what the process saw";
   }
-  // After healing, every file's errors were either told or will be; the final fsyncs settle.
-  for (int f = 0; f < 3; ++f) {
-    int fd = ::open(m.Path("s" + std::to_string(f)).c_str(), O_RDWR);
-    (void)::fsync(fd);
-    EXPECT_EQ(::fsync(fd), 0);
-    ::close(fd);
+  EXPECT_EQ(reported.size(), saw.size()) << "reports to a process that saw none";
+  EXPECT_GT(nreported, 0u) << "the faults failed no fsync: the test checks nothing";
+  // Nothing silently skipped: each child's fsyncs that returned 0 against the records.
+  std::map<std::string, std::vector<int64_t>> record_times;  // path -> when each was logged
+  for (const LedgerEvent& e : ev) {
+    if (e.recorded) record_times[e.path].push_back(e.time_ns);
   }
+  size_t judged = 0;
+  for (const std::string& log : logs) {
+    std::ifstream in(log);
+    std::map<int, std::optional<int64_t>> since;  // description -> its last 0 (or open) end
+    std::string kind;
+    while (in >> kind) {
+      int f, d;
+      in >> f >> d;
+      if (kind == "O") {
+        int64_t end;
+        in >> end;
+        since[d] = end;
+        continue;
+      }
+      int64_t start, end;
+      int r;
+      in >> start >> end >> r;
+      if (r == 0 && since[d]) {
+        ++judged;
+        for (int64_t t : record_times[name(f)]) {
+          EXPECT_FALSE(t > *since[d] && t < start)
+              << log << ": an fsync of " << name(f) << " (description " << d << ") returned 0 "
+              << "though an error was recorded " << (start - t) / 1000 << " us before it began "
+              << "and after the description's previous check";
+        }
+      }
+      since[d] = r == 0 ? std::optional<int64_t>(end) : std::nullopt;
+    }
+  }
+  EXPECT_GT(judged, 0u);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

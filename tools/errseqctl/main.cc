@@ -130,11 +130,20 @@ int main(int argc, char** argv) {
   if (Status s = conn.Connect(sock); !s.ok()) return Fail(1, s.message());
 
   if (verb == "events") {
+    // At most kPage events per call: ask again from the last one seen until a call brings
+    // less than a page (caught up), or with --follow, forever.
+    constexpr size_t kPage = 1000;
     uint64_t after = 0;
-    do {
-      json q = {{"cmd", "events"}, {"after", after}, {"wait_ms", follow ? 1000 : 0}};
+    for (bool first = true;; first = false) {
+      json q = {{"cmd", "events"}, {"after", after}, {"max", kPage},
+                {"wait_ms", follow ? 1000 : 0}};
       auto reply = conn.Call(q);
       if (!reply.ok()) return Fail(1, reply.status().message());
+      const size_t got = (*reply)["events"].size();
+      if (first && reply->value("dropped", uint64_t{0}) != 0) {
+        std::cerr << "errseqctl: the ledger was full; its " << (*reply)["dropped"].get<uint64_t>()
+                  << " oldest events were dropped\n";
+      }
       for (auto& e : (*reply)["events"]) {
         after = e["seq"].get<uint64_t>();
         if (as_json) {
@@ -143,7 +152,8 @@ int main(int argc, char** argv) {
           PrintEvent(e);
         }
       }
-    } while (follow);
+      if (!follow && got < kPage) break;
+    }
     return 0;
   }
   auto r = conn.Call(req);
