@@ -1450,6 +1450,9 @@ TEST(Mount, StressProcessesWithFaultsToggled) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_EQ(m.Ctl({"heal"}), 0);
+  // No writeback that began while a fault was armed is still to record its failure: errseqctl
+  // sync returns once everything is written back (sync reports nothing and moves no cursor).
+  ASSERT_EQ(m.Ctl({"sync"}), 0);
   std::map<int, std::pair<int, int>> saw;  // pid -> failed fsyncs it saw: EIO, ENOSPC
   for (const Kid& k : kids) {
     char buf[64] = {};
