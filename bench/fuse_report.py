@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Summarises bench/fuse_bench.sh results: medians per target and workload, the ratios the
-issue's goals are stated in, and (with a second argument) a PNG bar chart drawn by gnuplot.
+issue's goals are stated in (median over median, judged against the goal), the same ratio run
+by run (each run measures every target in the same minutes, so its spread shows the machine's
+noise), and (with a second argument) a PNG bar chart drawn by gnuplot.
 
 Usage: fuse_report.py RESULTS.txt [PLOT.png]
 RESULTS.txt holds lines "TARGET run=N RESULT wK key=value ...", as fuse_bench.sh writes them.
@@ -25,20 +27,32 @@ TARGETS = ("backing", "errseqfs", "null")
 
 def parse(path):
     runs = {}  # (target, workload) -> {key: [values]}
+    by_run = {}  # (target, workload, key) -> {run number: value}
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.split()
             if len(parts) < 4 or parts[2] != "RESULT":
                 continue
             target, wl = parts[0], parts[3]
+            run = parts[1].split("=", 1)[1] if parts[1].startswith("run=") else None
             for kv in parts[4:]:
                 if "=" in kv:
                     k, v = kv.split("=", 1)
                     try:
                         runs.setdefault((target, wl), {}).setdefault(k, []).append(float(v))
+                        if run is not None:
+                            by_run.setdefault((target, wl, k), {})[run] = float(v)
                     except ValueError:
                         pass
-    return runs
+    return runs, by_run
+
+
+def run_ratios(by_run, wl, key, base):
+    """errseqfs over `base`, run by run (each run measures every target in the same minutes):
+    how far the ratio swings between repetitions."""
+    ours = by_run.get(("errseqfs", wl, key), {})
+    theirs = by_run.get((base, wl, key), {})
+    return [ours[r] / theirs[r] for r in sorted(ours, key=int) if r in theirs and theirs[r]]
 
 
 def median(runs, target, wl, key):
@@ -67,13 +81,14 @@ def main():
         print(__doc__.strip(), file=sys.stderr)
         return 2
     try:
-        runs = parse(sys.argv[1])
+        runs, by_run = parse(sys.argv[1])
     except OSError as e:
         print(f"fuse_report: {e}", file=sys.stderr)
         return 2
     rows = []
-    print("| workload | backing | errseqfs | null FUSE | errseqfs ratio | goal |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | backing | errseqfs | null FUSE | errseqfs ratio | goal "
+          "| ratio run by run: median (each) |")
+    print("|---|---|---|---|---|---|---|")
     for wl, (key, label, goal, base) in WORKLOADS.items():
         med = {t: median(runs, t, wl, key) for t in TARGETS}
         if med["errseqfs"] is None or med[base] is None:
@@ -82,7 +97,11 @@ def main():
         null_ratio = med["null"] / med["backing"] if med["null"] and med["backing"] else None
         verdict = "met" if ratio >= goal else "**missed**"
         cells = " | ".join(f"{med[t]:.0f}" if med[t] is not None else "-" for t in TARGETS)
-        print(f"| {label} ({key}) | {cells} | {ratio:.2f}x {base} | >= {goal}x: {verdict} |")
+        rr = run_ratios(by_run, wl, key, base)
+        per_run = (f"{statistics.median(rr):.2f} ({', '.join(f'{r:.2f}' for r in rr)})"
+                   if rr else "-")
+        print(f"| {label} ({key}) | {cells} | {ratio:.2f}x {base} | >= {goal}x: {verdict} | "
+              f"{per_run} |")
         rows.append((label, med["errseqfs"] / med["backing"], null_ratio, goal if base == "backing"
                      else goal * (null_ratio or 0)))
     p50 = {t: median(runs, t, "w3", "p50_us") for t in TARGETS}
@@ -90,7 +109,7 @@ def main():
     if p50["errseqfs"] is not None:
         print("| W3 fsync p50 / p99 (us) | " + " | ".join(
             f"{p50[t]:.0f} / {p99[t]:.0f}" if p50[t] is not None else "-" for t in TARGETS) +
-              " | | |")
+              " | | | |")
     bound = w3_bound(runs)
     if bound is not None:
         ours = median(runs, "errseqfs", "w3", "opsps") / median(runs, "backing", "w3", "opsps")
