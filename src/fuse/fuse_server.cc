@@ -625,7 +625,6 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
 }
 
 void FuseServer::Crash() {
-  crashed_.store(true);
   sb_->DiscardCache();
   Exit();
 }
@@ -891,7 +890,6 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   // or errseqctl crash ended the loop under open files) the files are closed here, before the
   // super block goes.
   handles_.ReleaseAll();
-  if (crashed_.load()) sb_->DiscardCache();  // written while the loop was still serving
   Status unmount = sb_->Unmount();
   channel_ptr_.store(nullptr);
   if (rc < 0) return Status::Error(rc, "the FUSE loop failed");

@@ -322,7 +322,17 @@ int main(int argc, char** argv) {
     // grows inside the writes that fill it makes the first 256 MiB written that slow.
     if (prefault) mm::PagePool::Default().Reserve(mo.writeback.cache_limit_bytes);
     ctl::ControlServer::Hooks hooks;
-    hooks.crash = [&server] { server.Crash(); };  // everything not yet written back is lost
+    // A power cut: from now on the device takes no write, flush or discard (dropped, as
+    // by a disk without power), and everything not yet written back is lost.
+    hooks.crash = [&server, faults] {
+      block::FaultRule off;
+      off.ops = static_cast<uint32_t>(block::IoOp::kWrite) |
+                static_cast<uint32_t>(block::IoOp::kFlush) |
+                static_cast<uint32_t>(block::IoOp::kDiscard);
+      off.action = block::FaultRule::Action::kDrop;
+      faults->Load({off});
+      server.Crash();
+    };
     hooks.syncfs_mirror = [&server] { return server.mirror() && server.mirror()->active(); };
     hooks.spliced_read_bytes = [&server] { return server.spliced_read_bytes(); };
     hooks.fuse_transport = [&server] { return server.transport(); };

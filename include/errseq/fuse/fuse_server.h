@@ -85,9 +85,10 @@ class FuseServer {
   Status Run(const std::function<void(vfs::SuperBlock&)>& ready = nullptr);
   // Ends the loop from any thread.
   void Exit();
-  // errseqctl crash: drops everything not written back now, and again once the loop has
-  // stopped (what requests still being served wrote meanwhile), then ends the loop; the
-  // unmount after it writes back nothing.
+  // errseqctl crash: drops everything not written back, then ends the loop. The caller has
+  // cut the power first (a fault table that drops every write, flush and discard), so what
+  // requests still being served write meanwhile never reaches the store either, through the
+  // flusher or the unmount's writeback.
   void Crash();
 
   // Internal: request handlers reach the server through these.
@@ -156,7 +157,6 @@ class FuseServer {
   size_t max_read_ = 0;    // set in Run, before the session starts
   size_t splice_max_ = 0;  // likewise
   std::atomic<uint64_t> spliced_read_bytes_{0};
-  std::atomic<bool> crashed_{false};  // Crash() was called
   std::unique_ptr<UringChannel> channel_;  // set in Run before the session starts
   std::atomic<UringChannel*> channel_ptr_{nullptr};  // channel_ while Run serves, for stats
   std::mutex mu_;
