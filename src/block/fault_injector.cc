@@ -1,12 +1,16 @@
 // FaultInjector (see include/errseq/block/fault_injector.h).
 #include "errseq/block/fault_injector.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
 namespace errseq::block {
 
 void FaultInjector::Load(std::vector<FaultRule> rules) {
+  const bool delays = std::any_of(rules.begin(), rules.end(), [](const FaultRule& r) {
+    return r.action == FaultRule::Action::kDelay;
+  });
   auto table = std::make_shared<FaultTable>(std::move(rules));
   const bool armed = !table->empty();
   std::shared_ptr<FaultTable> old;
@@ -15,6 +19,7 @@ void FaultInjector::Load(std::vector<FaultRule> rules) {
     old = std::move(table_);
     table_ = std::move(table);
     armed_.store(armed, std::memory_order_release);
+    delays_.store(delays, std::memory_order_release);
   }
   // `old` is released here, outside the lock; in-flight I/O may still hold it.
 }

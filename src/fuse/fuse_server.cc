@@ -809,6 +809,7 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     UringChannel::Options uo;
     uo.workers = options_.max_threads;
     uo.required = options_.io_uring == IoUring::kOn;
+    uo.requests_may_wait = options_.requests_may_wait;
     uo.on_ready = [&loop, spin = options_.spin_us](bool active) {
       loop.set_spin_us(active ? 0 : spin);  // /dev/fuse carries requests again after a failure
     };

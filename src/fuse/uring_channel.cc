@@ -524,7 +524,8 @@ void UringChannel::Serve(Queue* q, Entry* e) {
   e->buf.mem = msg;
   e->buf.size = in.len;
   served_.fetch_add(1, std::memory_order_relaxed);
-  if (Inline(in.opcode, msg + sizeof in, arg0)) {
+  if (Inline(in.opcode, msg + sizeof in, arg0) &&
+      !(options_.requests_may_wait && options_.requests_may_wait())) {
     // A large request (a 1 MiB WRITE) keeps the CPU for a while: under SCHED_IDLE any other
     // runnable thread there would all but stop it, so it runs at normal priority.
     const bool large = payload >= kLarge;

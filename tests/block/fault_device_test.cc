@@ -136,6 +136,21 @@ TEST_F(FaultDeviceTest, DelayThenPass) {
   EXPECT_EQ(Below(0), 1);
 }
 
+TEST_F(FaultDeviceTest, DelaysSaysWhetherTheTableInForceDelays) {
+  EXPECT_FALSE(dev_->faults().delays());
+  Load("0 * write error EIO");
+  EXPECT_TRUE(dev_->faults().armed());
+  EXPECT_FALSE(dev_->faults().delays());
+  Load("0 * write error EIO\n0 * read delay 5ms nth=3");
+  EXPECT_TRUE(dev_->faults().delays());
+  Load("0 * write drop");
+  EXPECT_FALSE(dev_->faults().delays());
+  Load("0 * all delay 1ms prob=0.5");
+  EXPECT_TRUE(dev_->faults().delays());
+  dev_->faults().Clear();
+  EXPECT_FALSE(dev_->faults().delays());
+}
+
 TEST_F(FaultDeviceTest, DelayDoesNotStopTheScanSoDelayThenFail) {
   Load("0 * write delay 20ms\n0 * write error ENOSPC");
   auto t0 = std::chrono::steady_clock::now();

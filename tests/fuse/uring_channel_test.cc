@@ -1,7 +1,7 @@
 // UringChannel on a real FUSE mount served by this test process: requests arrive through the
 // rings, replies of every kind (data, errors, a READ libfuse splices, a 1 MiB READ) get back,
-// an FSYNC that waits does not hold up its CPU's queue, many threads' requests are each
-// answered once, and without the kernel's offer everything still goes through /dev/fuse.
+// an FSYNC that waits does not hold up its CPU's queue, nor does a READ while the owner says
+// requests may wait, many threads' requests are each answered once, and without the kernel's offer everything still goes through /dev/fuse.
 // Needs root, /dev/fuse and fuse.enable_uring=Y (ctest runs it through
 // tests/with_enable_uring.sh, which sets the parameter and restores it); skips otherwise.
 // Also run under ThreadSanitizer.
@@ -98,6 +98,14 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     fuse_reply_data(req, &bv, static_cast<fuse_buf_copy_flags>(0));
     return;
   }
+  if (ino == kSlow) {  // waits (at most 10 s) until a LOOKUP of "fast" has been answered
+    std::unique_lock lock(g_state->mu);
+    if (!g_state->cv.wait_for(lock, 10s, [] { return g_state->fast_seen; })) {
+      ++g_state->waits_timed_out;
+    }
+    lock.unlock();
+    return (void)fuse_reply_buf(req, "slow", 4);
+  }
   if (ino != kData) return (void)fuse_reply_err(req, EIO);
   std::vector<char> out;
   {
@@ -156,8 +164,10 @@ fuse_lowlevel_ops Ops() {
 // One mount of the file system above: a UringChannel over a SessionLoop on its own thread.
 class UringMount {
  public:
-  UringMount()
-      : mount_(Ops(), {.args = {"-o", "max_read=1048576"},
+  // `may_wait`: what the channel's requests_may_wait says (unset when false).
+  explicit UringMount(bool may_wait = false)
+      : may_wait_(may_wait),
+        mount_(Ops(), {.args = {"-o", "max_read=1048576"},
                        .loop = {.threads = 2, .spin_us = 0},
                        .before_loop = [this](fuse_session* se) { Attach(se); }}) {}
   ~UringMount() {
@@ -183,6 +193,7 @@ class UringMount {
     UringChannel::Options uo;
     uo.depth = 4;
     uo.workers = 2;
+    if (may_wait_) uo.requests_may_wait = [] { return true; };
     uo.on_ready = [this](bool active) {
       std::lock_guard lock(ready_mu_);
       ready_ = active ? 1 : 0;
@@ -196,6 +207,7 @@ class UringMount {
     }
   }
 
+  const bool may_wait_;
   std::unique_ptr<UringChannel> channel_;
   std::string attach_error_;
   std::mutex ready_mu_;
@@ -297,6 +309,40 @@ TEST_F(UringChannelTest, AnFsyncThatWaitsDoesNotHoldUpItsCpusQueue) {
   EXPECT_EQ(looker.get(), 0);
   EXPECT_EQ(syncer.get(), 0);
   EXPECT_EQ(state_.waits_timed_out.load(), 0) << "the FSYNC waited until its 10 s timeout";
+  ::close(fd);
+}
+
+// A READ is quick and is answered on its queue's thread, unless the owner says requests may
+// wait (a fault table that delays I/O): then it goes to a worker. This READ waits for a LOOKUP
+// made from the same CPU, which reaches the same queue and is answered only if the READ is not
+// holding that queue's thread.
+TEST_F(UringChannelTest, WhileRequestsMayWaitAQuickOneDoesNotHoldUpItsCpusQueue) {
+  UringMount m(/*may_wait=*/true);
+  ASSERT_TRUE(m.ok()) << m.attach_error();
+  struct stat st;
+  ASSERT_EQ(::stat(m.Path("data").c_str(), &st), 0);
+  ASSERT_EQ(m.Ready(), 1);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  auto reader = std::async(std::launch::async, [fd, one] {
+    ::sched_setaffinity(0, sizeof one, &one);
+    char buf[4096];
+    return ::pread(fd, buf, sizeof buf, 0);
+  });
+  std::this_thread::sleep_for(20ms);  // the READ is waiting in its handler
+  const auto t0 = std::chrono::steady_clock::now();
+  auto looker = std::async(std::launch::async, [&, one] {
+    ::sched_setaffinity(0, sizeof one, &one);
+    struct stat s;
+    return ::stat(m.Path("fast").c_str(), &s);
+  });
+  EXPECT_EQ(looker.get(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_EQ(reader.get(), 4);
+  EXPECT_EQ(state_.waits_timed_out.load(), 0) << "the READ waited until its 10 s timeout";
   ::close(fd);
 }
 

@@ -279,6 +279,9 @@ int main(int argc, char** argv) {
   }
 
   auto faults = std::make_shared<block::FaultInjector>();
+  // A delay rule (loaded at mount, or later by errseqctl) makes quick requests wait: see
+  // FuseServer::Options::requests_may_wait.
+  fo.requests_may_wait = [faults] { return faults->delays(); };
   if (!faults_file.empty()) {
     auto rules = block::LoadFaultTableFile(faults_file);
     if (!rules.ok()) {

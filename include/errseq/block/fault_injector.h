@@ -7,7 +7,8 @@
 // table it started with alive. Counters belong to a table, so a new table starts from zero.
 //
 // Thread-safety: `mu_` guards the table pointer (taken only to copy or swap it); `armed_` lets
-// the no-fault path skip the lock entirely: one relaxed-acquire load per I/O.
+// the no-fault path skip the lock entirely: one relaxed-acquire load per I/O. `delays_` is
+// written with the table, under `mu_`, and read without it.
 #pragma once
 
 #include <atomic>
@@ -33,11 +34,16 @@ class FaultInjector {
   FaultOutcome Apply(const IoDesc& io);
 
   bool armed() const { return armed_.load(std::memory_order_acquire); }
+  // Whether the table in force has a `delay` rule: I/O may then take as long as it says, and
+  // a caller that must not wait that long on someone else's I/O can step aside (errseqfs's
+  // io_uring queues hand every request to a worker meanwhile).
+  bool delays() const { return delays_.load(std::memory_order_acquire); }
 
  private:
   mutable std::mutex mu_;
   std::shared_ptr<FaultTable> table_ = std::make_shared<FaultTable>(std::vector<FaultRule>{});
   std::atomic<bool> armed_{false};
+  std::atomic<bool> delays_{false};
 };
 
 }  // namespace errseq::block

@@ -37,7 +37,9 @@
 // workers, so that a request that waits (for writeback, or for another request the kernel
 // sends meanwhile) never holds up its queue. A quick request that waits does hold up the next
 // requests of callers on the same CPU until it returns: unlike SessionLoop's, a queue's
-// requests reach only its own thread, so there is no watchdog to hand them to another. A
+// requests reach only its own thread, so there is no watchdog to hand them to another. Where
+// the owner knows that quick requests may wait long (a fault table that delays I/O), it says
+// so through `requests_may_wait`, and meanwhile every request goes to the workers. A
 // worker's answer is committed by the queue's thread (an eventfd wakes it): only that thread
 // touches its ring.
 //
@@ -86,6 +88,10 @@ class UringChannel {
     // failure). At most twice: true then false when a queue fails after all were registered
     // (the requests stay on /dev/fuse, whose reader must poll again).
     std::function<void(bool active)> on_ready;
+    // Asked before a quick request is answered on its queue's thread: while it returns true,
+    // every request goes to the workers instead (a quick one may wait long, and would hold up
+    // the requests behind it on that CPU). Called from the queue threads; must not block.
+    std::function<bool()> requests_may_wait;
   };
 
   enum class State { kWaitingForInit, kActive, kNotOffered, kFailed };
