@@ -382,6 +382,25 @@ TEST(Mount, CrashLosesWritesThatArriveWhileItHappens) {
   EXPECT_EQ(FirstByte(m.src() + "/kept"), 'k');
 }
 
+// The kernel keeps a name and its attributes as long as errseqfs lets it: a file removed from
+// the source behind the mount's back is still found through it within the default 1 s, and
+// no longer at once with entry_timeout=0,attr_timeout=0.
+TEST(Mount, EntryAndAttrTimeoutsSayHowLongTheKernelKeepsANameAndItsAttributes) {
+  SKIP_WITHOUT_FUSE();
+  for (bool zero : {false, true}) {
+    SCOPED_TRACE(zero ? "entry_timeout=0,attr_timeout=0" : "defaults");
+    Mount m(zero ? std::vector<std::string>{"entry_timeout=0", "attr_timeout=0"}
+                 : std::vector<std::string>{});
+    ASSERT_TRUE(m.Start()) << m.Log();
+    std::ofstream(m.src() + "/f") << "x";
+    struct stat st;
+    ASSERT_EQ(::stat(m.Path("f").c_str(), &st), 0);
+    ASSERT_EQ(::unlink((m.src() + "/f").c_str()), 0);
+    EXPECT_EQ(::stat(m.Path("f").c_str(), &st), zero ? -1 : 0);
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  }
+}
+
 TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   SKIP_WITHOUT_FUSE();
   TempDir t;
@@ -407,6 +426,10 @@ TEST(Mount, BadInputGetsAClearMessageAndNothingIsMounted) {
   EXPECT_NE(out.find("xattr= must be on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "persist_after=64k", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("persist_after= needs 0 or a size of at least 1m"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "entry_timeout=soon", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_NE(out.find("entry_timeout= needs seconds, from 0 to 86400"), std::string::npos) << out;
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "attr_timeout=-1", t / "src", t / "mnt"}, &out), 2);
+  EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "attr_timeout=1e9", t / "src", t / "mnt"}, &out), 2);
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, "-o", "io_uring=sometimes", t / "src", t / "mnt"}, &out), 2);
   EXPECT_NE(out.find("io_uring= must be auto, on or off"), std::string::npos) << out;
   EXPECT_EQ(RunProgram({ERRSEQFS_BIN, t / "src"}, &out), 2);

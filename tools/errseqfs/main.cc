@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -65,6 +66,12 @@ constexpr const char* kUsage =
     "  -o splice_reads=on|off reads that find nothing in errseq's cache are spliced from\n"
     "                         the source file to the kernel (default on; READs then stay\n"
     "                         within /proc/sys/fs/pipe-max-size unless max_read= is given)\n"
+    "  -o entry_timeout=S     how long the kernel may keep a name it looked up (default 1;\n"
+    "                         seconds): a name changed in the source behind the mount's\n"
+    "                         back is seen that late\n"
+    "  -o attr_timeout=S      how long the kernel may keep the attributes of directories\n"
+    "                         and of files errseq caches nothing of (default 1); files\n"
+    "                         with cached pages: never (a failed writeback may change them)\n"
     "  -o spin_us=N           after a request, the thread reading the FUSE device polls it\n"
     "                         this long before it sleeps (default 50; 0: never polls)\n"
     "  -o loop=errseq|libfuse which request loop (default errseq: one reading thread answers\n"
@@ -91,6 +98,18 @@ int Bad(const std::string& what) {
 bool ParseOnOff(const std::string& s, bool* out) {
   if (s != "on" && s != "off") return false;
   *out = s == "on";
+  return true;
+}
+
+// Seconds for a kernel cache timeout: a decimal number from 0 to 86400 ("1", "0.5", "10").
+bool ParseSeconds(const std::string& s, double* out) {
+  if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789.") != std::string::npos ||
+      s.find('.') != s.rfind('.') || s == ".") {
+    return false;
+  }
+  const double v = std::strtod(s.c_str(), nullptr);
+  if (v > 86400) return false;
+  *out = v;
   return true;
 }
 
@@ -204,6 +223,10 @@ int main(int argc, char** argv) {
           fo.read_ahead_kb = static_cast<unsigned>(v);
         } else if (key == "cache_reads") {
           if (!ParseOnOff(val, &mo.cache_reads)) return Bad("cache_reads= must be on or off");
+        } else if (key == "entry_timeout" || key == "attr_timeout") {
+          double v;
+          if (!ParseSeconds(val, &v)) return Bad(key + "= needs seconds, from 0 to 86400");
+          (key == "entry_timeout" ? fo.entry_timeout : fo.dir_attr_timeout) = v;
         } else if (key == "spin_us") {
           uint64_t v;
           if (!ParseSize(val, &v) || v > 10000) return Bad("spin_us= needs a number of microseconds (0-10000)");
