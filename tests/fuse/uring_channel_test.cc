@@ -283,11 +283,12 @@ TEST_F(UringChannelTest, RequestsAndEveryKindOfReplyGoThroughTheRings) {
   EXPECT_EQ(m.channel().state(), UringChannel::State::kActive) << m.channel().failure();
 }
 
-// The FSYNC waits for a LOOKUP made from the same CPU, so both reach the same queue: the
-// LOOKUP is answered only because the FSYNC went to a worker.
-TEST_F(UringChannelTest, AnFsyncThatWaitsDoesNotHoldUpItsCpusQueue) {
-  UringMount m;
-  ASSERT_TRUE(m.ok()) << m.attach_error();
+// On CPU 0, `waiter` makes a request of "slow" whose handler waits (at most 10 s) until a
+// LOOKUP of "fast" has been answered; then, from CPU 0 too, that LOOKUP: both reach the same
+// queue, so the LOOKUP is answered only if the waiting request is not holding the queue's
+// thread. `waiter` returns what its call returned; `expected` is that.
+void ExpectAWaitDoesNotHoldUpItsCpusQueue(UringMount& m, State& state,
+                                          ssize_t (*waiter)(int fd), ssize_t expected) {
   struct stat st;
   ASSERT_EQ(::stat(m.Path("data").c_str(), &st), 0);
   ASSERT_EQ(m.Ready(), 1);
@@ -296,43 +297,11 @@ TEST_F(UringChannelTest, AnFsyncThatWaitsDoesNotHoldUpItsCpusQueue) {
   CPU_SET(0, &one);
   int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
-  auto syncer = std::async(std::launch::async, [fd, one] {
+  auto waiting = std::async(std::launch::async, [fd, one, waiter] {
     ::sched_setaffinity(0, sizeof one, &one);
-    return ::fsync(fd);
+    return waiter(fd);
   });
-  std::this_thread::sleep_for(20ms);  // the FSYNC is waiting in its handler
-  auto looker = std::async(std::launch::async, [&, one] {
-    ::sched_setaffinity(0, sizeof one, &one);
-    struct stat s;
-    return ::stat(m.Path("fast").c_str(), &s);
-  });
-  EXPECT_EQ(looker.get(), 0);
-  EXPECT_EQ(syncer.get(), 0);
-  EXPECT_EQ(state_.waits_timed_out.load(), 0) << "the FSYNC waited until its 10 s timeout";
-  ::close(fd);
-}
-
-// A READ is quick and is answered on its queue's thread, unless the owner says requests may
-// wait (a fault table that delays I/O): then it goes to a worker. This READ waits for a LOOKUP
-// made from the same CPU, which reaches the same queue and is answered only if the READ is not
-// holding that queue's thread.
-TEST_F(UringChannelTest, WhileRequestsMayWaitAQuickOneDoesNotHoldUpItsCpusQueue) {
-  UringMount m(/*may_wait=*/true);
-  ASSERT_TRUE(m.ok()) << m.attach_error();
-  struct stat st;
-  ASSERT_EQ(::stat(m.Path("data").c_str(), &st), 0);
-  ASSERT_EQ(m.Ready(), 1);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(0, &one);
-  int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  auto reader = std::async(std::launch::async, [fd, one] {
-    ::sched_setaffinity(0, sizeof one, &one);
-    char buf[4096];
-    return ::pread(fd, buf, sizeof buf, 0);
-  });
-  std::this_thread::sleep_for(20ms);  // the READ is waiting in its handler
+  std::this_thread::sleep_for(20ms);  // the request is waiting in its handler
   const auto t0 = std::chrono::steady_clock::now();
   auto looker = std::async(std::launch::async, [&, one] {
     ::sched_setaffinity(0, sizeof one, &one);
@@ -341,9 +310,31 @@ TEST_F(UringChannelTest, WhileRequestsMayWaitAQuickOneDoesNotHoldUpItsCpusQueue)
   });
   EXPECT_EQ(looker.get(), 0);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
-  EXPECT_EQ(reader.get(), 4);
-  EXPECT_EQ(state_.waits_timed_out.load(), 0) << "the READ waited until its 10 s timeout";
+  EXPECT_EQ(waiting.get(), expected);
+  EXPECT_EQ(state.waits_timed_out.load(), 0) << "the request waited until its 10 s timeout";
   ::close(fd);
+}
+
+// An FSYNC is not quick: a worker answers it.
+TEST_F(UringChannelTest, AnFsyncThatWaitsDoesNotHoldUpItsCpusQueue) {
+  UringMount m;
+  ASSERT_TRUE(m.ok()) << m.attach_error();
+  ExpectAWaitDoesNotHoldUpItsCpusQueue(
+      m, state_, [](int fd) -> ssize_t { return ::fsync(fd); }, 0);
+}
+
+// A READ is quick and is answered on its queue's thread, unless the owner says requests may
+// wait (a fault table that delays I/O): then a worker answers it.
+TEST_F(UringChannelTest, WhileRequestsMayWaitAQuickOneDoesNotHoldUpItsCpusQueue) {
+  UringMount m(/*may_wait=*/true);
+  ASSERT_TRUE(m.ok()) << m.attach_error();
+  ExpectAWaitDoesNotHoldUpItsCpusQueue(
+      m, state_,
+      [](int fd) -> ssize_t {
+        char buf[4096];
+        return ::pread(fd, buf, sizeof buf, 0);
+      },
+      4);
 }
 
 // Many threads on every CPU at once; each request is answered exactly once, with its own data.
