@@ -75,12 +75,12 @@ struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
 // How long the kernel may keep attributes. A file whose pages our cache holds: never, since a
 // failed writeback under `revert` changes its size and data without the kernel's knowledge.
 // Anything else (directories, files with nothing cached) changes only through the kernel,
-// which drops its copy itself, or on the host (seen within the entry timeout). Under
+// which drops its copy itself, or on the host (seen within the attribute timeout). Under
 // default_permissions the kernel asks for directories at every path walk, and for a new
 // file's attributes right after CREATE: caching them saves those requests (W5).
 double AttrTimeout(FuseServer* s, const vfs::NodeAttr& a) {
-  if (S_ISREG(a.mode) && s->sb().HasCachedPages(a.ino)) return s->options().attr_timeout;
-  return s->options().dir_attr_timeout;
+  if (S_ISREG(a.mode) && s->sb().HasCachedPages(a.ino)) return 0;
+  return s->options().attr_timeout;
 }
 
 void ReplyEntry(fuse_req_t req, FuseServer* s, const std::string& path, const vfs::NodeAttr& a) {

@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
         } else if (key == "entry_timeout" || key == "attr_timeout") {
           double v;
           if (!ParseSeconds(val, &v)) return Bad(key + "= needs seconds, from 0 to 86400");
-          (key == "entry_timeout" ? fo.entry_timeout : fo.dir_attr_timeout) = v;
+          (key == "entry_timeout" ? fo.entry_timeout : fo.attr_timeout) = v;
         } else if (key == "spin_us") {
           uint64_t v;
           if (!ParseSize(val, &v) || v > 10000) return Bad("spin_us= needs a number of microseconds (0-10000)");

@@ -49,8 +49,9 @@ class FuseServer {
     bool foreground = true;
     bool debug = false;
     bool allow_other = false;
-    double attr_timeout = 0.0;      // files with cached pages (revert changes their size)
-    double dir_attr_timeout = 1.0;  // everything else
+    // How long the kernel may keep attributes of directories and of files with no cached page
+    // (files with cached pages: never, since a failed writeback may change their size).
+    double attr_timeout = 1.0;
     double entry_timeout = 1.0;
     unsigned max_threads = 8;
     unsigned spin_us = 50;      // SessionLoop: how long the reading thread polls before sleeping
