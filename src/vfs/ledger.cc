@@ -3,19 +3,18 @@
 
 #include <fmt/format.h>
 
-#include <ctime>
 
 #include "errseq/core/errno_name.h"
+#include "errseq/core/realtime.h"
 
 namespace errseq::vfs {
 
 void Ledger::Append(Event e) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t now = RealtimeNs();
   {
     std::lock_guard lock(mu_);
     e.seq = next_seq_++;
-    e.time_ns = static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+    e.time_ns = now;
     (e.kind == Event::Kind::kRecorded ? recorded_ : reported_)++;
     if (ring_.size() == capacity_) {
       ring_.pop_front();

@@ -10,11 +10,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>  // RENAME_NOREPLACE, RENAME_EXCHANGE
-#include <ctime>
 
 #include <fmt/format.h>
 
 #include "errseq/core/errno_name.h"
+#include "errseq/core/realtime.h"
 #include "errseq/vfs/path.h"
 
 namespace errseq::vfs {
@@ -23,12 +23,6 @@ namespace {
 thread_local int t_caller_pid = 0;
 
 int CallerPid() { return t_caller_pid ? t_caller_pid : static_cast<int>(::getpid()); }
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 Status Err(int e) { return Status::Error(e); }
 
@@ -267,7 +261,7 @@ Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t off
   if (Status s = CheckRead(f, offset); !s.ok()) return s;
   std::shared_lock io(f.inode().io_mu_);
   auto r = f.inode().mapping().Read(offset, buf);
-  if (r.ok()) f.inode().atime_ns = NowNs();
+  if (r.ok()) f.inode().atime_ns = RealtimeNs();
   return r;
 }
 
@@ -276,7 +270,7 @@ Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t
   if (Status s = CheckRead(f, offset); !s.ok()) return s;
   std::shared_lock io(f.inode().io_mu_);
   auto r = f.inode().mapping().ReadFromStore(offset, size);
-  if (r.ok() && r->has_value()) f.inode().atime_ns = NowNs();
+  if (r.ok() && r->has_value()) f.inode().atime_ns = RealtimeNs();
   return r;
 }
 
@@ -287,7 +281,7 @@ Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   auto r = f.inode().mapping().Read(f.pos_, buf);
   if (r.ok()) {
     f.pos_ += *r;
-    f.inode().atime_ns = NowNs();  // as Pread
+    f.inode().atime_ns = RealtimeNs();  // as Pread
   }
   return r;
 }
@@ -315,7 +309,7 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   io.unlock();
   if (!n.ok()) return n.status();
   *written = *n;
-  const int64_t now = NowNs();
+  const int64_t now = RealtimeNs();
   inode.mtime_ns = now;
   inode.ctime_ns = now;
   if (use_pos) f.pos_ = landed + *n;
@@ -418,7 +412,7 @@ Status SuperBlock::Ftruncate(File& f, uint64_t size) {
     s = unlinked ? Status::Ok() : fs_->Truncate(PathOf(inode), size);
   }
   if (!s.ok()) return s;
-  const int64_t now = NowNs();
+  const int64_t now = RealtimeNs();
   inode.mtime_ns = now;
   inode.ctime_ns = now;
   return Status::Ok();
@@ -472,7 +466,7 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   if (!s.ok()) return s;
   const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();
   if (grows) m.GrowSize(offset + len);
-  const int64_t now = NowNs();
+  const int64_t now = RealtimeNs();
   if (zeroes || grows) inode.mtime_ns = now;
   inode.ctime_ns = now;
   return Status::Ok();
@@ -721,7 +715,7 @@ Status SuperBlock::SetAttr(std::string_view path, const AttrChange& change) {
   }
   if (Status s = fs_->SetAttr(*norm, change); !s.ok()) return s;
   if (!inode) return Status::Ok();
-  const int64_t now = NowNs();
+  const int64_t now = RealtimeNs();
   auto ns = [now](const timespec& t) {
     return t.tv_nsec == UTIME_NOW ? now : int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
   };
@@ -816,7 +810,7 @@ Status SuperBlock::Link(std::string_view from, std::string_view to) {
     inode.other_names_.push_back(*t);
     NamesChanged(inode);
   }
-  inode.ctime_ns = NowNs();
+  inode.ctime_ns = RealtimeNs();
   return Status::Ok();
 }
 

@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "errseq/core/read_file.h"
+#include "errseq/core/realtime.h"
 #include "mount_support.h"
 
 namespace errseq::testing {
@@ -1336,12 +1337,6 @@ struct LedgerEvent {
   int pid = 0;           // reported: who was told
   int64_t time_ns = 0;   // CLOCK_REALTIME, when it was logged (a record: after the set)
 };
-
-int64_t RealtimeNs() {
-  timespec ts;
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 std::vector<LedgerEvent> ReadLedger(Mount& m) {
   std::vector<LedgerEvent> out;
