@@ -253,6 +253,7 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"policy", mm::PolicyName(sb_.options().policy)},
                  {"dirty_bytes", w.dirty_bytes},
                  {"cached_bytes", w.cached_bytes},
+                 {"throttled_writes", w.throttled},
                  {"cache_memory_bytes", mm::PagePool::Default().SlabBytes()},
                  {"written_bytes", w.written_bytes},
                  {"failed_writes", w.failed_writes},

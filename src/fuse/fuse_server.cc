@@ -6,6 +6,7 @@
 #include <fuse3/fuse_lowlevel.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 
 #include <cerrno>
 #include <algorithm>
@@ -33,6 +34,8 @@ namespace {
 // FSYNC (generic_write_sync), which reports through this description's cursor. Keeping them
 // here too would write back and sync every such write twice.
 constexpr int kKernelSyncFlags = O_SYNC | O_DSYNC;
+
+constexpr uint32_t kMaxWrite = 1 << 20;  // the largest WRITE the kernel sends us
 
 FuseServer* Server(fuse_req_t req) { return static_cast<FuseServer*>(fuse_req_userdata(req)); }
 
@@ -109,7 +112,7 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   }
   // Every write must reach our page cache: never the kernel's writeback cache.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-  conn->max_write = 1 << 20;
+  conn->max_write = kMaxWrite;
   // No splice: without a write_buf handler libfuse copies every request out of the pipe
   // again, one more syscall per request for nothing.
   conn->want &= ~FUSE_CAP_SPLICE_READ;
@@ -809,7 +812,15 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     UringChannel::Options uo;
     uo.workers = options_.max_threads;
     uo.required = options_.io_uring == IoUring::kOn;
-    uo.requests_may_wait = options_.requests_may_wait;
+    // Quick requests may also wait when a write could be throttled: with dirty memory within
+    // one WRITE per queue of its limit, the next WRITE a queue serves itself could wait for
+    // the flusher, which takes as long as the source's disk does. (The rings carry no request
+    // before the loop runs, and sb_ is set by then.)
+    const uint64_t margin = static_cast<uint64_t>(std::max(1, ::get_nprocs())) *
+                            (kMaxWrite + 2 * mm::kPageSize);
+    uo.requests_may_wait = [this, margin, user = options_.requests_may_wait] {
+      return (user && user()) || (sb_ && sb_->WriteMayBeThrottled(margin));
+    };
     uo.on_ready = [&loop, spin = options_.spin_us](bool active) {
       loop.set_spin_us(active ? 0 : spin);  // /dev/fuse carries requests again after a failure
     };

@@ -62,7 +62,9 @@ TEST_F(ControlServerTest, BadRequestsGetAnErrorReply) {
   EXPECT_FALSE(Call({{"cmd", "load"}, {"text", "0 * write"}})["ok"]);
   EXPECT_FALSE(Call({{"cmd", "frobnicate"}})["ok"]);
   EXPECT_EQ(ctl_.Handle("not json"), R"({"error":"not a JSON object","ok":false})");
-  EXPECT_TRUE(Call({{"cmd", "stats"}})["ok"]);
+  const auto stats = Call({{"cmd", "stats"}});
+  EXPECT_TRUE(stats["ok"]);
+  EXPECT_EQ(stats["throttled_writes"], 0) << stats.dump();
 }
 
 // The socket is 0600. A directory the server makes for it is 0700; one that exists (the user

@@ -248,6 +248,8 @@ class Mount {
     return false;
   }
   pid_t pid() const { return pid_; }
+  // Mount `dir` instead of the test's own source directory (before Start).
+  void UseSource(std::string dir) { src_ = std::move(dir); }
 
   std::string Path(const std::string& rel) const { return mnt_ + "/" + rel; }
   const std::string& mnt() const { return mnt_; }

@@ -147,6 +147,22 @@ TEST(Writeback, WritersAreThrottledSoDirtyMemoryStaysBounded) {
   EXPECT_LE(peak, (2u << 20) + (512u << 10));
 }
 
+// WriteMayBeThrottled says whether a write of so many bytes made now could wait in
+// BalanceDirty: dirty bytes plus the write above the limit.
+TEST(Writeback, WriteMayBeThrottledWhenDirtyPlusTheWriteExceedsTheLimit) {
+  vfs::MountOptions o = Manual();
+  o.writeback.dirty_background_bytes = 1 << 20;
+  o.writeback.dirty_limit_bytes = 2 << 20;
+  Dev d(o);
+  EXPECT_FALSE(d.sb->WriteMayBeThrottled(2 << 20));
+  EXPECT_TRUE(d.sb->WriteMayBeThrottled((2 << 20) + 1));
+  d.Write(0, 1 << 20);
+  EXPECT_FALSE(d.sb->WriteMayBeThrottled(1 << 20));
+  EXPECT_TRUE(d.sb->WriteMayBeThrottled((1 << 20) + 1));
+  ASSERT_TRUE(d.v->Fsync(d.fd).ok());
+  EXPECT_FALSE(d.sb->WriteMayBeThrottled(2 << 20)) << "written back: nothing dirty";
+}
+
 TEST(Writeback, CleanPagesAreEvictedUnderTheCacheLimit) {
   auto o = Manual();
   o.writeback.cache_limit_bytes = 1 << 20;

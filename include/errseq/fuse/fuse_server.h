@@ -73,7 +73,8 @@ class FuseServer {
     // range (host page cache -> pipe -> the kernel's pages: our copy of the data is skipped).
     bool splice_reads = true;
     // While it returns true, quick requests may wait long (the fault table delays I/O): the
-    // io_uring queues then hand every request to a worker (UringChannel). Null: never.
+    // io_uring queues then hand every request to a worker (UringChannel). Null: never. The
+    // server adds its own reason: dirty memory near the limit (a WRITE could be throttled).
     std::function<bool()> requests_may_wait;
     std::vector<std::string> fuse_options;  // passed to libfuse as -o (the usual fuse ones)
   };

@@ -38,8 +38,9 @@
 // sends meanwhile) never holds up its queue. A quick request that waits does hold up the next
 // requests of callers on the same CPU until it returns: unlike SessionLoop's, a queue's
 // requests reach only its own thread, so there is no watchdog to hand them to another. Where
-// the owner knows that quick requests may wait long (a fault table that delays I/O), it says
-// so through `requests_may_wait`, and meanwhile every request goes to the workers. A
+// the owner knows that quick requests may wait long (a fault table that delays I/O, dirty
+// memory near the limit where writers are throttled), it says so through `requests_may_wait`,
+// and meanwhile every request goes to the workers. A
 // worker's answer is committed by the queue's thread (an eventfd wakes it): only that thread
 // touches its ring.
 //

@@ -79,6 +79,12 @@ class Writeback {
   void SyncAll();
   // Writer throttling: waits for a flusher pass while dirty memory is over the limit.
   void BalanceDirty();
+  // Whether dirtying `bytes` more now could make the writer wait in BalanceDirty (one atomic
+  // load: a front end asks before each request it would otherwise serve where waiting holds
+  // up others).
+  bool MayThrottle(uint64_t bytes) const {
+    return DirtyBytes() + bytes > options_.dirty_limit_bytes;
+  }
   // Calls fn on every live mapping (outside every lock).
   void ForEachMapping(const std::function<void(Mapping&)>& fn);
   // Drops clean pages until the cache is under its limit.

@@ -149,6 +149,9 @@ class SuperBlock final : public mm::ErrorObserver {
   Errseq& s_wb_err() { return s_wb_err_; }
   Ledger& ledger() { return ledger_; }
   mm::Writeback::Stats WritebackStats() const { return wb_->GetStats(); }
+  // Whether a write of `bytes` made now could be throttled (wait for the flusher) because
+  // dirty memory is near its limit.
+  bool WriteMayBeThrottled(uint64_t bytes) const { return wb_->MayThrottle(bytes); }
   size_t CachedInodes() const;
   // Whether the page cache holds any page of inode `ino` (only then can a writeback failure
   // change what the file shows behind a front end's back: revert drops pages and size).
