@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -234,6 +235,27 @@ TEST(Mount, FaultTableFromTheCommandLineAndEnospc) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// A thread held on CPU 0 running fn: requests it makes reach CPU 0's queue through io_uring.
+std::thread OnCpu0(std::function<void()> fn) {
+  return std::thread([fn = std::move(fn)] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    ::sched_setaffinity(0, sizeof one, &one);
+    fn();
+  });
+}
+
+// How long a stat of `path` from CPU 0 takes.
+std::chrono::steady_clock::duration StatFromCpu0(const std::string& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  OnCpu0([&] {
+    struct stat st;
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  }).join();
+  return std::chrono::steady_clock::now() - t0;
+}
+
 // A read that a delay rule holds up does not hold up another thread's request from the same
 // CPU: through /dev/fuse the loop's watchdog gives the lead to another thread; through
 // io_uring (the _io_uring run) the queues hand every request to a worker while the table
@@ -248,27 +270,17 @@ TEST(Mount, ADelayedReadDoesNotHoldUpAnotherCallerOnItsCpu) {
   const std::string table = m.Scratch("delay.faults");
   std::ofstream(table) << "0 * read delay 3s path=slow\n";
   ASSERT_EQ(m.Ctl({"load", table}), 0);
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(0, &one);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  std::thread reader([&] {
-    ::sched_setaffinity(0, sizeof one, &one);
+  std::thread reader = OnCpu0([&] {
     int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
     char buf[64] = {};
     EXPECT_EQ(::read(fd, buf, sizeof buf), 9);
     ::close(fd);
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the READ is being delayed
-  struct stat st;
-  const auto t1 = Clock::now();
-  std::thread looker([&] {
-    ::sched_setaffinity(0, sizeof one, &one);
-    EXPECT_EQ(::stat(m.Path("other").c_str(), &st), 0);
-  });
-  looker.join();
-  EXPECT_LT(Clock::now() - t1, std::chrono::milliseconds(1500)) << "the stat waited for the read";
+  EXPECT_LT(StatFromCpu0(m.Path("other")), std::chrono::milliseconds(1500))
+      << "the stat waited for the read";
   reader.join();
   EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(2900)) << "the read was not delayed";
   ASSERT_EQ(m.Ctl({"heal"}), 0);
@@ -293,13 +305,9 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   Mount m({"dirty_limit=2m", "dirty_background=1m"});
   m.UseSource(disk.mnt());
   ASSERT_TRUE(m.Start()) << m.Log();
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(0, &one);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
-  std::thread writer([&] {
-    ::sched_setaffinity(0, sizeof one, &one);
+  std::thread writer = OnCpu0([&] {
     int fd = ::open(m.Path("big").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     const std::string chunk(1 << 20, 'w');
@@ -316,14 +324,7 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   }
   ASSERT_TRUE(throttled) << stats;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // well inside the wait
-  struct stat st;
-  const auto t1 = Clock::now();
-  std::thread looker([&] {
-    ::sched_setaffinity(0, sizeof one, &one);
-    EXPECT_EQ(::stat(m.Path("other").c_str(), &st), 0);
-  });
-  looker.join();
-  const auto looked = Clock::now() - t1;
+  const auto looked = StatFromCpu0(m.Path("other"));
   writer.join();
   const auto wrote = Clock::now() - t0;
   EXPECT_LT(looked, std::chrono::milliseconds(1000)) << "the stat waited for the writer";
