@@ -377,8 +377,8 @@ class HostFileData final : public mm::AddressSpaceOps {
   const int fd_;
   // Writes of the host file through its page cache (shared: WritePages, SetBackingSize,
   // Fallocate) never run while an fsync's direct writes of it do (exclusive:
-  // WritePagesForSync). A buffered write can dirty a host page (a large folio) that also holds
-  // bytes a direct write in flight is changing on the disk; the direct write then cannot drop
+  // WritePagesForSync). A buffered write can dirty a host page (or a large folio holding it)
+  // whose bytes a direct write in flight is changing on the disk; the direct write then cannot drop
   // that page from the host's cache, and the kernel records EIO on the file
   // (dio_warn_stale_pagecache, "Page cache invalidation failure on direct I/O"), which our next
   // host fsync would report as a failed write, and the host's cache keeps stale bytes. Reads
