@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,8 +88,13 @@ Status MountTarget::Launch(Instance& in, const std::string& extra_opts) {
   std::string opts = fmt::format("ctl={},profile={},policy={}{}{}{}", in.socket, mode_.profile,
                                  mode_.policy, bin_options_.empty() ? "" : ",", bin_options_,
                                  extra_opts);
+  const pid_t parent = ::getpid();
   in.pid = ::fork();
   if (in.pid == 0) {
+    // If errseq-conform dies without unmounting (a signal), its errseqfs gets SIGTERM,
+    // unmounts and writes back, instead of staying mounted.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
     int fd = ::open((dir_ + "/errseqfs.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
