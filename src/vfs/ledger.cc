@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-
 #include "errseq/core/errno_name.h"
 #include "errseq/core/realtime.h"
 

@@ -1,7 +1,8 @@
 // UringChannel on a real FUSE mount served by this test process: requests arrive through the
 // rings, replies of every kind (data, errors, a READ libfuse splices, a 1 MiB READ) get back,
 // an FSYNC that waits does not hold up its CPU's queue, nor does a READ while the owner says
-// requests may wait, many threads' requests are each answered once, and without the kernel's offer everything still goes through /dev/fuse.
+// requests may wait, many threads' requests are each answered once, and without the kernel's
+// offer everything still goes through /dev/fuse.
 // Needs root, /dev/fuse and fuse.enable_uring=Y (ctest runs it through
 // tests/with_enable_uring.sh, which sets the parameter and restores it); skips otherwise.
 // Also run under ThreadSanitizer.
