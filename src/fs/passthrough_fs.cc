@@ -658,6 +658,22 @@ Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {
   return GiveToCreator(dir->fd, name, true);
 }
 
+Status PassthroughFs::SetAttrOf(mm::AddressSpaceOps& data, const vfs::AttrChange& change) {
+  const int fd = static_cast<HostFileData&>(data).fd();
+  if (change.mode && ::fchmod(fd, *change.mode) != 0) return Errno();
+  if (change.uid || change.gid) {
+    uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
+    gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    if (::fchown(fd, uid, gid) != 0) return Errno();
+  }
+  if (change.atime || change.mtime) {
+    timespec t[2] = {change.atime.value_or(timespec{0, UTIME_OMIT}),
+                     change.mtime.value_or(timespec{0, UTIME_OMIT})};
+    if (::futimens(fd, t) != 0) return Errno();
+  }
+  return Status::Ok();
+}
+
 Status PassthroughFs::Rmdir(const std::string& path) {
   std::string name;
   auto dir = Parent(path, &name);

@@ -165,10 +165,17 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto path = s->PathOf(ino);
     if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
     auto r = s->sb().Stat(*path);
-    if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
-    // The name now belongs to another file (replaced on the host): never describe that one.
-    if (s->FuseIno(r->ino) != ino) return (void)fuse_reply_err(req, ESTALE);
-    a = *r;
+    if (r.ok() && s->FuseIno(r->ino) == ino) {
+      a = *r;
+    } else if (auto open = s->OpenFileOf(ino)) {
+      // The name is gone (unlinked) or now belongs to another file (replaced on the host), but
+      // the file is open: fstat(2) of it, as Linux answers it.
+      a = s->sb().Fstat(*open);
+    } else if (!r.ok()) {
+      return (void)fuse_reply_err(req, -r.err());
+    } else {
+      return (void)fuse_reply_err(req, ESTALE);  // never describe the other file
+    }
   }
   struct stat st = ToStat(a, ino);
   fuse_reply_attr(req, &st, AttrTimeout(s, a));
@@ -184,13 +191,23 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   RequestScope scope(req);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
+  // Through the file itself where a description of it is at hand: the request's own
+  // (ftruncate), or an open one once the name no longer leads to it (fchmod, fchown, futimens
+  // or truncate through /proc/PID/fd of an unlinked file: the kernel sends those by inode).
+  std::shared_ptr<vfs::File> open;
+  if (fi) {
+    open = *OpenHandles::Get<FileHandle>(fi->fh);
+  } else if (auto now = s->sb().Stat(*path); !now.ok() || s->FuseIno(now->ino) != ino) {
+    open = s->OpenFileOf(ino);
+  }
   if (to_set & FUSE_SET_ATTR_SIZE) {
+    const auto size = static_cast<uint64_t>(attr->st_size);
     Status r;
-    if (fi) {
-      r = s->sb().Ftruncate(*FileOf(fi), static_cast<uint64_t>(attr->st_size));
+    if (open && (fi || open->writable())) {
+      r = s->sb().Ftruncate(*open, size);
     } else {
       auto f = s->sb().Open(*path, O_WRONLY);
-      r = f.ok() ? s->sb().Ftruncate(**f, static_cast<uint64_t>(attr->st_size)) : f.status();
+      r = f.ok() ? s->sb().Ftruncate(**f, size) : f.status();
     }
     if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
   }
@@ -208,8 +225,9 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     change.mtime = attr->st_mtim;
   }
-  if (Status r = s->sb().SetAttr(*path, change); !r.ok()) return (void)fuse_reply_err(req, -r.err());
-  auto a = s->sb().Stat(*path);
+  Status r = open ? s->sb().SetAttrOf(*open, change) : s->sb().SetAttr(*path, change);
+  if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
+  auto a = open ? Result<vfs::NodeAttr>(s->sb().Fstat(*open)) : s->sb().Stat(*path);
   if (!a.ok()) return (void)fuse_reply_err(req, -a.err());
   struct stat st = ToStat(*a, ino);
   fuse_reply_attr(req, &st, AttrTimeout(s, *a));
@@ -224,8 +242,9 @@ bool DirectIo(FuseServer* s, int flags) {
   return s->options().direct_write_only && (flags & O_ACCMODE) == O_WRONLY;
 }
 
+// Opened through the kernel's inode `ino`, or created at `path` (then ino is found here).
 void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> file,
-               const std::string* path, FuseServer* s) {
+               fuse_ino_t ino, const std::string* path, FuseServer* s) {
   fi->fh = s->handles().Add(std::make_unique<FileHandle>(file));
   fi->keep_cache = 0;  // the kernel must not serve pages our cache may have dropped
   if (DirectIo(s, fi->flags)) fi->direct_io = 1;
@@ -238,13 +257,15 @@ void OpenReply(fuse_req_t req, fuse_file_info* fi, std::shared_ptr<vfs::File> fi
     fuse_entry_param e{};
     vfs::NodeAttr a = s->sb().Fstat(*file);
     e.ino = s->Remember(*path, a.ino);
+    s->Opened(e.ino, file);
     e.generation = 1;
     e.attr = ToStat(a, e.ino);
     e.attr_timeout = AttrTimeout(s, a);
     e.entry_timeout = s->options().entry_timeout;
     if (fuse_reply_create(req, &e, fi) != 0) s->handles().Release(fi->fh);
-  } else if (fuse_reply_open(req, fi) != 0) {
-    s->handles().Release(fi->fh);  // the opener went away
+  } else {
+    s->Opened(ino, file);
+    if (fuse_reply_open(req, fi) != 0) s->handles().Release(fi->fh);  // the opener went away
   }
 }
 
@@ -264,7 +285,7 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
   auto f = s->sb().Open(*path, fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags));
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
-  OpenReply(req, fi, std::move(*f), nullptr, s);
+  OpenReply(req, fi, std::move(*f), ino, nullptr, s);
 }
 
 void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -276,7 +297,7 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
   auto f = s->sb().Open(path, (fi->flags | O_CREAT) & ~kKernelSyncFlags, mode);
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
-  OpenReply(req, fi, std::move(*f), &path, s);
+  OpenReply(req, fi, std::move(*f), 0, &path, s);
 }
 
 // A READ answered with a range of the host file: libfuse splices it from the host's page cache
@@ -624,7 +645,7 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
       options_(std::move(options)) {
   auto root = fs_->GetAttr("");
   root_host_ino_ = root.ok() ? root->ino : 0;
-  nodes_[FUSE_ROOT_ID] = {{"/"}, 1};  // absolute paths: the VFS refuses "" as a name
+  nodes_[FUSE_ROOT_ID] = {{"/"}, 1, {}};  // absolute paths: the VFS refuses "" as a name
 }
 
 void FuseServer::Crash() {
@@ -693,6 +714,25 @@ uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
   }
   ++n.nlookup;
   return ino;
+}
+
+void FuseServer::Opened(uint64_t ino, const std::shared_ptr<vfs::File>& file) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;  // forgotten already: the kernel cannot ask by it
+  auto& files = it->second.files;
+  std::erase_if(files, [](const std::weak_ptr<vfs::File>& w) { return w.expired(); });
+  files.push_back(file);
+}
+
+std::shared_ptr<vfs::File> FuseServer::OpenFileOf(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return nullptr;
+  for (const auto& w : it->second.files) {
+    if (auto f = w.lock()) return f;
+  }
+  return nullptr;
 }
 
 void FuseServer::DropName(uint64_t host_ino, const std::string& path) {

@@ -714,18 +714,43 @@ Status SuperBlock::SetAttr(std::string_view path, const AttrChange& change) {
     inode->mapping().WriteAll(mm::SyncMode::kAll);
   }
   if (Status s = fs_->SetAttr(*norm, change); !s.ok()) return s;
-  if (!inode) return Status::Ok();
+  if (inode) AttrChanged(*inode, change);
+  return Status::Ok();
+}
+
+Status SuperBlock::SetAttrOf(File& f, const AttrChange& change) {
+  if (change.empty()) return Status::Ok();
+  if (change.mode && (*change.mode & ~07777)) return Err(-EINVAL);
+  Inode& inode = f.inode();
+  if (inode.has_data() && (change.atime || change.mtime)) {
+    inode.mapping().WriteAll(mm::SyncMode::kAll);  // as in SetAttr
+  }
+  Status s = inode.has_data() ? fs_->SetAttrOf(inode.mapping().ops(), change)
+                              : Err(-EOPNOTSUPP);
+  if (s.err() == -EOPNOTSUPP) {  // no handle on the file itself: by its name
+    bool unlinked;
+    {
+      std::lock_guard lock(inodes_mu_);
+      unlinked = inode.unlinked_;
+    }
+    s = unlinked ? Err(-ENOENT) : fs_->SetAttr(PathOf(inode), change);
+  }
+  if (!s.ok()) return s;
+  AttrChanged(inode, change);
+  return Status::Ok();
+}
+
+void SuperBlock::AttrChanged(Inode& inode, const AttrChange& change) {
   const int64_t now = RealtimeNs();
   auto ns = [now](const timespec& t) {
     return t.tv_nsec == UTIME_NOW ? now : int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
   };
-  if (change.mode) inode->mode_ = (inode->mode() & S_IFMT) | *change.mode;
-  if (change.uid) inode->uid = *change.uid;
-  if (change.gid) inode->gid = *change.gid;
-  if (change.atime && change.atime->tv_nsec != UTIME_OMIT) inode->atime_ns = ns(*change.atime);
-  if (change.mtime && change.mtime->tv_nsec != UTIME_OMIT) inode->mtime_ns = ns(*change.mtime);
-  inode->ctime_ns = now;
-  return Status::Ok();
+  if (change.mode) inode.mode_ = (inode.mode() & S_IFMT) | *change.mode;
+  if (change.uid) inode.uid = *change.uid;
+  if (change.gid) inode.gid = *change.gid;
+  if (change.atime && change.atime->tv_nsec != UTIME_OMIT) inode.atime_ns = ns(*change.atime);
+  if (change.mtime && change.mtime->tv_nsec != UTIME_OMIT) inode.mtime_ns = ns(*change.mtime);
+  inode.ctime_ns = now;
 }
 
 Status SuperBlock::Symlink(std::string_view target, std::string_view path) {

@@ -1002,6 +1002,43 @@ TEST(Mount, FtruncateOfAnUnlinkedFileLeavesTheNewFileAlone) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// Linux keeps an unlinked file whole for its open descriptions; the kernel asks about it by
+// inode, without a file handle, for fstat, fchmod, fchown, futimens and truncate through
+// /proc/self/fd (only ftruncate sends one). Those used to fail with ENOENT here (stress-ng's
+// readahead and sync-file stressors stopped on them).
+TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  std::string page(4096, 'u');
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096);
+  ASSERT_EQ(::unlink(m.Path("f").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, 4096);
+  EXPECT_EQ(st.st_nlink, 0u);
+  ASSERT_EQ(::ftruncate(fd, 100), 0) << strerror(errno);
+  ASSERT_EQ(::fchmod(fd, 0600), 0) << strerror(errno);
+  ASSERT_EQ(::fchown(fd, 123, 456), 0) << strerror(errno);
+  ASSERT_EQ(::truncate(("/proc/self/fd/" + std::to_string(fd)).c_str(), 10), 0) << strerror(errno);
+  const timespec times[2] = {{1, 0}, {2, 0}};  // after the truncates, which set the mtime
+  ASSERT_EQ(::futimens(fd, times), 0) << strerror(errno);
+  ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, 10);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 123u);
+  EXPECT_EQ(st.st_gid, 456u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 2);
+  char buf[16] = {};
+  EXPECT_EQ(::pread(fd, buf, sizeof buf, 0), 10);
+  EXPECT_EQ(buf[9], 'u');
+  EXPECT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // The kernel caches the pages a write() passed through it. After the revert policy drops
 // them, a description that is already open must read what errseqfs holds, not that copy.
 // Writes 'a' (made durable), arms a write fault on f, overwrites it with 'b' and checks that

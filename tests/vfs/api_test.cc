@@ -167,6 +167,31 @@ TEST(Api, SetAttrChangesModeOwnerAndTimesOnTheHost) {
   EXPECT_EQ(s.sb().SetAttr("f", bad).err(), -EINVAL);
 }
 
+TEST(Api, SetAttrOfChangesTheFileItselfEvenWhenItsNameIsGone) {
+  Stack s;
+  auto f = s.sb().Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(f.ok());
+  vfs::AttrChange c;
+  c.mode = 0600;
+  ASSERT_EQ(s.sb().SetAttrOf(**f, c).err(), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(s.HostPath("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "it reached the source";
+  ASSERT_EQ(s.sb().Unlink("f").err(), 0);
+  c.mode = 0640;
+  c.uid = 4321;
+  c.mtime = timespec{1'500'000'000, 5};
+  ASSERT_EQ(s.sb().SetAttrOf(**f, c).err(), 0) << "fchmod of an unlinked file works on Linux";
+  vfs::NodeAttr a = s.sb().Fstat(**f);
+  EXPECT_EQ(a.mode, S_IFREG | 0640u);
+  EXPECT_EQ(a.uid, 4321u);
+  EXPECT_EQ(a.mtime_ns, 1'500'000'000'000'000'005);
+  EXPECT_EQ(a.nlink, 0u);
+  vfs::AttrChange bad;
+  bad.mode = 010644;  // type bits
+  EXPECT_EQ(s.sb().SetAttrOf(**f, bad).err(), -EINVAL);
+}
+
 TEST(Api, SetAttrNeverFollowsASymlinkOutOfTheRoot) {
   Stack s;
   std::string outside = s.dir() + "/../errseq-setattr-outside";

@@ -39,6 +39,7 @@ class PassthroughFs final : public vfs::FileSystem {
                                                         const vfs::NodeAttr& attr) override;
   Result<Created> CreateOpen(const std::string& path, mode_t mode, bool exclusive) override;
   Result<vfs::NodeAttr> GetAttrOf(mm::AddressSpaceOps& data) override;
+  Status SetAttrOf(mm::AddressSpaceOps& data, const vfs::AttrChange& change) override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& path,
                const std::vector<std::string>& other_names) override;
   Status Truncate(const std::string& path, uint64_t size) override;

@@ -105,6 +105,11 @@ class FuseServer {
   std::string Child(uint64_t parent_ino, const char* name, Status* st);
   uint64_t Remember(const std::string& path, uint64_t host_ino);  // returns the FUSE ino
   void Forget(uint64_t ino, uint64_t nlookup);
+  // `file` is open through the kernel's inode `ino` (until its last handle goes).
+  void Opened(uint64_t ino, const std::shared_ptr<vfs::File>& file);
+  // An open description of the kernel's inode `ino`, or nullptr: what still reaches a file
+  // whose name is gone (fstat or fchmod of an unlinked file, which the kernel asks by inode).
+  std::shared_ptr<vfs::File> OpenFileOf(uint64_t ino);
   // `path` no longer names the file `host_ino` (unlinked); its other names stay.
   void Unlinked(const std::string& path, uint64_t host_ino);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
@@ -141,6 +146,7 @@ class FuseServer {
   struct Node {
     std::vector<std::string> paths;
     uint64_t nlookup = 0;
+    std::vector<std::weak_ptr<vfs::File>> files;  // opened through it; expired ones pruned
   };
   // `path` no longer names the node of `host_ino` (its last name stays). REQUIRES: mu_ held.
   void DropName(uint64_t host_ino, const std::string& path);

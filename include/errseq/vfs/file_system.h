@@ -83,6 +83,12 @@ class FileSystem {
   virtual Result<NodeAttr> GetAttrOf(mm::AddressSpaceOps& /*data*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
+  // chmod / chown / utimensat of the file behind `data` (fchmod, fchown, futimens: whatever its
+  // names are now, none after an unlink); -EOPNOTSUPP where the file system has no such handle
+  // (the caller asks by path instead).
+  virtual Status SetAttrOf(mm::AddressSpaceOps& /*data*/, const AttrChange& /*change*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
   // The file's names changed (rename, link, unlink of one of its links): fault rules match
   // `path` and any of `other_names`.
   virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*path*/,

@@ -98,6 +98,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // first writes the file's dirty pages back, so that a later writeback of data written before
   // it cannot move the backing file's mtime past the time that was set.
   Status SetAttr(std::string_view path, const AttrChange& change);
+  // fchmod, fchown, futimens: the same through an open description, whatever the file's names
+  // are now (none, after an unlink).
+  Status SetAttrOf(File& f, const AttrChange& change);
 
   // lstat(2): a symlink at the end of `path` is described, not followed.
   Result<NodeAttr> Stat(std::string_view path);
@@ -176,6 +179,8 @@ class SuperBlock final : public mm::ErrorObserver {
   int ReportWbErr(File& f, const char* call);
   void Report(File& f, int err, errseq_t cursor, const char* call);
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
+  // After the file system made `change`: the in-core inode follows, and its ctime.
+  static void AttrChanged(Inode& inode, const AttrChange& change);
   Result<uint64_t> SeekDataOrHole(Inode& inode, uint64_t offset, int whence);
   void FlushDelayedErrors();
   // Writes back every mapping and runs the fs's own sync; a failure of the latter is recorded
