@@ -283,7 +283,17 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
-  auto f = s->sb().Open(*path, fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags));
+  const int flags = fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags);
+  Result<std::shared_ptr<vfs::File>> f = Status::Error(-ENOENT);
+  // Where the file is open already, its name may be gone or name another file by now (open(2)
+  // of /proc/PID/fd/N of an unlinked file): then a new description of the open one.
+  std::shared_ptr<vfs::File> open = s->OpenFileOf(ino);
+  if (open) {
+    auto now = s->sb().Stat(*path);
+    if (!now.ok() || s->FuseIno(now->ino) != ino) f = s->sb().Reopen(*open, flags);
+    else open = nullptr;
+  }
+  if (!open) f = s->sb().Open(*path, flags);
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
   OpenReply(req, fi, std::move(*f), ino, nullptr, s);
 }

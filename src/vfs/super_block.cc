@@ -235,18 +235,41 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
     (*inode)->mapping().Truncate(0);
     if (Status s = fs_->Truncate(*norm, 0); !s.ok()) return s;
   }
+  SampleCursors(*file);
+  return file;
+}
+
+void SuperBlock::SampleCursors(File& file) {
   const auto mode_sample = options_.profile == Profile::kErrseq413 ? Errseq::SampleMode::kV4_13
                                                                     : Errseq::SampleMode::kMainline;
-  {
-    std::lock_guard lock(file->mu_);
-    if ((*inode)->has_data()) file->f_wb_err_ = (*inode)->mapping().wb_err().Sample(mode_sample);
-    file->f_sb_err_ = s_wb_err_.Sample(mode_sample);
-    if (options_.md_cursor) {
-      if (mm::Mapping* md = fs_->MetadataMapping()) {
-        file->f_md_wb_err_ = md->wb_err().Sample(mode_sample);
-      }
+  std::lock_guard lock(file.mu_);
+  if (file.inode().has_data()) file.f_wb_err_ = file.inode().mapping().wb_err().Sample(mode_sample);
+  file.f_sb_err_ = s_wb_err_.Sample(mode_sample);
+  if (options_.md_cursor) {
+    if (mm::Mapping* md = fs_->MetadataMapping()) {
+      file.f_md_wb_err_ = md->wb_err().Sample(mode_sample);
     }
   }
+}
+
+Result<std::shared_ptr<File>> SuperBlock::Reopen(File& f, int flags) {
+  const int acc = flags & O_ACCMODE;
+  if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return Err(-EINVAL);
+  const std::shared_ptr<Inode>& inode = f.inode_;
+  if (inode->is_dir()) {
+    if (acc != O_RDONLY || (flags & O_TRUNC)) return Err(-EISDIR);
+  } else if (flags & O_DIRECTORY) {
+    return Err(-ENOTDIR);
+  }
+  {
+    std::lock_guard lock(inodes_mu_);
+    ++inode->open_count_;  // File's destructor takes it off again
+  }
+  auto file = std::make_shared<File>(this, inode, flags, next_file_id_.fetch_add(1), CallerPid());
+  if ((flags & O_TRUNC) && acc != O_RDONLY && inode->has_data() && !inode->fixed_size()) {
+    if (Status s = Ftruncate(*file, 0); !s.ok()) return s;
+  }
+  SampleCursors(*file);
   return file;
 }
 

@@ -1004,8 +1004,9 @@ TEST(Mount, FtruncateOfAnUnlinkedFileLeavesTheNewFileAlone) {
 
 // Linux keeps an unlinked file whole for its open descriptions; the kernel asks about it by
 // inode, without a file handle, for fstat, fchmod, fchown, futimens and truncate through
-// /proc/self/fd (only ftruncate sends one). Those used to fail with ENOENT here (stress-ng's
-// readahead and sync-file stressors stopped on them).
+// /proc/self/fd (only ftruncate sends one), and it opens it by inode for an open(2) of
+// /proc/self/fd/N. Those used to fail with ENOENT here (stress-ng's readahead and sync-file
+// stressors stopped on them).
 TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
   SKIP_WITHOUT_FUSE();
   Mount m;
@@ -1035,7 +1036,21 @@ TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
   EXPECT_EQ(::pread(fd, buf, sizeof buf, 0), 10);
   EXPECT_EQ(buf[9], 'u');
   EXPECT_EQ(::fsync(fd), 0);
+  // A new description of it through /proc (an OPEN by inode), even once the name is taken
+  // by another file; O_TRUNC empties the open file, never the new one.
+  WritePage(m.Path("f"), 'n');
+  int again = ::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_RDWR | O_TRUNC);
+  ASSERT_GE(again, 0) << strerror(errno);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  ASSERT_EQ(::pwrite(again, "x", 1, 0), 1);
+  EXPECT_EQ(::fsync(again), 0);
+  EXPECT_EQ(::pread(fd, buf, sizeof buf, 0), 1);
+  EXPECT_EQ(buf[0], 'x');
+  ::close(again);
   ::close(fd);
+  ASSERT_EQ(::stat(m.Path("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 4096) << "the new file named f was truncated";
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

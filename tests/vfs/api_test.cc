@@ -192,6 +192,28 @@ TEST(Api, SetAttrOfChangesTheFileItselfEvenWhenItsNameIsGone) {
   EXPECT_EQ(s.sb().SetAttrOf(**f, bad).err(), -EINVAL);
 }
 
+TEST(Api, ReopenMakesANewDescriptionOfTheFileEvenWhenItsNameIsGone) {
+  Stack s;
+  auto f = s.sb().Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(s.sb().Pwrite(**f, B("old"), 0).ok());
+  ASSERT_EQ(s.sb().Unlink("f").err(), 0);
+  auto g = s.sb().Reopen(**f, O_RDWR | O_TRUNC);
+  ASSERT_TRUE(g.ok()) << g.err();
+  EXPECT_NE((*g)->id(), (*f)->id());
+  EXPECT_EQ(s.sb().Fstat(**f).size, 0u) << "O_TRUNC empties the file itself";
+  ASSERT_TRUE(s.sb().Pwrite(**g, B("new"), 0).ok());
+  char c[3] = {};
+  ASSERT_EQ(*s.sb().Pread(**f, std::as_writable_bytes(std::span(c)), 0), 3u);
+  EXPECT_EQ(std::string(c, 3), "new");
+  EXPECT_EQ(s.sb().Fsync(**g).err(), 0);
+  EXPECT_EQ(s.sb().Reopen(**f, O_RDWR | O_DIRECTORY).err(), -ENOTDIR);
+  ASSERT_EQ(s.sb().Mkdir("d").err(), 0);
+  auto d = s.sb().Open("d", O_RDONLY);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(s.sb().Reopen(**d, O_RDWR).err(), -EISDIR);
+}
+
 TEST(Api, SetAttrNeverFollowsASymlinkOutOfTheRoot) {
   Stack s;
   std::string outside = s.dir() + "/../errseq-setattr-outside";

@@ -64,6 +64,10 @@ class SuperBlock final : public mm::ErrorObserver {
   // open(2). flags: O_RDONLY/O_WRONLY/O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC,
   // O_DSYNC, O_DIRECTORY. Samples the file's cursors.
   Result<std::shared_ptr<File>> Open(std::string_view path, int flags, mode_t mode = 0644);
+  // A new description of the file `f` is open on, whatever its names are now: open(2) of
+  // /proc/self/fd/N, which reaches a file after its unlink too. `flags` as for Open, without
+  // O_CREAT; its cursors are sampled now, as at any open.
+  Result<std::shared_ptr<File>> Reopen(File& f, int flags);
 
   Result<size_t> Read(File& f, std::span<std::byte> buf);
   Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset);
@@ -179,6 +183,8 @@ class SuperBlock final : public mm::ErrorObserver {
   int ReportWbErr(File& f, const char* call);
   void Report(File& f, int err, errseq_t cursor, const char* call);
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
+  // At open: the description's cursors start at what its file and this super block hold now.
+  void SampleCursors(File& file);
   // After the file system made `change`: the in-core inode follows, and its ctime.
   static void AttrChanged(Inode& inode, const AttrChange& change);
   Result<uint64_t> SeekDataOrHole(Inode& inode, uint64_t offset, int whence);
