@@ -14,6 +14,7 @@ PACKAGES=(
   libfuse3-dev fuse3                 # errseqfs (FUSE low-level API) and fusermount3
   liburing-dev                       # errseqfs: FUSE requests over io_uring
   sqlite3                            # the sqlite3 workload test on a mount
+  stress-ng                          # its file stressors run on a mount (a test)
   python3                            # the long-lived process in scripts/mount-demo.sh
 )
 

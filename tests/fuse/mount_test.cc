@@ -1054,6 +1054,32 @@ TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// Programs' file-system habits, many at once: stress-ng's file stressors (temp files unlinked
+// while open, sparse files, hole punching, splice, sendfile, locks, directory churn, mmap and
+// msync, renames, ...) run together on the mount for a few seconds, each checking its own
+// results. Its exit status: 0 all passed, 2 a stressor failed, 3 and 4 some could not run
+// here (out of resources, not supported), which is no failure of errseqfs.
+TEST(Mount, StressNgFileStressorsPass) {
+  SKIP_WITHOUT_FUSE();
+  if (std::system("command -v stress-ng >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "stress-ng missing (apt-get install stress-ng)";
+  }
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::vector<std::string> args = {"stress-ng", "--temp-path", m.Path("."), "--timeout", "5s"};
+  for (const char* s : {"hdd", "iomix", "dentry", "rename", "fpunch", "fallocate", "mmap",
+                        "msync", "copy-file", "sendfile", "splice", "lockf", "flock",
+                        "dirmany", "filename", "handle", "readahead", "sync-file", "seek",
+                        "link", "symlink", "chmod", "utime", "fstat", "open", "io", "aio"}) {
+    args.insert(args.end(), {std::string("--") + s, "1"});
+  }
+  std::string out;
+  const int rc = RunProgram(args, &out);
+  EXPECT_TRUE(rc == 0 || rc == 3 || rc == 4) << "stress-ng exit " << rc << "\n" << out;
+  EXPECT_EQ(out.find("fail:"), std::string::npos) << out;
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // The kernel caches the pages a write() passed through it. After the revert policy drops
 // them, a description that is already open must read what errseqfs holds, not that copy.
 // Writes 'a' (made durable), arms a write fault on f, overwrites it with 'b' and checks that
