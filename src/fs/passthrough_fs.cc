@@ -147,25 +147,6 @@ namespace {
 // One host file's data path. Its names (`path_` and `others_`, guarded by `mu_`) follow renames
 // and links, for fault matching. A rule whose path= is none of those names still matches if
 // that path names this very host file (a hard link made on the host; RuleResolver).
-// How many pages of `fd`'s [offset, offset + len) the host's page cache holds (cachestat(2),
-// Linux 6.5), or nullopt where the kernel cannot tell (older kernels: never asked again).
-std::optional<uint64_t> HostCachedPages(int fd, uint64_t offset, uint64_t len) {
-  static std::atomic<bool> unsupported{false};
-  if (unsupported.load(std::memory_order_relaxed)) return std::nullopt;
-  struct {  // struct cachestat_range, struct cachestat (no Debian 12 header has them)
-    uint64_t off, len;
-  } range{offset, len};
-  struct {
-    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-  } cs{};
-  constexpr long kCachestat = 451;  // the same number on every architecture
-  if (::syscall(kCachestat, fd, &range, &cs, 0) != 0) {
-    if (errno == ENOSYS) unsupported.store(true, std::memory_order_relaxed);
-    return std::nullopt;
-  }
-  return cs.nr_cache;
-}
-
 class HostFileData final : public mm::AddressSpaceOps {
  public:
   // `st`: the open file's fstat (its identity, for the RuleResolver).
@@ -211,17 +192,6 @@ class HostFileData final : public mm::AddressSpaceOps {
         offset >= host ? 0 : static_cast<size_t>(std::min<uint64_t>(len, host - offset));
     Sequential(offset, len, /*hint_readahead=*/false);
     return mm::StoreRange{fd_, offset, have, len - have};
-  }
-
-  bool InStoreCache(uint64_t offset, uint64_t len) override {
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return true;
-    const uint64_t host = static_cast<uint64_t>(st.st_size);
-    if (offset >= host || len == 0) return true;  // zeros: nothing to read
-    const uint64_t end = std::min(offset + len, host);
-    const uint64_t pages = (end + mm::kPageSize - 1) / mm::kPageSize - offset / mm::kPageSize;
-    auto cached = HostCachedPages(fd_, offset, end - offset);
-    return !cached || *cached >= pages;
   }
 
   // What of a run of pages goes to the host: `full` whole pages from `off`, then `tail` bytes

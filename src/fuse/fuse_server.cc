@@ -871,11 +871,6 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
     uo.requests_may_wait = [this, margin, user = options_.requests_may_wait] {
       return (user && user()) || (sb_ && sb_->WriteMayBeThrottled(margin));
     };
-    // A READ whose data is in neither our cache nor the source's goes to a worker: a slow
-    // disk must not hold up its CPU's queue. (fh 0 is the syncfs mirror's: no vfs::File.)
-    uo.read_may_wait = [this](uint64_t fh, uint64_t offset, uint32_t size) {
-      return fh != 0 && sb_->ReadMayWait(**OpenHandles::Get<FileHandle>(fh), offset, size);
-    };
     uo.on_ready = [&loop, spin = options_.spin_us](bool active) {
       loop.set_spin_us(active ? 0 : spin);  // /dev/fuse carries requests again after a failure
     };

@@ -548,16 +548,14 @@ void UringChannel::SetPolicy(Queue* q, bool idle) {
   if (::sched_setscheduler(0, idle ? SCHED_IDLE : SCHED_OTHER, &sp) == 0) q->idle = idle;
 }
 
-bool UringChannel::Inline(uint32_t opcode, const char* arg, size_t arg_size) const {
+bool UringChannel::Inline(uint32_t opcode, const char* arg, size_t arg_size) {
   if (!SessionLoop::Quick(opcode)) return false;
   if (opcode == FUSE_READ && arg_size >= sizeof(fuse_read_in)) {
     // Readahead sends several large READs at once, all to the reader's CPU: on workers they
-    // are read from the source in parallel instead of one after another. A small one whose
-    // data must come from a disk goes there too.
+    // are read from the source in parallel instead of one after another.
     fuse_read_in r;
     std::memcpy(&r, arg, sizeof r);
-    if (r.size >= kLarge) return false;
-    return !(options_.read_may_wait && options_.read_may_wait(r.fh, r.offset, r.size));
+    return r.size < kLarge;
   }
   return true;
 }

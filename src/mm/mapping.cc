@@ -323,29 +323,6 @@ Result<std::optional<StoreRange>> Mapping::ReadFromStore(uint64_t offset, size_t
   return std::optional<StoreRange>(*r);
 }
 
-bool Mapping::ReadMayWait(uint64_t offset, size_t size) {
-  std::vector<std::pair<uint64_t, size_t>> uncached;  // runs of pages: first index, count
-  {
-    Lock lock(mu_);
-    const uint64_t sz = size_.load(std::memory_order_relaxed);
-    if (offset >= sz || size == 0) return false;
-    const uint64_t end = (std::min<uint64_t>(offset + size, sz) + kPageSize - 1) >> kPageShift;
-    for (uint64_t i = offset >> kPageShift; i < end;) {
-      const size_t k = UncachedRun(i, static_cast<size_t>(end - i));
-      if (k == 0) {
-        ++i;
-        continue;
-      }
-      uncached.emplace_back(i, k);
-      i += k;
-    }
-  }
-  for (const auto& [first, n] : uncached) {
-    if (!ops_->InStoreCache(first << kPageShift, uint64_t{n} << kPageShift)) return true;
-  }
-  return false;
-}
-
 // ---- writeback -----------------------------------------------------------------------------
 
 void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {

@@ -297,10 +297,6 @@ Result<std::optional<mm::StoreRange>> SuperBlock::PreadFromStore(File& f, size_t
   return r;
 }
 
-bool SuperBlock::ReadMayWait(File& f, uint64_t offset, size_t size) {
-  return f.inode().has_data() && f.inode().mapping().ReadMayWait(offset, size);
-}
-
 Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   if (Status s = CheckRead(f, 0); !s.ok()) return s;
   std::lock_guard pos(f.pos_mu_);

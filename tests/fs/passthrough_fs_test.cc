@@ -406,27 +406,6 @@ TEST(PassthroughFs, BackgroundWritesNeverMeetAnFsyncsDirectWrites) {
 
 // A long sequential reader leaves the host's page cache behind it empty (drop-behind past
 // 32 MiB); the start of the stream, and a file read out of order, stay cached.
-// InStoreCache says whether a read would find its bytes in the host's page cache (cachestat):
-// io_uring queues send the reads that would not to their workers.
-TEST(PassthroughFs, InStoreCacheTellsWhetherTheHostCachesTheRange) {
-  Fixture f;
-  Spit(f.dir / "f", std::string(64 << 10, 'c'));
-  auto data = f.fs->OpenData("f", *f.fs->GetAttr("f"));
-  ASSERT_TRUE(data.ok());
-  int fd = ::open((f.dir / "f").c_str(), O_RDONLY);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::fdatasync(fd), 0);  // clean pages can be dropped
-  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
-  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);  // no readahead below
-  EXPECT_FALSE((*data)->InStoreCache(0, 8192)) << "dropped from the host's cache";
-  char buf[8192];
-  ASSERT_EQ(::pread(fd, buf, sizeof buf, 0), 8192);
-  EXPECT_TRUE((*data)->InStoreCache(0, 8192)) << "just read";
-  EXPECT_FALSE((*data)->InStoreCache(0, 64 << 10)) << "only the first two pages were read";
-  EXPECT_TRUE((*data)->InStoreCache(1 << 20, 4096)) << "past the end: zeros, no read";
-  ::close(fd);
-}
-
 TEST(PassthroughFs, ALongSequentialReadDropsTheHostPagesBehindIt) {
   Fixture f;
   constexpr size_t kMiB = 1 << 20, kFile = 64 * kMiB;

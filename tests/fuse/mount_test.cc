@@ -334,42 +334,6 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   EXPECT_EQ(disk.Unmount(), 0) << disk.Log();
 }
 
-// A read from a slow disk does not hold up another thread's request from the same CPU. The
-// slow disk is a second errseqfs under this one's source whose reads of `slow` wait 2 s (its
-// own delay rule), so this mount's table has no delay rule. Through /dev/fuse the loop's
-// watchdog gives the lead to another thread; through io_uring a READ whose data is in
-// neither errseqfs's cache nor the source's goes to a worker (read_may_wait). Without that,
-// the stat below waited for the READ ahead of it on CPU 0's queue.
-TEST(Mount, AReadFromASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
-  SKIP_WITHOUT_FUSE();
-  Mount disk;
-  ASSERT_TRUE(disk.Start()) << disk.Log();
-  std::ofstream(disk.src() + "/slow") << "slow data";  // cached nowhere
-  std::ofstream(disk.src() + "/other") << "x";
-  const std::string table = disk.Scratch("slow.faults");
-  std::ofstream(table) << "0 * read delay 2s path=slow\n";
-  ASSERT_EQ(disk.Ctl({"load", table}), 0);
-  Mount m;
-  m.UseSource(disk.mnt());
-  ASSERT_TRUE(m.Start()) << m.Log();
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
-  std::thread reader = OnCpu0([&] {
-    int fd = ::open(m.Path("slow").c_str(), O_RDONLY);
-    char buf[64] = {};
-    EXPECT_EQ(::read(fd, buf, sizeof buf), 9);
-    ::close(fd);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the READ is waiting
-  EXPECT_LT(StatFromCpu0(m.Path("other")), std::chrono::milliseconds(1000))
-      << "the stat waited for the read";
-  reader.join();
-  EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(1900)) << "the read did not wait";
-  ASSERT_EQ(disk.Ctl({"heal"}), 0);
-  EXPECT_EQ(m.Unmount(), 0) << m.Log();
-  EXPECT_EQ(disk.Unmount(), 0) << disk.Log();
-}
-
 TEST(Mount, UnmountReportsDataNobodyWasToldWasLost) {
   SKIP_WITHOUT_FUSE();
   Mount m;

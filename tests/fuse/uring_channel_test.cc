@@ -165,11 +165,9 @@ fuse_lowlevel_ops Ops() {
 // One mount of the file system above: a UringChannel over a SessionLoop on its own thread.
 class UringMount {
  public:
-  // `may_wait`: what the channel's requests_may_wait says (unset when false);
-  // `reads_may_wait`: likewise its read_may_wait, for every READ.
-  explicit UringMount(bool may_wait = false, bool reads_may_wait = false)
+  // `may_wait`: what the channel's requests_may_wait says (unset when false).
+  explicit UringMount(bool may_wait = false)
       : may_wait_(may_wait),
-        reads_may_wait_(reads_may_wait),
         mount_(Ops(), {.args = {"-o", "max_read=1048576"},
                        .loop = {.threads = 2, .spin_us = 0},
                        .before_loop = [this](fuse_session* se) { Attach(se); }}) {}
@@ -197,7 +195,6 @@ class UringMount {
     uo.depth = 4;
     uo.workers = 2;
     if (may_wait_) uo.requests_may_wait = [] { return true; };
-    if (reads_may_wait_) uo.read_may_wait = [](uint64_t, uint64_t, uint32_t) { return true; };
     uo.on_ready = [this](bool active) {
       std::lock_guard lock(ready_mu_);
       ready_ = active ? 1 : 0;
@@ -212,7 +209,6 @@ class UringMount {
   }
 
   const bool may_wait_;
-  const bool reads_may_wait_;
   std::unique_ptr<UringChannel> channel_;
   std::string attach_error_;
   std::mutex ready_mu_;
@@ -332,19 +328,6 @@ TEST_F(UringChannelTest, AnFsyncThatWaitsDoesNotHoldUpItsCpusQueue) {
 // wait (a fault table that delays I/O): then a worker answers it.
 TEST_F(UringChannelTest, WhileRequestsMayWaitAQuickOneDoesNotHoldUpItsCpusQueue) {
   UringMount m(/*may_wait=*/true);
-  ASSERT_TRUE(m.ok()) << m.attach_error();
-  ExpectAWaitDoesNotHoldUpItsCpusQueue(
-      m, state_,
-      [](int fd) -> ssize_t {
-        char buf[4096];
-        return ::pread(fd, buf, sizeof buf, 0);
-      },
-      4);
-}
-
-// A READ whose data may have to come from a disk (read_may_wait) goes to a worker too.
-TEST_F(UringChannelTest, AReadThatMayWaitForADiskDoesNotHoldUpItsCpusQueue) {
-  UringMount m(/*may_wait=*/false, /*reads_may_wait=*/true);
   ASSERT_TRUE(m.ok()) << m.attach_error();
   ExpectAWaitDoesNotHoldUpItsCpusQueue(
       m, state_,

@@ -40,9 +40,7 @@
 // requests reach only its own thread, so there is no watchdog to hand them to another. Where
 // the owner knows that quick requests may wait long (a fault table that delays I/O, dirty
 // memory near the limit where writers are throttled), it says so through `requests_may_wait`,
-// and meanwhile every request goes to the workers; and a READ whose data is in no cache (the
-// owner's `read_may_wait`) goes to a worker too, so that reads from a slow disk neither hold
-// up the queue nor wait for each other. A
+// and meanwhile every request goes to the workers. A
 // worker's answer is committed by the queue's thread (an eventfd wakes it): only that thread
 // touches its ring.
 //
@@ -95,11 +93,6 @@ class UringChannel {
     // every request goes to the workers instead (a quick one may wait long, and would hold up
     // the requests behind it on that CPU). Called from the queue threads; must not block.
     std::function<bool()> requests_may_wait;
-    // Asked before a quick READ (one below the size that always goes to the workers) is
-    // answered on its queue's thread, with its file handle, offset and size: true if serving it
-    // may wait for a disk (its data is in no cache), and then a worker serves it. Called from
-    // the queue threads; must not block.
-    std::function<bool(uint64_t fh, uint64_t offset, uint32_t size)> read_may_wait;
   };
 
   enum class State { kWaitingForInit, kActive, kNotOffered, kFailed };
@@ -145,7 +138,7 @@ class UringChannel {
   // The calling queue thread's scheduling policy: SCHED_IDLE or normal. REQUIRES: on q's thread
   void SetPolicy(Queue* q, bool idle);
   // Whether the queue's thread answers this request itself (else a worker does).
-  bool Inline(uint32_t opcode, const char* arg, size_t arg_size) const;
+  static bool Inline(uint32_t opcode, const char* arg, size_t arg_size);
   void Process(Entry* e);
   void Answer(Entry* e, int error, size_t payload_len);
   // A reply that cannot be carried: the caller gets EIO; -1 with errno EIO for libfuse.

@@ -91,11 +91,6 @@ class AddressSpaceOps {
   // blkdev_fallocate). 0: not a device.
   virtual uint32_t DeviceBlockSize() const { return 0; }
 
-  // Whether reading the store's bytes [offset, offset + len) needs no disk: the store's own
-  // cache holds them (or they lie past its end). A hint for whoever decides where a read is
-  // served (a request on a thread that must not wait long); true where the store cannot tell.
-  virtual bool InStoreCache(uint64_t /*offset*/, uint64_t /*len*/) { return true; }
-
   // The store's bytes [offset, offset + len) (offset page-aligned) as a StoreRange for a reader
   // that moves them itself instead of ReadPages copying them, after the same checks ReadPages
   // makes (read faults). -EOPNOTSUPP: this store cannot hand out a descriptor.

@@ -79,10 +79,6 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // cached (checked under the lock, so a write that finished before this call is seen).
   // nullopt: call Read instead.
   Result<std::optional<StoreRange>> ReadFromStore(uint64_t offset, size_t size);
-  // Whether Read(offset, size bytes) may wait for the store's disk: some page of it is in
-  // neither this cache nor the store's (AddressSpaceOps::InStoreCache). A hint: a page may be
-  // dropped or cached the moment after.
-  bool ReadMayWait(uint64_t offset, size_t size);
 
   // Writes back dirty pages with index in [first, last]. kAll also waits for writeback already
   // in flight in that range. Page I/O errors are recorded with SetError (per the policy), never

@@ -75,10 +75,6 @@ class SuperBlock final : public mm::ErrorObserver {
   // every byte would come from the store uncached (mm::Mapping::ReadFromStore); nullopt: call
   // Pread. Makes Pread's checks and, on a range, its atime update.
   Result<std::optional<mm::StoreRange>> PreadFromStore(File& f, size_t size, uint64_t offset);
-  // Whether a read of [offset, offset + size) through `f` may wait for the store's disk (its
-  // data is in no cache): Mapping::ReadMayWait. A hint for where to serve it; false for a file
-  // without pages.
-  bool ReadMayWait(File& f, uint64_t offset, size_t size);
   Result<size_t> Write(File& f, std::span<const std::byte> buf);
   // `sync_flags`: O_DSYNC or O_SYNC for this call only, as pwritev2's RWF_DSYNC / RWF_SYNC
   // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
