@@ -207,6 +207,16 @@ TEST(Api, ReopenMakesANewDescriptionOfTheFileEvenWhenItsNameIsGone) {
   ASSERT_EQ(*s.sb().Pread(**f, std::as_writable_bytes(std::span(c)), 0), 3u);
   EXPECT_EQ(std::string(c, 3), "new");
   EXPECT_EQ(s.sb().Fsync(**g).err(), 0);
+  // A reopen is an open: a writeback error nobody was told of is reported to it too.
+  s.Fail("0 * write error EIO");
+  ASSERT_TRUE(s.sb().Pwrite(**f, B("bad"), 0).ok());
+  s.sb().Sync();  // the error is recorded, nobody is told
+  s.Heal();
+  auto h = s.sb().Reopen(**f, O_RDONLY);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(s.sb().Fsync(**h).err(), -EIO);
+  EXPECT_EQ(s.sb().Fsync(**f).err(), -EIO);
+  EXPECT_EQ(s.sb().Fsync(**h).err(), 0);
   EXPECT_EQ(s.sb().Reopen(**f, O_RDWR | O_DIRECTORY).err(), -ENOTDIR);
   ASSERT_EQ(s.sb().Mkdir("d").err(), 0);
   auto d = s.sb().Open("d", O_RDONLY);
