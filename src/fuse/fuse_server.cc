@@ -171,6 +171,8 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       // The name is gone (unlinked) or now belongs to another file (replaced on the host), but
       // the file is open: fstat(2) of it, as Linux answers it.
       a = s->sb().Fstat(*open);
+    } else if (auto gone = s->RemovedDir(ino)) {
+      a = *gone;  // a directory removed while still open or someone's cwd
     } else if (!r.ok()) {
       return (void)fuse_reply_err(req, -r.err());
     } else {
@@ -564,7 +566,10 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   FuseServer* s = Server(req);
   Status st;
   std::string path = s->Child(parent, name, &st);
+  Result<vfs::NodeAttr> before = Status::Error(-ENOENT);
+  if (st.ok()) before = s->sb().Stat(path);
   if (st.ok()) st = s->sb().Rmdir(path);
+  if (st.ok() && before.ok()) s->DirRemoved(*before);
   fuse_reply_err(req, -st.err());
 }
 
@@ -655,7 +660,7 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
       options_(std::move(options)) {
   auto root = fs_->GetAttr("");
   root_host_ino_ = root.ok() ? root->ino : 0;
-  nodes_[FUSE_ROOT_ID] = {{"/"}, 1, {}};  // absolute paths: the VFS refuses "" as a name
+  nodes_[FUSE_ROOT_ID] = {{"/"}, 1, {}, std::nullopt};  // absolute paths: the VFS refuses "" as a name
 }
 
 void FuseServer::Crash() {
@@ -718,6 +723,7 @@ uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
   const uint64_t ino = FuseIno(host_ino);
   std::lock_guard lock(mu_);
   Node& n = nodes_[ino];
+  n.removed_dir.reset();  // a name leads to it (again): a new directory with the old number
   if (n.paths.empty() || n.paths.front() != path) {
     std::erase(n.paths, path);
     n.paths.insert(n.paths.begin(), path);
@@ -733,6 +739,23 @@ void FuseServer::Opened(uint64_t ino, const std::shared_ptr<vfs::File>& file) {
   auto& files = it->second.files;
   std::erase_if(files, [](const std::weak_ptr<vfs::File>& w) { return w.expired(); });
   files.push_back(file);
+}
+
+void FuseServer::DirRemoved(const vfs::NodeAttr& attr) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(FuseIno(attr.ino));
+  if (it == nodes_.end()) return;  // the kernel holds no inode of it
+  vfs::NodeAttr a = attr;
+  a.nlink = 0;  // as Linux shows a removed directory
+  a.size = 0;
+  it->second.removed_dir = a;
+}
+
+std::optional<vfs::NodeAttr> FuseServer::RemovedDir(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return std::nullopt;
+  return it->second.removed_dir;
 }
 
 std::shared_ptr<vfs::File> FuseServer::OpenFileOf(uint64_t ino) {

@@ -1058,6 +1058,37 @@ TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// A directory removed while open, or while it is a process's working directory, is still
+// described by fstat and stat("."), with no links, as Linux does (it failed with ENOENT).
+TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0750), 0);
+  int fd = ::open(m.Path("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::rmdir(m.Path("d").c_str()), 0);
+  struct stat st;
+  ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_nlink, 0u);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    struct stat here;
+    _exit(::fchdir(fd) == 0 && ::stat(".", &here) == 0 && here.st_nlink == 0 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "stat(\".\") in it failed";
+  ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0700), 0);  // a new one by the same name
+  ASSERT_EQ(::stat(m.Path("d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_EQ(st.st_nlink, 2u);
+  ::close(fd);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // Programs' file-system habits, many at once: stress-ng's file stressors (temp files unlinked
 // while open, sparse files, hole punching, splice, sendfile, locks, directory churn, mmap and
 // msync, renames, ...) run together on the mount for a few seconds, each checking its own

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,11 @@ class FuseServer {
   // An open description of the kernel's inode `ino`, or nullptr: what still reaches a file
   // whose name is gone (fstat or fchmod of an unlinked file, which the kernel asks by inode).
   std::shared_ptr<vfs::File> OpenFileOf(uint64_t ino);
+  // The directory `attr` describes was removed (rmdir): its kernel inode, still open or some
+  // process's working directory, is described from then on as `attr` with no links, as Linux
+  // describes it (RemovedDir), never by a name another directory may take.
+  void DirRemoved(const vfs::NodeAttr& attr);
+  std::optional<vfs::NodeAttr> RemovedDir(uint64_t ino);
   // `path` no longer names the file `host_ino` (unlinked); its other names stay.
   void Unlinked(const std::string& path, uint64_t host_ino);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
@@ -147,6 +153,7 @@ class FuseServer {
     std::vector<std::string> paths;
     uint64_t nlookup = 0;
     std::vector<std::weak_ptr<vfs::File>> files;  // opened through it; expired ones pruned
+    std::optional<vfs::NodeAttr> removed_dir;     // set by DirRemoved
   };
   // `path` no longer names the node of `host_ino` (its last name stays). REQUIRES: mu_ held.
   void DropName(uint64_t host_ino, const std::string& path);
