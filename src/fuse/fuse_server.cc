@@ -151,6 +151,16 @@ void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
+// An open description of the kernel's inode `ino` when its name `path` no longer leads to it
+// (unlinked, or replaced on the host), else nullptr: requests the kernel sends by inode about
+// such a file (fchmod, futimens, open of /proc/PID/fd/N) then go through the file itself.
+std::shared_ptr<vfs::File> OpenIfNameGone(FuseServer* s, const std::string& path, fuse_ino_t ino) {
+  std::shared_ptr<vfs::File> open = s->OpenFileOf(ino);
+  if (!open) return nullptr;
+  auto now = s->sb().Stat(path);
+  return now.ok() && s->FuseIno(now->ino) == ino ? nullptr : open;
+}
+
 void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   s->AfterInit();
@@ -196,16 +206,12 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   // Through the file itself where a description of it is at hand: the request's own
   // (ftruncate), or an open one once the name no longer leads to it (fchmod, fchown, futimens
   // or truncate through /proc/PID/fd of an unlinked file: the kernel sends those by inode).
-  std::shared_ptr<vfs::File> open;
-  if (fi) {
-    open = *OpenHandles::Get<FileHandle>(fi->fh);
-  } else if (auto now = s->sb().Stat(*path); !now.ok() || s->FuseIno(now->ino) != ino) {
-    open = s->OpenFileOf(ino);
-  }
+  std::shared_ptr<vfs::File> open =
+      fi ? *OpenHandles::Get<FileHandle>(fi->fh) : OpenIfNameGone(s, *path, ino);
   if (to_set & FUSE_SET_ATTR_SIZE) {
     const auto size = static_cast<uint64_t>(attr->st_size);
     Status r;
-    if (open && (fi || open->writable())) {
+    if (open && open->writable()) {  // the kernel sends ftruncate of writable ones only
       r = s->sb().Ftruncate(*open, size);
     } else {
       auto f = s->sb().Open(*path, O_WRONLY);
@@ -286,16 +292,9 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
   const int flags = fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags);
-  Result<std::shared_ptr<vfs::File>> f = Status::Error(-ENOENT);
-  // Where the file is open already, its name may be gone or name another file by now (open(2)
-  // of /proc/PID/fd/N of an unlinked file): then a new description of the open one.
-  std::shared_ptr<vfs::File> open = s->OpenFileOf(ino);
-  if (open) {
-    auto now = s->sb().Stat(*path);
-    if (!now.ok() || s->FuseIno(now->ino) != ino) f = s->sb().Reopen(*open, flags);
-    else open = nullptr;
-  }
-  if (!open) f = s->sb().Open(*path, flags);
+  // An open of /proc/PID/fd/N of a file whose name is gone: a new description of the open one.
+  auto open = OpenIfNameGone(s, *path, ino);
+  auto f = open ? s->sb().Reopen(*open, flags) : s->sb().Open(*path, flags);
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
   OpenReply(req, fi, std::move(*f), ino, nullptr, s);
 }
@@ -660,7 +659,8 @@ FuseServer::FuseServer(std::unique_ptr<vfs::FileSystem> fs, vfs::MountOptions mo
       options_(std::move(options)) {
   auto root = fs_->GetAttr("");
   root_host_ino_ = root.ok() ? root->ino : 0;
-  nodes_[FUSE_ROOT_ID] = {{"/"}, 1, {}, std::nullopt};  // absolute paths: the VFS refuses "" as a name
+  // Absolute paths: the VFS refuses "" as a name.
+  nodes_[FUSE_ROOT_ID] = {{"/"}, 1, {}, std::nullopt};
 }
 
 void FuseServer::Crash() {

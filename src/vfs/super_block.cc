@@ -732,10 +732,7 @@ Status SuperBlock::SetAttr(std::string_view path, const AttrChange& change) {
     auto it = inodes_.find(attr->ino);
     if (it != inodes_.end()) inode = it->second;
   }
-  if (inode && inode->has_data() && (change.atime || change.mtime)) {
-    // Errors of this writeback are recorded like any other and reported by the next fsync.
-    inode->mapping().WriteAll(mm::SyncMode::kAll);
-  }
+  if (inode) AttrChanging(*inode, change);
   if (Status s = fs_->SetAttr(*norm, change); !s.ok()) return s;
   if (inode) AttrChanged(*inode, change);
   return Status::Ok();
@@ -745,9 +742,7 @@ Status SuperBlock::SetAttrOf(File& f, const AttrChange& change) {
   if (change.empty()) return Status::Ok();
   if (change.mode && (*change.mode & ~07777)) return Err(-EINVAL);
   Inode& inode = f.inode();
-  if (inode.has_data() && (change.atime || change.mtime)) {
-    inode.mapping().WriteAll(mm::SyncMode::kAll);  // as in SetAttr
-  }
+  AttrChanging(inode, change);
   Status s = inode.has_data() ? fs_->SetAttrOf(inode.mapping().ops(), change)
                               : Err(-EOPNOTSUPP);
   if (s.err() == -EOPNOTSUPP) {  // no handle on the file itself: by its name
@@ -761,6 +756,13 @@ Status SuperBlock::SetAttrOf(File& f, const AttrChange& change) {
   if (!s.ok()) return s;
   AttrChanged(inode, change);
   return Status::Ok();
+}
+
+void SuperBlock::AttrChanging(Inode& inode, const AttrChange& change) {
+  if (inode.has_data() && (change.atime || change.mtime)) {
+    // Errors of this writeback are recorded like any other and reported by the next fsync.
+    inode.mapping().WriteAll(mm::SyncMode::kAll);
+  }
 }
 
 void SuperBlock::AttrChanged(Inode& inode, const AttrChange& change) {

@@ -185,6 +185,9 @@ class SuperBlock final : public mm::ErrorObserver {
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
   // At open: the description's cursors start at what its file and this super block hold now.
   void SampleCursors(File& file);
+  // Before the file system makes `change`: a time change writes the file's dirty pages back
+  // first (SetAttr says why).
+  static void AttrChanging(Inode& inode, const AttrChange& change);
   // After the file system made `change`: the in-core inode follows, and its ctime.
   static void AttrChanged(Inode& inode, const AttrChange& change);
   Result<uint64_t> SeekDataOrHole(Inode& inode, uint64_t offset, int whence);
