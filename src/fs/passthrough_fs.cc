@@ -771,17 +771,23 @@ Result<std::string> ReadSized(const std::function<ssize_t(char*, size_t)>& call)
 }
 }  // namespace
 
-Result<PassthroughFs::XattrTarget> PassthroughFs::XattrTargetOf(const std::string& path) {
-  if (path.empty()) return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", root_fd_), true};
+Result<PassthroughFs::XattrTarget> PassthroughFs::XattrTargetOf(const vfs::XattrSubject& of) {
+  if (of.data) {  // the file's descriptor stays open while `data` lives (the caller holds it)
+    const int fd = static_cast<HostFileData&>(*of.data).fd();
+    return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", fd), true};
+  }
+  if (of.path.empty()) {
+    return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", root_fd_), true};
+  }
   std::string name;
-  auto dir = Parent(path, &name);
+  auto dir = Parent(of.path, &name);
   if (!dir.ok()) return dir.status();
   return XattrTarget{dir->held, fmt::format("/proc/self/fd/{}/{}", dir->fd, name), false};
 }
 
-Result<std::string> PassthroughFs::GetXattr(const std::string& path, const std::string& name) {
+Result<std::string> PassthroughFs::GetXattr(const vfs::XattrSubject& of, const std::string& name) {
   if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
-  auto t = XattrTargetOf(path);
+  auto t = XattrTargetOf(of);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
   return ReadSized([&](char* buf, size_t size) {
@@ -790,10 +796,10 @@ Result<std::string> PassthroughFs::GetXattr(const std::string& path, const std::
   });
 }
 
-Status PassthroughFs::SetXattr(const std::string& path, const std::string& name,
+Status PassthroughFs::SetXattr(const vfs::XattrSubject& of, const std::string& name,
                                const std::string& value, int flags) {
   if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
-  auto t = XattrTargetOf(path);
+  auto t = XattrTargetOf(of);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
   const int rc = t->follow ? ::setxattr(p, name.c_str(), value.data(), value.size(), flags)
@@ -801,8 +807,8 @@ Status PassthroughFs::SetXattr(const std::string& path, const std::string& name,
   return rc == 0 ? Status::Ok() : Errno();
 }
 
-Result<std::string> PassthroughFs::ListXattr(const std::string& path) {
-  auto t = XattrTargetOf(path);
+Result<std::string> PassthroughFs::ListXattr(const vfs::XattrSubject& of) {
+  auto t = XattrTargetOf(of);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
   auto names = ReadSized([&](char* buf, size_t size) {
@@ -820,9 +826,9 @@ Result<std::string> PassthroughFs::ListXattr(const std::string& path) {
   return out;
 }
 
-Status PassthroughFs::RemoveXattr(const std::string& path, const std::string& name) {
+Status PassthroughFs::RemoveXattr(const vfs::XattrSubject& of, const std::string& name) {
   if (!XattrAllowed(name)) return Status::Error(-EOPNOTSUPP);
-  auto t = XattrTargetOf(path);
+  auto t = XattrTargetOf(of);
   if (!t.ok()) return t.status();
   const char* p = t->proc_path.c_str();
   const int rc = t->follow ? ::removexattr(p, name.c_str()) : ::lremovexattr(p, name.c_str());

@@ -416,12 +416,15 @@ void ReplySized(fuse_req_t req, const Result<std::string>& v, size_t size) {
   fuse_reply_buf(req, v->data(), v->size());
 }
 
+// The kernel asks these by inode (fgetxattr and the others of a file whose name is gone as
+// well): such a file's attributes are read through an open description of it.
 void OnGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   FuseServer* s = Server(req);
   if (IsMirror(ino)) return (void)fuse_reply_err(req, ENODATA);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  ReplySized(req, s->sb().GetXattr(*path, name), size);
+  auto open = OpenIfNameGone(s, *path, ino);
+  ReplySized(req, s->sb().GetXattr(*path, name, open.get()), size);
 }
 
 void OnListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
@@ -429,7 +432,8 @@ void OnListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   if (IsMirror(ino)) return ReplySized(req, std::string(), size);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  ReplySized(req, s->sb().ListXattr(*path), size);
+  auto open = OpenIfNameGone(s, *path, ino);
+  ReplySized(req, s->sb().ListXattr(*path, open.get()), size);
 }
 
 void OnSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
@@ -438,7 +442,9 @@ void OnSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
   if (IsMirror(ino)) return (void)fuse_reply_err(req, EPERM);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  fuse_reply_err(req, -s->sb().SetXattr(*path, name, std::string(value, size), flags).err());
+  auto open = OpenIfNameGone(s, *path, ino);
+  const std::string v(value, size);
+  fuse_reply_err(req, -s->sb().SetXattr(*path, name, v, flags, open.get()).err());
 }
 
 void OnRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
@@ -446,7 +452,8 @@ void OnRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   if (IsMirror(ino)) return (void)fuse_reply_err(req, EPERM);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  fuse_reply_err(req, -s->sb().RemoveXattr(*path, name).err());
+  auto open = OpenIfNameGone(s, *path, ino);
+  fuse_reply_err(req, -s->sb().RemoveXattr(*path, name, open.get()).err());
 }
 
 // SEEK_DATA and SEEK_HOLE only: the kernel answers the other whences itself.

@@ -932,29 +932,43 @@ Status SuperBlock::Mknod(std::string_view path, mode_t mode) {
 
 Result<struct statvfs> SuperBlock::StatFs() { return fs_->StatFs(); }
 
-Result<std::string> SuperBlock::GetXattr(std::string_view path, const std::string& name) {
+namespace {
+
+// `open`'s file by its data where it has some (the file system's handle on it), else `path`.
+// The data lives as long as the caller's description does.
+Result<XattrSubject> XattrSubjectOf(std::string_view path, File* open) {
+  if (open && open->inode().has_data()) return XattrSubject{{}, &open->inode().mapping().ops()};
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();
-  return fs_->GetXattr(*norm, name);
+  return XattrSubject{*norm, nullptr};
+}
+
+}  // namespace
+
+Result<std::string> SuperBlock::GetXattr(std::string_view path, const std::string& name,
+                                         File* open) {
+  auto of = XattrSubjectOf(path, open);
+  if (!of.ok()) return of.status();
+  return fs_->GetXattr(*of, name);
 }
 
 Status SuperBlock::SetXattr(std::string_view path, const std::string& name,
-                            const std::string& value, int flags) {
-  auto norm = NormalizePath(path);
-  if (!norm.ok()) return norm.status();
-  return fs_->SetXattr(*norm, name, value, flags);
+                            const std::string& value, int flags, File* open) {
+  auto of = XattrSubjectOf(path, open);
+  if (!of.ok()) return of.status();
+  return fs_->SetXattr(*of, name, value, flags);
 }
 
-Result<std::string> SuperBlock::ListXattr(std::string_view path) {
-  auto norm = NormalizePath(path);
-  if (!norm.ok()) return norm.status();
-  return fs_->ListXattr(*norm);
+Result<std::string> SuperBlock::ListXattr(std::string_view path, File* open) {
+  auto of = XattrSubjectOf(path, open);
+  if (!of.ok()) return of.status();
+  return fs_->ListXattr(*of);
 }
 
-Status SuperBlock::RemoveXattr(std::string_view path, const std::string& name) {
-  auto norm = NormalizePath(path);
-  if (!norm.ok()) return norm.status();
-  return fs_->RemoveXattr(*norm, name);
+Status SuperBlock::RemoveXattr(std::string_view path, const std::string& name, File* open) {
+  auto of = XattrSubjectOf(path, open);
+  if (!of.ok()) return of.status();
+  return fs_->RemoveXattr(*of, name);
 }
 
 Result<std::vector<DirEntry>> SuperBlock::ReadDir(std::string_view path) {

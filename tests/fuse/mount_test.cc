@@ -1454,6 +1454,48 @@ TEST(Mount, XattrsOnlyWhenAskedFor) {
   }
 }
 
+// fgetxattr and the others of a file unlinked while open reach that file, as on a local file
+// system, not whatever file has its name now (the kernel asks by inode; the name is gone).
+TEST(Mount, AnUnlinkedFilesXattrsAreItsOwn) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"xattr=on"});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  WritePage(m.Path("probe"), 'x');
+  if (::setxattr((m.src() + "/probe").c_str(), "user.probe", "", 0, 0) != 0 &&
+      (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+    EXPECT_EQ(m.Unmount(), 0) << m.Log();
+    GTEST_SKIP() << "the source directory (under TMPDIR) has no extended attributes";
+  }
+  const int fd = ::open(m.Path("f").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::fsetxattr(fd, "user.k", "old", 3, 0), 0);
+  ASSERT_EQ(::unlink(m.Path("f").c_str()), 0);
+  char buf[64];
+  auto get = [&](const char* name) {
+    const ssize_t n = ::fgetxattr(fd, name, buf, sizeof buf);
+    return n < 0 ? "errno " + std::to_string(errno) : std::string(buf, static_cast<size_t>(n));
+  };
+  EXPECT_EQ(get("user.k"), "old") << "no file has the name";
+  // A new file takes the name, with an attribute of the same name.
+  WritePage(m.Path("f"), 'y');
+  ASSERT_EQ(::setxattr(m.Path("f").c_str(), "user.k", "new", 3, 0), 0);
+  EXPECT_EQ(get("user.k"), "old") << "another file has the name";
+  EXPECT_EQ(::fsetxattr(fd, "user.k2", "2", 1, 0), 0);
+  const ssize_t n = ::flistxattr(fd, buf, sizeof buf);
+  const std::string names(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  EXPECT_NE(names.find(std::string("user.k\0", 7)), std::string::npos) << names;
+  EXPECT_NE(names.find(std::string("user.k2\0", 8)), std::string::npos) << names;
+  EXPECT_EQ(::fremovexattr(fd, "user.k"), 0);
+  EXPECT_EQ(get("user.k"), "errno " + std::to_string(ENODATA));
+  EXPECT_EQ(get("user.k2"), "2");
+  // The new file kept its own.
+  EXPECT_EQ(::getxattr(m.Path("f").c_str(), "user.k", buf, sizeof buf), 3);
+  EXPECT_EQ(std::string(buf, 3), "new");
+  EXPECT_EQ(::listxattr(m.Path("f").c_str(), buf, sizeof buf), 7) << "user.k only";
+  EXPECT_EQ(::close(fd), 0);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // The caller's umask is applied once, by the kernel: a user whose umask is 002 gets group-
 // writable files, directories and FIFOs on the source, whatever errseqfs's own umask was.
 TEST(Mount, TheCallersUmaskIsAppliedOnce) {

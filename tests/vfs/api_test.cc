@@ -590,6 +590,34 @@ TEST(Api, XattrsReachTheHostFileItselfInTheAllowedNamespacesOnly) {
   EXPECT_EQ(sb.GetXattr("../outside", "user.k").err(), -ENOENT) << "stays beneath the root";
 }
 
+// Through an open description (fgetxattr and the others): the file itself, whatever its names
+// are now; another file with its old name keeps its own.
+TEST(Api, XattrsThroughADescriptionReachTheFileEvenWhenItsNameIsGone) {
+  Stack s;
+  auto& sb = s.sb();
+  auto f = sb.Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(f.ok());
+  if (::setxattr(s.HostPath("f").c_str(), "user.probe", "", 0, 0) != 0 &&
+      (errno == ENOTSUP || errno == EOPNOTSUPP)) {
+    GTEST_SKIP() << "the directory under test (TMPDIR) has no extended attributes";
+  }
+  ASSERT_EQ(sb.SetXattr("f", "user.k", "old", 0, f->get()).err(), 0);
+  EXPECT_EQ(*sb.GetXattr("f", "user.k"), "old") << "the same file by its name";
+  ASSERT_EQ(sb.Unlink("f").err(), 0);
+  EXPECT_EQ(sb.GetXattr("f", "user.k").err(), -ENOENT) << "by name: gone";
+  EXPECT_EQ(*sb.GetXattr("f", "user.k", f->get()), "old");
+  auto other = sb.Open("f", O_RDWR | O_CREAT);
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(sb.SetXattr("f", "user.k", "new", 0).err(), 0);
+  EXPECT_EQ(*sb.GetXattr("f", "user.k", f->get()), "old");
+  ASSERT_EQ(sb.RemoveXattr("f", "user.probe", f->get()).err(), 0);
+  auto names = sb.ListXattr("f", f->get());
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::string("user.k\0", 7));
+  EXPECT_EQ(*sb.GetXattr("f", "user.k"), "new");
+  EXPECT_EQ(*sb.GetXattr("f", "user.k", other->get()), "new");
+}
+
 // SEEK_DATA and SEEK_HOLE: the host file's holes, except where the cache holds data not yet
 // written back; the same answers before and after fsync, and ENXIO at or past the end.
 TEST(Api, SeekDataAndHoleSeeTheHostsHolesAndTheCachesData) {

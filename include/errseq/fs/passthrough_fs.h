@@ -56,11 +56,11 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<struct statvfs> StatFs() override;
   // user.*, trusted.* and security.* attributes of the host file; system.* (POSIX ACLs,
   // which the kernel's permission checks here would not see) is refused and not listed.
-  Result<std::string> GetXattr(const std::string& path, const std::string& name) override;
-  Status SetXattr(const std::string& path, const std::string& name, const std::string& value,
+  Result<std::string> GetXattr(const vfs::XattrSubject& of, const std::string& name) override;
+  Status SetXattr(const vfs::XattrSubject& of, const std::string& name, const std::string& value,
                   int flags) override;
-  Result<std::string> ListXattr(const std::string& path) override;
-  Status RemoveXattr(const std::string& path, const std::string& name) override;
+  Result<std::string> ListXattr(const vfs::XattrSubject& of) override;
+  Status RemoveXattr(const vfs::XattrSubject& of, const std::string& name) override;
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
   Status SyncFs() override;
@@ -87,15 +87,16 @@ class PassthroughFs final : public vfs::FileSystem {
   // stays the host's choice in a set-group-ID directory. On failure the entry is removed again
   // and the error returned.
   Status GiveToCreator(int dirfd, const std::string& name, bool is_dir, int fd = -1);
-  // `path` itself for the l*xattr calls: /proc/self/fd/DIR/NAME, DIR a descriptor of its
-  // directory (kept open by `held`) beneath the root, NAME never followed; the root's own
-  // descriptor for the root (then `follow` is set: call the non-l variants).
+  // The subject as a path for the l*xattr calls: /proc/self/fd/DIR/NAME, DIR a descriptor of
+  // its directory (kept open by `held`) beneath the root, NAME never followed; for the root,
+  // or a file by its own descriptor, /proc/self/fd/FD (then `follow` is set: call the non-l
+  // variants, which follow that link to the file).
   struct XattrTarget {
     std::shared_ptr<const DirFdCache::Fd> held;
     std::string proc_path;
     bool follow = false;
   };
-  Result<XattrTarget> XattrTargetOf(const std::string& path);
+  Result<XattrTarget> XattrTargetOf(const vfs::XattrSubject& of);
   // Opens the parents of `from` and `to` and runs op(from_dir, from_name, to_dir, to_name),
   // which returns 0 or -1 with errno (renameat, linkat).
   Status WithTwoParents(const std::string& from, const std::string& to,

@@ -45,6 +45,14 @@ struct AttrChange {
   bool empty() const { return !mode && !uid && !gid && !atime && !mtime; }
 };
 
+// Whose extended attributes a call is about: the file behind `data` where it is set (as
+// fgetxattr(2) and the other f*xattr calls: whatever the file's names are now, none after an
+// unlink), else the file at `path` (normalized, beneath the root).
+struct XattrSubject {
+  std::string path;
+  mm::AddressSpaceOps* data = nullptr;
+};
+
 struct DirEntry {
   std::string name;
   uint64_t ino;
@@ -122,20 +130,21 @@ class FileSystem {
   }
   // statfs(2): block and inode counts of what holds the files.
   virtual Result<struct statvfs> StatFs() = 0;
-  // Extended attributes of `path` itself (a symlink at its end is not followed), as
-  // lgetxattr(2), lsetxattr(2) (`flags` XATTR_CREATE / XATTR_REPLACE), llistxattr(2) (the
-  // names, each ending in NUL) and lremovexattr(2). -EOPNOTSUPP where there are none.
-  virtual Result<std::string> GetXattr(const std::string& /*path*/, const std::string& /*name*/) {
+  // Extended attributes of the subject (by path: the path itself, a symlink at its end not
+  // followed), as lgetxattr(2), lsetxattr(2) (`flags` XATTR_CREATE / XATTR_REPLACE),
+  // llistxattr(2) (the names, each ending in NUL) and lremovexattr(2), or their f*xattr forms.
+  // -EOPNOTSUPP where there are none.
+  virtual Result<std::string> GetXattr(const XattrSubject& /*of*/, const std::string& /*name*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
-  virtual Status SetXattr(const std::string& /*path*/, const std::string& /*name*/,
+  virtual Status SetXattr(const XattrSubject& /*of*/, const std::string& /*name*/,
                           const std::string& /*value*/, int /*flags*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
-  virtual Result<std::string> ListXattr(const std::string& /*path*/) {
+  virtual Result<std::string> ListXattr(const XattrSubject& /*of*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
-  virtual Status RemoveXattr(const std::string& /*path*/, const std::string& /*name*/) {
+  virtual Status RemoveXattr(const XattrSubject& /*of*/, const std::string& /*name*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
   // link(2): a new name `to` for the file at `from` (a symlink at the end of `from` is linked

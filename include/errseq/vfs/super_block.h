@@ -128,12 +128,15 @@ class SuperBlock final : public mm::ErrorObserver {
   Status Mknod(std::string_view path, mode_t mode);
   // statfs(2) of the file system.
   Result<struct statvfs> StatFs();
-  // lgetxattr, lsetxattr, llistxattr, lremovexattr of `path` (see FileSystem).
-  Result<std::string> GetXattr(std::string_view path, const std::string& name);
+  // lgetxattr, lsetxattr, llistxattr, lremovexattr of `path` (see FileSystem); with `open`,
+  // the f*xattr calls through that description instead: the file itself, whatever its names
+  // are now (none, after an unlink).
+  Result<std::string> GetXattr(std::string_view path, const std::string& name,
+                               File* open = nullptr);
   Status SetXattr(std::string_view path, const std::string& name, const std::string& value,
-                  int flags);
-  Result<std::string> ListXattr(std::string_view path);
-  Status RemoveXattr(std::string_view path, const std::string& name);
+                  int flags, File* open = nullptr);
+  Result<std::string> ListXattr(std::string_view path, File* open = nullptr);
+  Status RemoveXattr(std::string_view path, const std::string& name, File* open = nullptr);
   // link(2): a second name for a file (never a directory). Both names share one in-core inode,
   // so one page cache and one errseq.
   Status Link(std::string_view from, std::string_view to);
