@@ -19,14 +19,19 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "errseq/fuse/cpu_contention.h"
 #include "loop_mount.h"
 
 namespace errseq::fuse {
@@ -369,6 +374,85 @@ TEST_F(UringChannelTest, ConcurrentRequestsAreEachAnsweredOnce) {
   for (auto& c : clients) c.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_GE(m.channel().served(), static_cast<uint64_t>(kThreads * kEach * 3));
+  EXPECT_EQ(m.channel().state(), UringChannel::State::kActive) << m.channel().failure();
+}
+
+// How many of this process's threads run under SCHED_IDLE (/proc/self/task/*/stat, field 41).
+int IdleThreads() {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');  // the name may hold spaces
+    if (paren == std::string::npos) continue;
+    std::istringstream rest(stat.substr(paren + 2));
+    std::string field;
+    for (int i = 3; i <= 41 && rest >> field; ++i) {
+      if (i == 41 && field == std::to_string(SCHED_IDLE)) ++n;
+    }
+  }
+  return n;
+}
+
+// From a thread on each CPU in turn, a LOOKUP every few ms (so that each queue's thread runs
+// and looks at the machine) until `done` says so, or `limit` has passed.
+bool RequestsFromEveryCpuUntil(UringMount& m, const std::function<bool()>& done,
+                               std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  while (std::chrono::steady_clock::now() < end) {
+    for (long cpu = 0; cpu < cpus; ++cpu) {
+      std::thread([&, cpu] {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(static_cast<int>(cpu), &one);
+        ::sched_setaffinity(0, sizeof one, &one);
+        struct stat st;
+        for (int i = 0; i < 5; ++i) {
+          ::stat(m.Path("fast").c_str(), &st);
+          std::this_thread::sleep_for(3ms);
+        }
+      }).join();
+    }
+    if (done()) return true;
+  }
+  return false;
+}
+
+// Next to other programs' runnable threads a SCHED_IDLE thread all but stops: while every CPU
+// is busy the queue threads run at normal priority, and under SCHED_IDLE again once one is
+// free.
+TEST_F(UringChannelTest, QueueThreadsLeaveSchedIdleWhileEveryCpuIsBusy) {
+  UringMount m;
+  ASSERT_TRUE(m.ok()) << m.attach_error();
+  SawFast();
+  ASSERT_EQ(m.Ready(), 1);
+  const int idle = IdleThreads();
+  ASSERT_GE(idle, 1) << "the queue threads start under SCHED_IDLE";
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> spinners;
+  for (long i = 0; i < cpus + 2; ++i) {
+    spinners.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  const bool left = RequestsFromEveryCpuUntil(m, [] { return IdleThreads() == 0; }, 10s);
+  stop = true;
+  for (auto& t : spinners) t.join();
+  EXPECT_TRUE(left) << IdleThreads() << " threads still under SCHED_IDLE";
+  // Back under SCHED_IDLE once a CPU is free; other programs (a build, other tests) may keep
+  // them busy meanwhile, which this test's own sampler would see.
+  CpuContention here(static_cast<unsigned>(cpus), 1ms, 1);
+  bool busy_seen = false;
+  const bool back = RequestsFromEveryCpuUntil(m, [&] {
+    busy_seen = here.Update() || busy_seen;
+    return IdleThreads() >= idle;
+  }, 10s);
+  EXPECT_TRUE(back || busy_seen) << IdleThreads() << " of " << idle
+                                 << " threads back under SCHED_IDLE, every CPU seen free";
+  if (!back) std::printf("the CPUs were busy: the queue threads stayed at normal priority\n");
   EXPECT_EQ(m.channel().state(), UringChannel::State::kActive) << m.channel().failure();
 }
 

@@ -28,8 +28,9 @@
 // work in it (a 1 MiB WRITE) would, with another program runnable on that CPU, get almost none
 // of it, and a caller that does not wait (readahead) keeps its CPU busy, so that a SCHED_IDLE
 // thread would commit the workers' answers only in the gaps: the thread runs at normal
-// priority while it serves a request of 128 KiB or more, and while any of its requests is at
-// a worker.
+// priority while it serves a request of 128 KiB or more, while any of its requests is at a
+// worker, and while no CPU is free (CpuContention: other programs' threads keep every CPU
+// busy, and would all but stop a SCHED_IDLE one).
 //
 // Quick requests (SessionLoop::Quick) are served on the queue's thread itself, except READs of
 // 128 KiB or more (readahead sends several at once, all to the reader's CPU; on workers they
@@ -135,7 +136,8 @@ class UringChannel {
   void RunQueue(Queue* q);  // a queue's thread: ServeQueue, then lets waiting workers go
   void ServeQueue(Queue* q);
   void Serve(Queue* q, Entry* e);
-  // The calling queue thread's scheduling policy: SCHED_IDLE or normal. REQUIRES: on q's thread
+  // The calling queue thread's scheduling policy: SCHED_IDLE or normal (always normal while
+  // no CPU is free). REQUIRES: on q's thread
   void SetPolicy(Queue* q, bool idle);
   // Whether the queue's thread answers this request itself (else a worker does).
   static bool Inline(uint32_t opcode, const char* arg, size_t arg_size);
