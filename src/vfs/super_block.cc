@@ -213,12 +213,14 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
   if (acc != O_RDONLY && acc != O_WRONLY && acc != O_RDWR) return Err(-EINVAL);
   auto attr = fs_->GetAttrFollow(*norm);  // open(2) follows a symlink at the end
   std::shared_ptr<mm::AddressSpaceOps> created_data;
+  bool created = false;
   if (!attr.ok()) {
     if (attr.err() != -ENOENT || !(flags & O_CREAT)) return attr.status();
     auto c = fs_->CreateOpen(*norm, mode & 07777, (flags & O_EXCL) != 0);
     if (!c.ok()) return c.status();
     attr = c->attr;
     created_data = std::move(c->data);
+    created = true;
   } else if ((flags & O_CREAT) && (flags & O_EXCL)) {
     return Err(-EEXIST);
   }
@@ -231,9 +233,10 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
   auto inode = GetInode(*norm, *attr, std::move(created_data));
   if (!inode.ok()) return inode.status();
   auto file = std::make_shared<File>(this, *inode, flags, next_file_id_.fetch_add(1), CallerPid());
-  if ((flags & O_TRUNC) && acc != O_RDONLY && (*inode)->has_data() && !attr->fixed_size) {
-    (*inode)->mapping().Truncate(0);
-    if (Status s = fs_->Truncate(*norm, 0); !s.ok()) return s;
+  // O_TRUNC truncates whatever the access mode (Linux asks for write permission, not a
+  // writable description). A file this call created is empty already.
+  if ((flags & O_TRUNC) && !created && (*inode)->has_data() && !attr->fixed_size) {
+    if (Status s = TruncateInode(**inode, 0); !s.ok()) return s;
   }
   SampleCursors(*file);
   return file;
@@ -266,8 +269,8 @@ Result<std::shared_ptr<File>> SuperBlock::Reopen(File& f, int flags) {
     ++inode->open_count_;  // File's destructor takes it off again
   }
   auto file = std::make_shared<File>(this, inode, flags, next_file_id_.fetch_add(1), CallerPid());
-  if ((flags & O_TRUNC) && acc != O_RDONLY && inode->has_data() && !inode->fixed_size()) {
-    if (Status s = Ftruncate(*file, 0); !s.ok()) return s;
+  if ((flags & O_TRUNC) && inode->has_data() && !inode->fixed_size()) {
+    if (Status s = TruncateInode(*inode, 0); !s.ok()) return s;
   }
   SampleCursors(*file);
   return file;
@@ -422,6 +425,10 @@ Status SuperBlock::Ftruncate(File& f, uint64_t size) {
   Inode& inode = f.inode();
   if (!f.writable() || inode.is_dir() || inode.fixed_size()) return Err(-EINVAL);
   if (size > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
+  return TruncateInode(inode, size);
+}
+
+Status SuperBlock::TruncateInode(Inode& inode, uint64_t size) {
   std::unique_lock io(inode.io_mu_);
   inode.mapping().Truncate(size);
   // Through the open file: its name may be gone or name another file by now.

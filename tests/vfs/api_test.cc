@@ -58,6 +58,30 @@ TEST(Api, CreateExclTruncAndMissing) {
   EXPECT_EQ(s.v().Open("missing/f", O_RDWR | O_CREAT).err(), -ENOENT);
 }
 
+// O_TRUNC empties the file whatever the access mode, as Linux does (it asks for write
+// permission, not a writable description): the cache and the host file both.
+TEST(Api, OTruncEmptiesTheFileEvenForAReadOnlyDescription) {
+  Stack s;
+  int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 1 << 20, 10, 7), 0);  // in the cache only
+  ASSERT_EQ(s.Write(a, 0, 100, 7), 0);
+  int r = s.Open("f", O_RDONLY | O_TRUNC);
+  EXPECT_EQ(s.v().Fstat(r)->size, 0u);
+  EXPECT_EQ(s.v().Fstat(a)->size, 0u);
+  EXPECT_EQ(s.ReadByte(r, 0, 1), -1000) << "nothing to read";
+  ASSERT_EQ(s.Fsync(a), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(s.HostPath("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0) << "nothing written back after the truncation";
+  // Through a description that the name no longer leads to as well.
+  ASSERT_EQ(s.Write(a, 0, 100, 7), 0);
+  auto f = s.sb().Open("f", O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  auto g = s.sb().Reopen(**f, O_RDONLY | O_TRUNC);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(s.sb().Fstat(**g).size, 0u);
+}
+
 TEST(Api, DirectoriesAndNames) {
   Stack s;
   ASSERT_EQ(s.sb().Mkdir("d").err(), 0);

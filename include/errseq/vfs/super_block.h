@@ -188,6 +188,10 @@ class SuperBlock final : public mm::ErrorObserver {
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
   // At open: the description's cursors start at what its file and this super block hold now.
   void SampleCursors(File& file);
+  // The work of truncate(2) on a file's in-core inode, whoever asks: ftruncate, or an open
+  // with O_TRUNC (of any access mode, as on Linux). Through the file itself where the file
+  // system can, else by its name.
+  Status TruncateInode(Inode& inode, uint64_t size);
   // Before the file system makes `change`: a time change writes the file's dirty pages back
   // first (SetAttr says why).
   static void AttrChanging(Inode& inode, const AttrChange& change);
