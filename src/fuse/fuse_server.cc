@@ -378,8 +378,13 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   // The kernel sends no FSYNC after an O_SYNC / O_DSYNC / RWF_DSYNC write of a direct_io
   // description (see OpenReply): it passes the flags with the WRITE, and the sync is ours.
   const int sync_flags = DirectIo(s, file.flags()) ? (fi->flags & kKernelSyncFlags) : 0;
-  auto n = s->sb().Pwrite(file, {reinterpret_cast<const std::byte*>(data), size},
-                          static_cast<uint64_t>(off), sync_flags);
+  const std::span<const std::byte> buf{reinterpret_cast<const std::byte*>(data), size};
+  // The kernel's writeback of a shared mapping's page goes through any writable handle of the
+  // file, maybe an O_APPEND one: it must land where the page is, not at the end of the file.
+  // (A write call through an O_APPEND handle is appended here: the kernel leaves O_APPEND to
+  // the server while its writeback cache is off.)
+  auto n = fi->writepage ? s->sb().WriteMappedPage(file, buf, static_cast<uint64_t>(off))
+                         : s->sb().Pwrite(file, buf, static_cast<uint64_t>(off), sync_flags);
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_write(req, *n);
 }

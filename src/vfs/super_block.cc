@@ -313,14 +313,14 @@ Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
 }
 
 Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
-                           size_t* written, int sync_flags) {
+                           size_t* written, int sync_flags, bool mapped_page) {
   *written = 0;
   if (!f.writable()) return Err(-EBADF);
   Inode& inode = f.inode();
   if (inode.is_dir()) return Err(-EISDIR);
   if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
   mm::Mapping& m = inode.mapping();
-  bool append = (f.flags() & O_APPEND) != 0;
+  bool append = (f.flags() & O_APPEND) != 0 && !mapped_page;
   if (inode.fixed_size()) {  // a device never grows
     const uint64_t size = m.size();
     if (append) offset = size;
@@ -356,6 +356,14 @@ Result<size_t> SuperBlock::Pwrite(File& f, std::span<const std::byte> buf, uint6
   if (sync_flags & ~(O_SYNC | O_DSYNC)) return Err(-EINVAL);
   size_t n = 0;
   Status s = WriteAt(f, buf, offset, false, &n, sync_flags);
+  if (!s.ok()) return s;
+  return n;
+}
+
+Result<size_t> SuperBlock::WriteMappedPage(File& f, std::span<const std::byte> buf,
+                                           uint64_t offset) {
+  size_t n = 0;
+  Status s = WriteAt(f, buf, offset, false, &n, 0, /*mapped_page=*/true);
   if (!s.ok()) return s;
   return n;
 }

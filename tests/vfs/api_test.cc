@@ -58,6 +58,25 @@ TEST(Api, CreateExclTruncAndMissing) {
   EXPECT_EQ(s.v().Open("missing/f", O_RDWR | O_CREAT).err(), -ENOENT);
 }
 
+// A write call through an O_APPEND description appends (pwrite too, as on Linux); a mapped
+// page written back through it lands at its own offset.
+TEST(Api, AMappedPageThroughAnAppendDescriptionLandsInPlace) {
+  Stack s;
+  auto f = s.sb().Open("f", O_RDWR | O_CREAT | O_APPEND);
+  ASSERT_TRUE(f.ok());
+  const std::vector<std::byte> page(4096, std::byte{'a'}), m(4096, std::byte{'M'});
+  ASSERT_TRUE(s.sb().Pwrite(**f, page, 0).ok());
+  ASSERT_TRUE(s.sb().Pwrite(**f, page, 0).ok());
+  EXPECT_EQ(s.sb().Fstat(**f).size, 8192u) << "pwrite appended";
+  auto n = s.sb().WriteMappedPage(**f, m, 0);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 4096u);
+  EXPECT_EQ(s.sb().Fstat(**f).size, 8192u);
+  std::vector<std::byte> back(1);
+  ASSERT_TRUE(s.sb().Pread(**f, back, 0).ok());
+  EXPECT_EQ(back[0], std::byte{'M'});
+}
+
 // O_TRUNC empties the file whatever the access mode, as Linux does (it asks for write
 // permission, not a writable description): the cache and the host file both.
 TEST(Api, OTruncEmptiesTheFileEvenForAReadOnlyDescription) {

@@ -80,6 +80,10 @@ class SuperBlock final : public mm::ErrorObserver {
   // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
   Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
                         int sync_flags = 0);
+  // A kernel's writeback of a shared mapping's page through `f` (FUSE marks it
+  // FUSE_WRITE_CACHE; the file handle is any writable one of the file): at `offset` even
+  // where `f` was opened with O_APPEND, which applies to write calls, not to pages.
+  Result<size_t> WriteMappedPage(File& f, std::span<const std::byte> buf, uint64_t offset);
   // SEEK_SET, SEEK_CUR, SEEK_END; SEEK_DATA and SEEK_HOLE see the source's holes except where
   // the cache holds data not yet written back (-ENXIO at or past i_size).
   Result<uint64_t> Lseek(File& f, int64_t offset, int whence);
@@ -178,8 +182,9 @@ class SuperBlock final : public mm::ErrorObserver {
   std::string PathOf(const Inode& inode) const;
   // read(2)'s argument checks: readable, not a directory, `offset` within off_t.
   static Status CheckRead(File& f, uint64_t offset);
+  // `mapped_page`: WriteMappedPage (O_APPEND does not apply).
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
-                 size_t* written, int sync_flags = 0);
+                 size_t* written, int sync_flags = 0, bool mapped_page = false);
   // fsync and everything that behaves like it on a byte range (O_SYNC writes).
   Status SyncRange(File& f, uint64_t start, uint64_t end, bool datasync, const char* call);
   // The reporting step of fsync: the file's cursor (or the legacy flags, by profile).
