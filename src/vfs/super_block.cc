@@ -420,7 +420,14 @@ Result<uint64_t> SuperBlock::SeekDataOrHole(Inode& inode, uint64_t offset, int w
   }
   uint64_t at = offset;
   while (at < size) {
-    const uint64_t hole = store(at);
+    // Asked page by page, from the start of `at`'s page: a page that is a hole at its start is
+    // one throughout, `at` with it. A hole the store reports inside a page is its end of file,
+    // which the cache's file goes past: the page holding that last byte is data to its end, as
+    // a local file system's block would be.
+    const uint64_t page_size = uint64_t{1} << mm::kPageShift;
+    const uint64_t start = at & ~(page_size - 1);
+    const uint64_t found = store(start);
+    const uint64_t hole = found > start ? (found + page_size - 1) & ~(page_size - 1) : at;
     if (hole >= size) break;
     const uint64_t index = hole >> mm::kPageShift;
     if (m.NextUnwritten(index) != index) return hole;

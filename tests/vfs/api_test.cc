@@ -689,6 +689,22 @@ TEST(Api, SeekDataAndHoleSeeTheHostsHolesAndTheCachesData) {
   ASSERT_EQ(s.Write(f, (6 << 20) - 4096, 3 * 4096, 'd'), 0);
   EXPECT_EQ(*hole((6 << 20) - 4096), (uint64_t{6} << 20) + 8192);
   EXPECT_EQ(*data((5 << 20) + 1), (uint64_t{6} << 20) - 4096);
+
+  // The host's file ends inside a page and the cache's file goes on: the page holding the
+  // host's last byte is data to its end (on ext4, its block is), not a hole from that byte.
+  int g = s.Open("g", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(g, 0, 100, 'e'), 0);
+  ASSERT_EQ(s.Fsync(g), 0);                   // the host's file: 100 bytes
+  ASSERT_EQ(s.Write(g, 20000, 4096, 'f'), 0);  // dirty, to 24096
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round == 0 ? "dirty" : "written back");
+    EXPECT_EQ(*s.v().Lseek(g, 1, SEEK_HOLE), 4096u);
+    EXPECT_EQ(*s.v().Lseek(g, 200, SEEK_HOLE), 4096u) << "past the host's end, in its page";
+    EXPECT_EQ(*s.v().Lseek(g, 5000, SEEK_HOLE), 5000u) << "inside a hole";
+    EXPECT_EQ(*s.v().Lseek(g, 4096, SEEK_DATA), 16384u);
+    EXPECT_EQ(*s.v().Lseek(g, 20000, SEEK_HOLE), 24096u);
+    ASSERT_EQ(s.Fsync(g), 0);
+  }
 }
 
 // renameat2(2) flags: NOREPLACE refuses an existing target and otherwise renames; EXCHANGE
