@@ -57,7 +57,8 @@ class RequestScope {
 
 struct stat ToStat(const vfs::NodeAttr& a, uint64_t fuse_ino) {
   struct stat st {};
-  st.st_ino = fuse_ino;
+  // The host's number, as readdir shows it, also for an alias node id (FuseIno); the root's 1.
+  st.st_ino = fuse_ino < FuseServer::kFirstAlias ? fuse_ino : a.ino;
   st.st_mode = a.mode;
   st.st_nlink = a.nlink;
   st.st_size = static_cast<off_t>(a.size);
@@ -558,7 +559,13 @@ void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   std::string path = s->Child(parent, name, &st);
   vfs::NodeAttr removed;
   if (st.ok()) st = s->sb().Unlink(path, &removed);
-  if (st.ok() && removed.nlink > 1) s->Unlinked(path, removed.ino);
+  if (st.ok()) {
+    if (removed.nlink > 1) {
+      s->Unlinked(path, removed.ino);
+    } else {
+      s->Gone(removed.ino);
+    }
+  }
   fuse_reply_err(req, -st.err());
 }
 
@@ -593,7 +600,15 @@ void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   vfs::NodeAttr replaced;  // ino 0: nothing was replaced
   if (st.ok()) st = s->sb().Rename2(from, to, flags, &replaced);
   if (st.ok()) {
-    s->Renamed(from, to, replaced.nlink > 1 ? replaced.ino : 0, flags == RENAME_EXCHANGE);
+    // A replaced directory, or file with no other name, is gone (its number free on the host).
+    const bool gone = replaced.ino != 0 && (S_ISDIR(replaced.mode) || replaced.nlink <= 1);
+    s->Renamed(from, to, replaced.nlink > 1 && !gone ? replaced.ino : 0,
+               flags == RENAME_EXCHANGE);
+    if (gone && S_ISDIR(replaced.mode)) {
+      s->DirRemoved(replaced);  // still described to whoever has it open, as after rmdir
+    } else if (gone) {
+      s->Gone(replaced.ino);
+    }
   }
   fuse_reply_err(req, -st.err());
 }
@@ -727,15 +742,30 @@ std::string FuseServer::Child(uint64_t parent_ino, const char* name, Status* st)
   return *parent == "/" ? "/" + std::string(name) : *parent + "/" + name;
 }
 
-uint64_t FuseServer::FuseIno(uint64_t host_ino) const {
-  return host_ino == root_host_ino_ ? FUSE_ROOT_ID : host_ino;
+uint64_t FuseServer::FuseIno(uint64_t host_ino) {
+  if (host_ino == root_host_ino_) return FUSE_ROOT_ID;
+  std::lock_guard lock(mu_);
+  return FuseInoLocked(host_ino);
+}
+
+uint64_t FuseServer::FuseInoLocked(uint64_t host_ino) const {
+  if (host_ino == root_host_ino_) return FUSE_ROOT_ID;
+  auto a = aliases_.find(host_ino);
+  return a == aliases_.end() ? host_ino : a->second;
 }
 
 uint64_t FuseServer::Remember(const std::string& path, uint64_t host_ino) {
-  const uint64_t ino = FuseIno(host_ino);
   std::lock_guard lock(mu_);
+  uint64_t ino = FuseInoLocked(host_ino);
+  if (auto it = nodes_.find(ino); it != nodes_.end() && it->second.gone) {
+    // The host gave a gone file's number to this one while the kernel still holds the gone
+    // one's inode: the kernel must see another inode, or it would take the new file for the
+    // old (a removed directory someone is in would turn into a symlink, and fail with EIO).
+    ino = next_alias_++;
+    aliases_[host_ino] = ino;
+  }
   Node& n = nodes_[ino];
-  n.removed_dir.reset();  // a name leads to it (again): a new directory with the old number
+  n.host_ino = host_ino;
   if (n.paths.empty() || n.paths.front() != path) {
     std::erase(n.paths, path);
     n.paths.insert(n.paths.begin(), path);
@@ -755,12 +785,27 @@ void FuseServer::Opened(uint64_t ino, const std::shared_ptr<vfs::File>& file) {
 
 void FuseServer::DirRemoved(const vfs::NodeAttr& attr) {
   std::lock_guard lock(mu_);
-  auto it = nodes_.find(FuseIno(attr.ino));
+  auto it = nodes_.find(FuseInoLocked(attr.ino));
   if (it == nodes_.end()) return;  // the kernel holds no inode of it
   vfs::NodeAttr a = attr;
   a.nlink = 0;  // as Linux shows a removed directory
   a.size = 0;
   it->second.removed_dir = a;
+  GoneLocked(attr.ino);
+}
+
+void FuseServer::Gone(uint64_t host_ino) {
+  std::lock_guard lock(mu_);
+  GoneLocked(host_ino);
+}
+
+void FuseServer::GoneLocked(uint64_t host_ino) {
+  const uint64_t ino = FuseInoLocked(host_ino);
+  if (ino == FUSE_ROOT_ID) return;
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end()) return;  // the kernel holds no inode of it
+  it->second.gone = true;
+  aliases_.erase(host_ino);  // the number's next file is asked about afresh (Remember)
 }
 
 std::optional<vfs::NodeAttr> FuseServer::RemovedDir(uint64_t ino) {
@@ -781,7 +826,7 @@ std::shared_ptr<vfs::File> FuseServer::OpenFileOf(uint64_t ino) {
 }
 
 void FuseServer::DropName(uint64_t host_ino, const std::string& path) {
-  auto it = nodes_.find(FuseIno(host_ino));
+  auto it = nodes_.find(FuseInoLocked(host_ino));
   if (it == nodes_.end()) return;
   auto& paths = it->second.paths;
   // The last name stays: an unlinked file that is still open is reached through its File.
@@ -799,6 +844,8 @@ void FuseServer::Forget(uint64_t ino, uint64_t nlookup) {
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;
   if (it->second.nlookup <= nlookup) {
+    auto a = aliases_.find(it->second.host_ino);
+    if (a != aliases_.end() && a->second == ino) aliases_.erase(a);
     nodes_.erase(it);
   } else {
     it->second.nlookup -= nlookup;

@@ -1145,6 +1145,59 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// The host gives a removed directory's inode number to the next file it makes (ext4 does at
+// once). While someone still has the directory open, the kernel must not take the new file for
+// it: before, a symlink with the number turned the open directory into a bad inode (fstat EIO)
+// and a new directory with it took its place under the old descriptor. Found by comparing
+// random operations on a mount with the same on ext4.
+TEST(Mount, ANewFileWithARemovedDirectorysNumberIsAnotherInode) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  for (const bool as_dir : {false, true}) {
+    SCOPED_TRACE(as_dir ? "a new directory" : "a symlink");
+    ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0750), 0);
+    struct stat host;
+    ASSERT_EQ(::stat((m.src() + "/d").c_str(), &host), 0);
+    const int fd = ::open(m.Path("d").c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::rmdir(m.Path("d").c_str()), 0);
+    std::string reused;
+    for (int i = 0; i < 20 && reused.empty(); ++i) {
+      const std::string name = "n" + std::to_string(i);
+      ASSERT_EQ(as_dir ? ::mkdir(m.Path(name).c_str(), 0700)
+                       : ::symlink("target", m.Path(name).c_str()), 0);
+      struct stat st;
+      ASSERT_EQ(::lstat((m.src() + "/" + name).c_str(), &st), 0);
+      if (st.st_ino == host.st_ino) reused = name;
+    }
+    if (reused.empty()) {
+      ::close(fd);
+      EXPECT_EQ(m.Unmount(), 0) << m.Log();
+      GTEST_SKIP() << "the source's file system did not reuse the inode number";
+    }
+    struct stat st;
+    ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    EXPECT_EQ(st.st_mode & 07777, 0750u) << "the removed directory, not the new file";
+    EXPECT_EQ(st.st_nlink, 0u);
+    ASSERT_EQ(::lstat(m.Path(reused).c_str(), &st), 0) << strerror(errno);
+    EXPECT_EQ(S_ISDIR(st.st_mode), as_dir);
+    EXPECT_EQ(st.st_ino, host.st_ino) << "the host's number, as readdir shows it";
+    if (!as_dir) {
+      char buf[16];
+      EXPECT_EQ(::readlink(m.Path(reused).c_str(), buf, sizeof buf), 6);
+    }
+    EXPECT_EQ(::close(fd), 0);
+    // Clean up for the next round: no name left to reuse.
+    for (int i = 0; i < 20; ++i) {
+      const std::string name = m.Path("n" + std::to_string(i));
+      if (::rmdir(name.c_str()) != 0) ::unlink(name.c_str());
+    }
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // Programs' file-system habits, many at once: stress-ng's file stressors (temp files unlinked
 // while open, sparse files, hole punching, splice, sendfile, locks, directory churn, mmap and
 // msync, renames, ...) run together on the mount for a few seconds, each checking its own

@@ -118,13 +118,21 @@ class FuseServer {
   std::optional<vfs::NodeAttr> RemovedDir(uint64_t ino);
   // `path` no longer names the file `host_ino` (unlinked); its other names stay.
   void Unlinked(const std::string& path, uint64_t host_ino);
+  // The file `host_ino` is gone from the host (its last name unlinked, or replaced by a
+  // rename): the host may give its number to a new file, which then gets a kernel inode of
+  // its own (see FuseIno) while the kernel still holds this one.
+  void Gone(uint64_t host_ino);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
   // `exchanged`: RENAME_EXCHANGE, the two names swapped.
   void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino,
                bool exchanged = false);
   uint64_t root_host_ino() const { return root_host_ino_; }
-  // The kernel's inode number for a host inode number (the root is FUSE_ROOT_ID).
-  uint64_t FuseIno(uint64_t host_ino) const;
+  // The kernel's inode number (FUSE node id) for a host inode number: the number itself, the
+  // root FUSE_ROOT_ID, and kFirstAlias and up for a file that took the number of a gone one
+  // whose kernel inode is still held (a removed directory someone has open or is in): the
+  // kernel must not take the new file for the old.
+  uint64_t FuseIno(uint64_t host_ino);
+  static constexpr uint64_t kFirstAlias = uint64_t{1} << 63;
   // Called by the first requests: settings the kernel only keeps once INIT is done (the
   // INIT reply resets the mount's readahead to at most what the kernel offered).
   void AfterInit();
@@ -154,7 +162,11 @@ class FuseServer {
     uint64_t nlookup = 0;
     std::vector<std::weak_ptr<vfs::File>> files;  // opened through it; expired ones pruned
     std::optional<vfs::NodeAttr> removed_dir;     // set by DirRemoved
+    uint64_t host_ino = 0;
+    bool gone = false;  // the file is gone from the host (Gone, DirRemoved)
   };
+  uint64_t FuseInoLocked(uint64_t host_ino) const;  // REQUIRES: mu_ held
+  void GoneLocked(uint64_t host_ino);               // REQUIRES: mu_ held
   // `path` no longer names the node of `host_ino` (its last name stays). REQUIRES: mu_ held.
   void DropName(uint64_t host_ino, const std::string& path);
   std::unique_ptr<vfs::FileSystem> fs_;
@@ -179,6 +191,9 @@ class FuseServer {
   std::atomic<UringChannel*> channel_ptr_{nullptr};  // channel_ while Run serves, for stats
   std::mutex mu_;
   std::map<uint64_t, Node> nodes_;  // GUARDED_BY(mu_), by FUSE ino
+  // Host inode number -> the alias node id its current file has (FuseIno). GUARDED_BY(mu_)
+  std::map<uint64_t, uint64_t> aliases_;
+  uint64_t next_alias_ = kFirstAlias;  // GUARDED_BY(mu_)
 };
 
 }  // namespace errseq::fuse
