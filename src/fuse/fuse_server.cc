@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -492,7 +493,18 @@ void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   auto ls = s->sb().ReadDir(*path);
   if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
-  fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(*ls)}));
+  // "." and ".." first, as a local file system lists them (programs count on them: a
+  // directory is empty when it lists two names). Their numbers are the host's, as the rest.
+  auto self = s->sb().Stat(*path);
+  const size_t slash = path->rfind('/');
+  const std::string up = slash == std::string::npos || slash == 0 ? "/" : path->substr(0, slash);
+  auto parent = ino == FUSE_ROOT_ID ? self : s->sb().Stat(up);
+  std::vector<vfs::DirEntry> entries;
+  entries.reserve(ls->size() + 2);
+  entries.push_back({".", self.ok() ? self->ino : 0, S_IFDIR});
+  entries.push_back({"..", parent.ok() ? parent->ino : 0, S_IFDIR});
+  std::move(ls->begin(), ls->end(), std::back_inserter(entries));
+  fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(entries)}));
   if (fuse_reply_open(req, fi) != 0) s->handles().Release(fi->fh);
 }
 
