@@ -463,6 +463,20 @@ Status SuperBlock::TruncateInode(Inode& inode, uint64_t size) {
   return Status::Ok();
 }
 
+Status SuperBlock::StoreCoversBeforeZeroing(mm::Mapping& m, uint64_t offset, uint64_t len) {
+  // The zeroing drops the cache's dirty pages in the range, and the store may be shorter than
+  // the file (a write that made it longer is not written back yet): if it were, the file
+  // would shrink to the store's size at the next mount. So first the store grows to cover the
+  // range's part of the file, as ext4 writes its on-disk size before a punch
+  // (ext4_update_disksize_before_punch).
+  if (offset >= m.size()) return Status::Ok();
+  const uint64_t need = std::min(m.size(), offset + len);
+  auto have = m.ops().BackingSize();
+  if (!have.ok() || *have >= need) return Status::Ok();
+  Status s = m.ops().SetBackingSize(need);
+  return s.err() == -EOPNOTSUPP ? Status::Ok() : s;
+}
+
 Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   // The checks and their order are vfs_fallocate's.
   if (len == 0 || offset > static_cast<uint64_t>(INT64_MAX) ||
@@ -506,7 +520,9 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   // device is zeroed, so a failed zeroing leaves what the device holds (the error is the
   // call's, not a writeback error).
   if (zeroes) m.Freeze(offset, len);
-  Status s = m.ops().Fallocate(mode, offset, len);
+  Status s = zeroes && !inode.fixed_size() ? StoreCoversBeforeZeroing(m, offset, len)
+                                           : Status::Ok();
+  if (s.ok()) s = m.ops().Fallocate(mode, offset, len);
   if (zeroes) m.Thaw(s.ok() || inode.fixed_size());
   if (!s.ok()) return s;
   const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();

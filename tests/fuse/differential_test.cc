@@ -6,6 +6,7 @@
 // and bytes: what the cache wrote back is what the plain file system has. Found the O_TRUNC,
 // O_APPEND writeback, SEEK_HOLE and reused inode number bugs of 2026-11-27 (docs/errseqfs.md).
 // Needs root and /dev/fuse (skips otherwise); run through /dev/fuse and again on io_uring.
+// ERRSEQ_DIFF_SEEDS=FIRST:COUNT chooses the seeds (default 1:4).
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
@@ -17,6 +18,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -296,6 +299,27 @@ std::map<std::string, std::string> Tree(const std::string& root) {
   return out;
 }
 
+// Where two Tree values differ: their lengths and the first differing byte.
+std::string Difference(const std::string& mounted, const std::string& plain) {
+  size_t at = 0;
+  while (at < mounted.size() && at < plain.size() && mounted[at] == plain[at]) ++at;
+  auto around = [&](const std::string& v) {
+    std::string out;
+    for (size_t i = at; i < v.size() && i < at + 8; ++i) out += std::to_string(v[i]) + " ";
+    return out;
+  };
+  return "mount " + std::to_string(mounted.size()) + " bytes, plain " +
+         std::to_string(plain.size()) + ", first difference at " + std::to_string(at) +
+         " (of the mode, a space, then the bytes): mount " + around(mounted) + "/ plain " +
+         around(plain);
+}
+
+std::string Recent(const std::deque<std::string>& recent) {
+  std::string history = "the last operations (plain's results):\n";
+  for (const auto& r : recent) history += "  " + r + "\n";
+  return history;
+}
+
 class Generator {
  public:
   explicit Generator(uint64_t seed) : rng_(seed) {}
@@ -371,11 +395,16 @@ class Generator {
 
 TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
   SKIP_WITHOUT_FUSE();
-  constexpr int kSeeds = 4, kOps = 2000, kCycleEvery = 500;
+  // ERRSEQ_DIFF_SEEDS=FIRST:COUNT runs other seeds (by hand, for longer searches).
+  uint64_t first = 1, count = 4;
+  if (const char* e = std::getenv("ERRSEQ_DIFF_SEEDS")) {
+    ASSERT_EQ(std::sscanf(e, "%lu:%lu", &first, &count), 2) << "ERRSEQ_DIFF_SEEDS=FIRST:COUNT";
+  }
+  constexpr int kOps = 2000, kCycleEvery = 500;
   Mount m;
   ASSERT_TRUE(m.Start()) << m.Log();
   TempDir plain_dir;
-  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+  for (uint64_t seed = first; seed < first + count; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     const std::string mounted_root = m.Path("run" + std::to_string(seed));
     const std::string plain_root = plain_dir.path() + "/run" + std::to_string(seed);
@@ -394,7 +423,8 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
         for (const auto& [name, v] : b) {
           auto it = a.find(name);
           ASSERT_TRUE(it != a.end()) << "after a remount, " << name << " is missing";
-          ASSERT_TRUE(it->second == v) << "after a remount, " << name << " differs";
+          ASSERT_TRUE(it->second == v) << "after a remount, " << name << " differs: "
+                                       << Difference(it->second, v) << "\n" << Recent(recent);
         }
         ASSERT_EQ(a.size(), b.size()) << "after a remount, the mount has more names";
         continue;
@@ -402,13 +432,11 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
       const Op op = gen.Next();
       const Outcome got = mounted.Apply(op), want = plain.Apply(op);
       recent.push_back(std::to_string(i) + ": " + Describe(op) + " -> " + Show(want));
-      if (recent.size() > 30) recent.pop_front();
+      if (recent.size() > 500) recent.pop_front();
       if (!SeekAnswersAgree(op, got, want, mounted.Fd(op.slot), plain.Fd(op.slot))) {
-        std::string history;
-        for (const auto& r : recent) history += "  " + r + "\n";
+        while (recent.size() > 30) recent.pop_front();
         FAIL() << "operation " << i << ": " << Describe(op) << "\n  mount: " << Show(got)
-               << "\n  plain: " << Show(want) << "\nthe last operations (plain's results):\n"
-               << history;
+               << "\n  plain: " << Show(want) << "\n" << Recent(recent);
       }
     }
   }

@@ -77,6 +77,32 @@ TEST(Api, AMappedPageThroughAnAppendDescriptionLandsInPlace) {
   EXPECT_EQ(back[0], std::byte{'M'});
 }
 
+// A punch (or zero range) that drops the cache's dirty pages at the end of a file the store
+// does not yet hold so long: the file keeps its size across a remount, as on ext4.
+TEST(Api, APunchOverUnwrittenPagesAtTheEndKeepsTheFilesSize) {
+  for (int mode : {FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                   FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE}) {
+    SCOPED_TRACE(mode);
+    Stack s;
+    int f = s.Open("f", O_RDWR | O_CREAT);
+    ASSERT_EQ(s.Write(f, 0, 4096, 'a'), 0);
+    ASSERT_EQ(s.Fsync(f), 0);                     // the store: 4096 bytes
+    ASSERT_EQ(s.Write(f, 4096, 70000, 'b'), 0);  // in the cache only: 74096
+    ASSERT_EQ(s.v().Fallocate(f, mode, 0, 100000).err(), 0);
+    ASSERT_EQ(s.Write(f, 4097, 10, 'c'), 0);
+    EXPECT_EQ(s.v().Fstat(f)->size, 74096u);
+    ASSERT_EQ(s.v().Close(f).err(), 0);
+    ASSERT_EQ(s.Remount().err(), 0);
+    struct stat st;
+    ASSERT_EQ(::stat(s.HostPath("f").c_str(), &st), 0);
+    EXPECT_EQ(st.st_size, 74096);
+    int g = s.Open("f", O_RDONLY);
+    EXPECT_EQ(s.ReadByte(g, 4097, 10), 'c');
+    EXPECT_EQ(s.ReadByte(g, 0, 4097), 0);
+    EXPECT_EQ(s.ReadByte(g, 4107, 74096 - 4107), 0);
+  }
+}
+
 // O_TRUNC empties the file whatever the access mode, as Linux does (it asks for write
 // permission, not a writable description): the cache and the host file both.
 TEST(Api, OTruncEmptiesTheFileEvenForAReadOnlyDescription) {

@@ -197,6 +197,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // with O_TRUNC (of any access mode, as on Linux). Through the file itself where the file
   // system can, else by its name.
   Status TruncateInode(Inode& inode, uint64_t size);
+  // Before a punch or zero range of [offset, offset + len): the store holds at least the
+  // range's part of the file (Fallocate says why). REQUIRES: the range frozen.
+  static Status StoreCoversBeforeZeroing(mm::Mapping& m, uint64_t offset, uint64_t len);
   // Before the file system makes `change`: a time change writes the file's dirty pages back
   // first (SetAttr says why).
   static void AttrChanging(Inode& inode, const AttrChange& change);
