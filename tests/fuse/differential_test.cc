@@ -438,6 +438,9 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
         FAIL() << "operation " << i << ": " << Describe(op) << "\n  mount: " << Show(got)
                << "\n  plain: " << Show(want) << "\n" << Recent(recent);
       }
+      if (got != want) {  // an acceptable SEEK_DATA/HOLE difference: same position from here
+        ::lseek(mounted.Fd(op.slot), static_cast<off_t>(std::stoull(want.value)), SEEK_SET);
+      }
     }
   }
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
