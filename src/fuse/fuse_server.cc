@@ -183,8 +183,8 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       // The name is gone (unlinked) or now belongs to another file (replaced on the host), but
       // the file is open: fstat(2) of it, as Linux answers it.
       a = s->sb().Fstat(*open);
-    } else if (auto gone = s->RemovedDir(ino)) {
-      a = *gone;  // a directory removed while still open or someone's cwd
+    } else if (auto gone = s->RemovedAttr(ino)) {
+      a = *gone;  // removed while open (a directory, a FIFO) or someone's working directory
     } else if (!r.ok()) {
       return (void)fuse_reply_err(req, -r.err());
     } else {
@@ -575,7 +575,7 @@ void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (removed.nlink > 1) {
       s->Unlinked(path, removed.ino);
     } else {
-      s->Gone(removed.ino);
+      s->Removed(removed);
     }
   }
   fuse_reply_err(req, -st.err());
@@ -599,7 +599,7 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Result<vfs::NodeAttr> before = Status::Error(-ENOENT);
   if (st.ok()) before = s->sb().Stat(path);
   if (st.ok()) st = s->sb().Rmdir(path);
-  if (st.ok() && before.ok()) s->DirRemoved(*before);
+  if (st.ok() && before.ok()) s->Removed(*before);
   fuse_reply_err(req, -st.err());
 }
 
@@ -616,11 +616,7 @@ void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
     const bool gone = replaced.ino != 0 && (S_ISDIR(replaced.mode) || replaced.nlink <= 1);
     s->Renamed(from, to, replaced.nlink > 1 && !gone ? replaced.ino : 0,
                flags == RENAME_EXCHANGE);
-    if (gone && S_ISDIR(replaced.mode)) {
-      s->DirRemoved(replaced);  // still described to whoever has it open, as after rmdir
-    } else if (gone) {
-      s->Gone(replaced.ino);
-    }
+    if (gone) s->Removed(replaced);
   }
   fuse_reply_err(req, -st.err());
 }
@@ -795,36 +791,25 @@ void FuseServer::Opened(uint64_t ino, const std::shared_ptr<vfs::File>& file) {
   files.push_back(file);
 }
 
-void FuseServer::DirRemoved(const vfs::NodeAttr& attr) {
+void FuseServer::Removed(const vfs::NodeAttr& attr) {
   std::lock_guard lock(mu_);
-  auto it = nodes_.find(FuseInoLocked(attr.ino));
-  if (it == nodes_.end()) return;  // the kernel holds no inode of it
-  vfs::NodeAttr a = attr;
-  a.nlink = 0;  // as Linux shows a removed directory
-  a.size = 0;
-  it->second.removed_dir = a;
-  GoneLocked(attr.ino);
-}
-
-void FuseServer::Gone(uint64_t host_ino) {
-  std::lock_guard lock(mu_);
-  GoneLocked(host_ino);
-}
-
-void FuseServer::GoneLocked(uint64_t host_ino) {
-  const uint64_t ino = FuseInoLocked(host_ino);
+  const uint64_t ino = FuseInoLocked(attr.ino);
   if (ino == FUSE_ROOT_ID) return;
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return;  // the kernel holds no inode of it
+  vfs::NodeAttr a = attr;
+  a.nlink = 0;  // as Linux shows a removed file
+  if (!S_ISREG(a.mode)) a.size = 0;  // a removed directory's size on Linux; a FIFO's
+  it->second.removed = a;
   it->second.gone = true;
-  aliases_.erase(host_ino);  // the number's next file is asked about afresh (Remember)
+  aliases_.erase(attr.ino);  // the number's next file is asked about afresh (Remember)
 }
 
-std::optional<vfs::NodeAttr> FuseServer::RemovedDir(uint64_t ino) {
+std::optional<vfs::NodeAttr> FuseServer::RemovedAttr(uint64_t ino) {
   std::lock_guard lock(mu_);
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return std::nullopt;
-  return it->second.removed_dir;
+  return it->second.removed;
 }
 
 std::shared_ptr<vfs::File> FuseServer::OpenFileOf(uint64_t ino) {

@@ -1142,6 +1142,16 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_EQ(st.st_nlink, 2u);
   ::close(fd);
+  // So is a FIFO unlinked while open (the kernel opens a FIFO itself: no description of ours).
+  ASSERT_EQ(::mkfifo(m.Path("p").c_str(), 0640), 0);
+  fd = ::open(m.Path("p").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::unlink(m.Path("p").c_str()), 0);
+  ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_nlink, 0u);
+  ::close(fd);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

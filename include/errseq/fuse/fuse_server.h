@@ -111,17 +111,16 @@ class FuseServer {
   // An open description of the kernel's inode `ino`, or nullptr: what still reaches a file
   // whose name is gone (fstat or fchmod of an unlinked file, which the kernel asks by inode).
   std::shared_ptr<vfs::File> OpenFileOf(uint64_t ino);
-  // The directory `attr` describes was removed (rmdir): its kernel inode, still open or some
-  // process's working directory, is described from then on as `attr` with no links, as Linux
-  // describes it (RemovedDir), never by a name another directory may take.
-  void DirRemoved(const vfs::NodeAttr& attr);
-  std::optional<vfs::NodeAttr> RemovedDir(uint64_t ino);
   // `path` no longer names the file `host_ino` (unlinked); its other names stay.
   void Unlinked(const std::string& path, uint64_t host_ino);
-  // The file `host_ino` is gone from the host (its last name unlinked, or replaced by a
-  // rename): the host may give its number to a new file, which then gets a kernel inode of
-  // its own (see FuseIno) while the kernel still holds this one.
-  void Gone(uint64_t host_ino);
+  // The file `attr` described just before is gone from the host: its last name unlinked, a
+  // directory removed, or replaced by a rename. Its kernel inode, if still held (an open
+  // directory or FIFO, a working directory), is described from then on as `attr` with no
+  // links (RemovedAttr), as Linux describes it; a regular file's open descriptions still
+  // answer for it first (OpenFileOf). And the host may give its number to a new file, which
+  // then gets a kernel inode of its own (FuseIno).
+  void Removed(const vfs::NodeAttr& attr);
+  std::optional<vfs::NodeAttr> RemovedAttr(uint64_t ino);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
   // `exchanged`: RENAME_EXCHANGE, the two names swapped.
   void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino,
@@ -161,12 +160,11 @@ class FuseServer {
     std::vector<std::string> paths;
     uint64_t nlookup = 0;
     std::vector<std::weak_ptr<vfs::File>> files;  // opened through it; expired ones pruned
-    std::optional<vfs::NodeAttr> removed_dir;     // set by DirRemoved
+    std::optional<vfs::NodeAttr> removed;         // set by Removed
     uint64_t host_ino = 0;
-    bool gone = false;  // the file is gone from the host (Gone, DirRemoved)
+    bool gone = false;  // the file is gone from the host (Removed)
   };
   uint64_t FuseInoLocked(uint64_t host_ino) const;  // REQUIRES: mu_ held
-  void GoneLocked(uint64_t host_ino);               // REQUIRES: mu_ held
   // `path` no longer names the node of `host_ino` (its last name stays). REQUIRES: mu_ held.
   void DropName(uint64_t host_ino, const std::string& path);
   std::unique_ptr<vfs::FileSystem> fs_;
