@@ -308,7 +308,9 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   ASSERT_TRUE(disk.Start()) << disk.Log();
   std::ofstream(disk.Path("other")) << "x";
   const std::string table = disk.Scratch("slow.faults");
-  std::ofstream(table) << "0 * write delay 500ms\n";
+  // 1 s a write: the writer (slow under ASan) must outrun this mount's writeback to reach its
+  // dirty limit; with 500 ms it did not, in 1 of 8 io_uring runs under ASan (2026-11-27).
+  std::ofstream(table) << "0 * write delay 1s\n";
   ASSERT_EQ(disk.Ctl({"load", table}), 0);
   Mount m({"dirty_limit=2m", "dirty_background=1m"});
   m.UseSource(disk.mnt());
