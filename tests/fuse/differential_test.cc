@@ -384,7 +384,9 @@ class Generator {
         break;
       case Kind::kSymlink: op.name2 = Pick(std::vector<std::string>{"a", "nowhere", "d/x"}); break;
       case Kind::kChmod: op.flags = Pick(std::vector<int>{0600, 0644, 0755}); break;
-      case Kind::kRename2: op.flags = Pick(std::vector<int>{RENAME_NOREPLACE, RENAME_EXCHANGE}); break;
+      case Kind::kRename2:
+        op.flags = Pick(std::vector<int>{RENAME_NOREPLACE, RENAME_EXCHANGE});
+        break;
       case Kind::kList: op.name = Pick(std::vector<std::string>{"", "d"}); break;
       default: break;
     }
