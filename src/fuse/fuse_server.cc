@@ -496,9 +496,7 @@ void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   // "." and ".." first, as a local file system lists them (programs count on them: a
   // directory is empty when it lists two names). Their numbers are the host's, as the rest.
   auto self = s->sb().Stat(*path);
-  const size_t slash = path->rfind('/');
-  const std::string up = slash == std::string::npos || slash == 0 ? "/" : path->substr(0, slash);
-  auto parent = ino == FUSE_ROOT_ID ? self : s->sb().Stat(up);
+  auto parent = s->sb().Stat(*path + "/..");  // the root's ".." is the root, as at "/"
   std::vector<vfs::DirEntry> entries;
   entries.reserve(ls->size() + 2);
   entries.push_back({".", self.ok() ? self->ino : 0, S_IFDIR});

@@ -339,7 +339,8 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   inode.mtime_ns = now;
   inode.ctime_ns = now;
   if (use_pos) f.pos_ = landed + *n;
-  const int sync = (f.flags() | sync_flags) & (O_SYNC | O_DSYNC);
+  // A mapped page's writeback is no write call: it syncs nothing and reports nothing.
+  const int sync = mapped_page ? 0 : (f.flags() | sync_flags) & (O_SYNC | O_DSYNC);
   if (sync != 0 && *n > 0) {
     // generic_write_sync: an fsync of the range just written, with fsync's reporting. It can
     // fail with an earlier writeback error of the file (SEMANTICS.md §3).

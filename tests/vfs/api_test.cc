@@ -77,6 +77,22 @@ TEST(Api, AMappedPageThroughAnAppendDescriptionLandsInPlace) {
   EXPECT_EQ(back[0], std::byte{'M'});
 }
 
+// Nor does O_SYNC apply to a mapped page: its writeback is not the description's call, so it
+// neither syncs nor takes a writeback error out of the description's next fsync.
+TEST(Api, AMappedPageThroughAnOSyncDescriptionLeavesTheErrorToFsync) {
+  Stack s;
+  auto f = s.sb().Open("f", O_RDWR | O_CREAT | O_SYNC);
+  ASSERT_TRUE(f.ok());
+  const std::vector<std::byte> page(4096, std::byte{'a'});
+  ASSERT_TRUE(s.sb().Pwrite(**f, page, 0).ok());  // written and synced at once
+  s.Fail("0 * write error EIO path=f");
+  auto n = s.sb().WriteMappedPage(**f, page, 0);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(s.sb().Fsync(**f).err(), -EIO) << "the page's writeback failed: told here, once";
+  s.Heal();
+  EXPECT_EQ(s.sb().Fsync(**f).err(), 0);
+}
+
 // A punch (or zero range) that drops the cache's dirty pages at the end of a file the store
 // does not yet hold so long: the file keeps its size across a remount, as on ext4.
 TEST(Api, APunchOverUnwrittenPagesAtTheEndKeepsTheFilesSize) {

@@ -82,7 +82,9 @@ class SuperBlock final : public mm::ErrorObserver {
                         int sync_flags = 0);
   // A kernel's writeback of a shared mapping's page through `f` (FUSE marks it
   // FUSE_WRITE_CACHE; the file handle is any writable one of the file): at `offset` even
-  // where `f` was opened with O_APPEND, which applies to write calls, not to pages.
+  // where `f` was opened with O_APPEND, and never synced as an O_SYNC description's write
+  // would be (that sync would report, and so consume, the description's writeback errors):
+  // both apply to write calls, not to pages.
   Result<size_t> WriteMappedPage(File& f, std::span<const std::byte> buf, uint64_t offset);
   // SEEK_SET, SEEK_CUR, SEEK_END; SEEK_DATA and SEEK_HOLE see the source's holes except where
   // the cache holds data not yet written back (-ENXIO at or past i_size).
@@ -182,7 +184,7 @@ class SuperBlock final : public mm::ErrorObserver {
   std::string PathOf(const Inode& inode) const;
   // read(2)'s argument checks: readable, not a directory, `offset` within off_t.
   static Status CheckRead(File& f, uint64_t offset);
-  // `mapped_page`: WriteMappedPage (O_APPEND does not apply).
+  // `mapped_page`: WriteMappedPage (neither O_APPEND nor O_SYNC applies).
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
                  size_t* written, int sync_flags = 0, bool mapped_page = false);
   // fsync and everything that behaves like it on a byte range (O_SYNC writes).
