@@ -252,6 +252,7 @@ std::string ControlServer::Handle(const std::string& line) {
                  {"profile", vfs::ProfileName(sb_.options().profile)},
                  {"policy", mm::PolicyName(sb_.options().policy)},
                  {"dirty_bytes", w.dirty_bytes},
+                 {"writeback_bytes", w.writeback_bytes},
                  {"cached_bytes", w.cached_bytes},
                  {"throttled_writes", w.throttled},
                  {"cache_memory_bytes", mm::PagePool::Default().SlabBytes()},

@@ -28,6 +28,7 @@ Mapping::~Mapping() {
   if (wb_) {
     wb_->AccountCached(-static_cast<int64_t>(npages_));
     wb_->AccountDirty(-static_cast<int64_t>(ndirty_.load()));
+    wb_->AccountWriteback(-static_cast<int64_t>(nwriteback_));
   }
 }
 
@@ -93,6 +94,7 @@ void Mapping::SetWritebackBit(uint64_t index, Page& p, bool on) {
   p.writeback = on;
   ChunkOf(index)->writeback.set(index & (kChunkPages - 1), on);
   nwriteback_ += on ? 1 : -1;
+  if (wb_) wb_->AccountWriteback(on ? 1 : -1);
 }
 
 template <class Fn>

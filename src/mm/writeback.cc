@@ -110,6 +110,11 @@ uint64_t Writeback::DirtyBytes() const {
   return static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize;
 }
 
+uint64_t Writeback::UnwrittenBytes() const {
+  const int64_t pages = dirty_pages_.load() + writeback_pages_.load();
+  return static_cast<uint64_t>(std::max<int64_t>(0, pages)) * kPageSize;
+}
+
 bool Writeback::OverBackgroundLow() const {
   return DirtyBytes() > options_.dirty_background_bytes / 4;
 }
@@ -156,10 +161,7 @@ void Writeback::ForEachMapping(const std::function<void(Mapping&)>& fn) {
 }
 
 void Writeback::BalanceDirty() {
-  if (static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize <=
-      options_.dirty_limit_bytes) {
-    return;
-  }
+  if (UnwrittenBytes() <= options_.dirty_limit_bytes) return;
   throttled_.fetch_add(1, std::memory_order_relaxed);
   std::unique_lock lock(mu_);
   if (stop_ || !flusher_.joinable()) {
@@ -244,7 +246,8 @@ void Writeback::FlusherLoop() {
 
 Writeback::Stats Writeback::GetStats() const {
   std::lock_guard lock(mu_);
-  return {static_cast<uint64_t>(std::max<int64_t>(0, dirty_pages_.load())) * kPageSize,
+  return {DirtyBytes(),
+          static_cast<uint64_t>(std::max<int64_t>(0, writeback_pages_.load())) * kPageSize,
           static_cast<uint64_t>(std::max<int64_t>(0, cached_pages_.load())) * kPageSize,
           written_bytes_.load(),
           failed_writes_.load(),

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "errseq/block/fault_device.h"
+#include "errseq/block/fault_table_text.h"
 #include "errseq/block/memory_device.h"
 #include "errseq/fs/blockdev_fs.h"
 #include "errseq/vfs/vfs.h"
@@ -145,6 +146,33 @@ TEST(Writeback, WritersAreThrottledSoDirtyMemoryStaysBounded) {
   }
   EXPECT_GT(d.sb->WritebackStats().throttled, 0u);
   EXPECT_LE(peak, (2u << 20) + (512u << 10));
+}
+
+// Pages whose writeback has started still count against the dirty limit (as Linux counts
+// NR_WRITEBACK in balance_dirty_pages): with the flusher held up by a slow device on the first
+// MiB and a page, 1.5 MiB more is over a 2 MiB limit, though only 1.5 MiB is dirty.
+TEST(Writeback, PagesUnderWritebackCountAgainstTheDirtyLimit) {
+  vfs::MountOptions o;
+  o.writeback.dirty_expire_ms = 60'000;
+  o.writeback.dirty_background_bytes = 1 << 20;
+  o.writeback.dirty_limit_bytes = 2 << 20;
+  Dev d(o);
+  auto rules = block::ParseFaultTable("0 * write delay 300ms");
+  ASSERT_TRUE(rules.ok());
+  d.faulty->faults().Load(std::move(*rules));
+  const uint64_t first = (1 << 20) + 4096;  // over the background threshold: the flusher takes it
+  d.Write(0, first);
+  ASSERT_TRUE(WaitFor([&] { return d.sb->WritebackStats().writeback_bytes == first; }))
+      << d.sb->WritebackStats().writeback_bytes;
+  EXPECT_EQ(d.sb->WritebackStats().dirty_bytes, 0u);
+  EXPECT_TRUE(d.sb->WriteMayBeThrottled((2 << 20) - first + 1));
+  EXPECT_FALSE(d.sb->WriteMayBeThrottled((2 << 20) - first));
+  for (int i = 0; i < 6; ++i) d.Write((4u << 20) + (static_cast<uint64_t>(i) << 18), 256 << 10);
+  EXPECT_GT(d.sb->WritebackStats().throttled, 0u);
+  d.faulty->faults().Clear();
+  ASSERT_TRUE(d.v->Fsync(d.fd).ok());
+  EXPECT_EQ(d.sb->WritebackStats().writeback_bytes, 0u);
+  EXPECT_EQ(d.sb->WritebackStats().dirty_bytes, 0u);
 }
 
 // WriteMayBeThrottled says whether a write of so many bytes made now could wait in

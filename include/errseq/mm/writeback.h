@@ -4,8 +4,12 @@
 //    after pass, until it is below a quarter of that (so that a steady writer keeps the disk
 //    busy instead of waiting for the threshold to be crossed again), and
 //  - every mapping that went dirty more than `dirty_expire_ms` ago (periodic).
-// Writers call BalanceDirty() after dirtying pages: above `dirty_limit_bytes` they wait for the
-// flusher to make a pass, so memory stays bounded. When the cache holds more than
+// Writers call BalanceDirty() after dirtying pages: while dirty pages and pages under writeback
+// together are above `dirty_limit_bytes` they wait for the flusher to make a pass, so memory
+// stays bounded. Pages under writeback count, as in Linux's balance_dirty_pages (NR_FILE_DIRTY +
+// NR_WRITEBACK): a page stops being dirty when its writeback starts, and a disk slower than
+// the writer must still hold the writer back. The background threshold counts dirty pages only
+// (writing back pages already on their way does not help). When the cache holds more than
 // `cache_limit_bytes`, clean pages are dropped from mappings in turn.
 // Write-behind (`persist_after_bytes`, off by default): each time that much more of a file has
 // been written back, a second thread has its store make it durable (AddressSpaceOps::Persist),
@@ -50,6 +54,7 @@ class Writeback {
  public:
   struct Stats {
     uint64_t dirty_bytes;
+    uint64_t writeback_bytes;  // pages whose writeback has started and not ended
     uint64_t cached_bytes;
     uint64_t written_bytes;
     uint64_t failed_writes;
@@ -79,11 +84,11 @@ class Writeback {
   void SyncAll();
   // Writer throttling: waits for a flusher pass while dirty memory is over the limit.
   void BalanceDirty();
-  // Whether dirtying `bytes` more now could make the writer wait in BalanceDirty (one atomic
-  // load: a front end asks before each request it would otherwise serve where waiting holds
+  // Whether dirtying `bytes` more now could make the writer wait in BalanceDirty (two atomic
+  // loads: a front end asks before each request it would otherwise serve where waiting holds
   // up others).
   bool MayThrottle(uint64_t bytes) const {
-    return DirtyBytes() + bytes > options_.dirty_limit_bytes;
+    return UnwrittenBytes() + bytes > options_.dirty_limit_bytes;
   }
   // Calls fn on every live mapping (outside every lock).
   void ForEachMapping(const std::function<void(Mapping&)>& fn);
@@ -98,6 +103,9 @@ class Writeback {
     int64_t now = dirty_pages_.fetch_add(pages, std::memory_order_relaxed) + pages;
     if (pages > 0 && now >= background_pages_ && now - pages < background_pages_) Kick();
   }
+  void AccountWriteback(int64_t pages) {
+    writeback_pages_.fetch_add(pages, std::memory_order_relaxed);
+  }
   void AccountCached(int64_t pages);
   void AccountWritten(uint64_t bytes, bool failed);
 
@@ -110,6 +118,7 @@ class Writeback {
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
   uint64_t DirtyBytes() const;
+  uint64_t UnwrittenBytes() const;  // dirty + under writeback: what throttling counts
   bool OverBackground() const;
   bool OverBackgroundLow() const;  // above a quarter of the background threshold
 
@@ -128,6 +137,7 @@ class Writeback {
   int throttled_now_ = 0;  // writers waiting in BalanceDirty; GUARDED_BY(mu_)
   const int64_t background_pages_;
   std::atomic<int64_t> dirty_pages_{0};
+  std::atomic<int64_t> writeback_pages_{0};
   std::atomic<int64_t> cached_pages_{0};
   std::atomic<uint64_t> written_bytes_{0};
   std::atomic<uint64_t> failed_writes_{0};
