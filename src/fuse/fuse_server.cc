@@ -491,17 +491,27 @@ void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  auto ls = s->sb().ReadDir(*path);
-  if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
-  // "." and ".." first, as a local file system lists them (programs count on them: a
-  // directory is empty when it lists two names). Their numbers are the host's, as the rest.
   auto self = s->sb().Stat(*path);
-  auto parent = s->sb().Stat(*path + "/..");  // the root's ".." is the root, as at "/"
   std::vector<vfs::DirEntry> entries;
-  entries.reserve(ls->size() + 2);
-  entries.push_back({".", self.ok() ? self->ino : 0, S_IFDIR});
-  entries.push_back({"..", parent.ok() ? parent->ino : 0, S_IFDIR});
-  std::move(ls->begin(), ls->end(), std::back_inserter(entries));
+  if (!self.ok() || s->FuseIno(self->ino) != ino) {
+    // Removed while someone holds it (open, or a working directory), its name now gone or
+    // another's: it opens, as on Linux, and lists nothing (the kernel answers getdents of a
+    // removed directory with ENOENT itself, which readdir(3) takes for the end).
+    auto gone = s->RemovedAttr(ino);
+    if (!gone || !S_ISDIR(gone->mode)) {
+      return (void)fuse_reply_err(req, self.ok() ? ESTALE : -self.err());
+    }
+  } else {
+    auto ls = s->sb().ReadDir(*path);
+    if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
+    // "." and ".." first, as a local file system lists them (programs count on them: a
+    // directory is empty when it lists two names). Their numbers are the host's, as the rest.
+    auto parent = s->sb().Stat(*path + "/..");  // the root's ".." is the root, as at "/"
+    entries.reserve(ls->size() + 2);
+    entries.push_back({".", self->ino, S_IFDIR});
+    entries.push_back({"..", parent.ok() ? parent->ino : 0, S_IFDIR});
+    std::move(ls->begin(), ls->end(), std::back_inserter(entries));
+  }
   fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(entries)}));
   if (fuse_reply_open(req, fi) != 0) s->handles().Release(fi->fh);
 }

@@ -1,5 +1,6 @@
 // errseqfs mounted for real, driven by separate processes and errseqctl: the reporting rules
 // through the kernel's FUSE client, bad input, the unmount report, crash, sqlite3, and a stress.
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <poll.h>
@@ -1123,6 +1124,21 @@ TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
 
 // A directory removed while open, or while it is a process's working directory, is still
 // described by fstat and stat("."), with no links, as Linux does (it failed with ENOENT).
+// Opens the removed directory `fd` again (as `ls` in it does) and lists it: "" when it opens
+// and lists nothing, as on ext4 (whose getdents answers ENOENT, which readdir(3) takes for the
+// end); before, the open failed with ENOENT.
+std::string ListRemovedAgain(int fd) {
+  int again = ::openat(fd, ".", O_RDONLY | O_DIRECTORY);
+  if (again < 0) return std::string("open: ") + strerror(errno);
+  DIR* listing = ::fdopendir(again);
+  std::string names;
+  errno = 0;
+  while (const dirent* e = ::readdir(listing)) names += std::string(e->d_name) + " ";
+  if (errno != 0) names += std::string("readdir: ") + strerror(errno);
+  ::closedir(listing);
+  return names;
+}
+
 TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   SKIP_WITHOUT_FUSE();
   Mount m;
@@ -1136,6 +1152,7 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0750u);
   EXPECT_EQ(st.st_nlink, 0u);
+  EXPECT_EQ(ListRemovedAgain(fd), "");
   pid_t pid = ::fork();
   if (pid == 0) {
     struct stat here;
@@ -1148,6 +1165,8 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   ASSERT_EQ(::stat(m.Path("d").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
   EXPECT_EQ(st.st_nlink, 2u);
+  WritePage(m.Path("d/inside"), 'i');
+  EXPECT_EQ(ListRemovedAgain(fd), "") << "the new directory's names";
   ::close(fd);
   // So is a FIFO unlinked while open (the kernel opens a FIFO itself: no description of ours).
   ASSERT_EQ(::mkfifo(m.Path("p").c_str(), 0640), 0);
