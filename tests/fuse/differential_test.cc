@@ -1,9 +1,10 @@
 // Differential test: the same random file-system operations on an errseqfs mount and on a plain
 // directory of the file system the mount's source is on (TMPDIR), every result compared
 // (return value or errno, bytes read, the file type, permissions, size and link count stat
-// gives, directory listings). Every 500 operations every descriptor is closed, errseqfs is
-// unmounted and mounted again, and the two trees must hold the same names, types, permissions
-// and bytes: what the cache wrote back is what the plain file system has. It (or its Python
+// gives, directory listings, user.* extended attributes). Every 500 operations every
+// descriptor is closed, errseqfs is unmounted and mounted again, and the two trees must hold
+// the same names, types, permissions, bytes and user.* attributes: what the cache wrote back
+// is what the plain file system has. The mount has -o xattr=on. It (or its Python
 // prototype) found the O_TRUNC, O_APPEND writeback, SEEK_HOLE, reused inode number, "." and
 // "..", punch-shrinks-the-file and unlinked-FIFO bugs of 2026-11-27 (docs/errseqfs.md).
 // Now and then `errseqctl evict` or `errseqctl sync` runs in between, which nothing may show.
@@ -14,6 +15,8 @@
 #include <linux/falloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -63,6 +66,8 @@ enum class Kind {
   kOpen, kPwrite, kPread, kFtruncate, kFsync, kFstat, kFallocate, kClose, kLseek, kMmapWrite,
   kCopyRange, kStat, kUnlink, kRename, kLink, kMkdir, kRmdir, kSymlink, kReadlink, kChmod,
   kTruncate, kReadFile, kList, kRename2, kMkfifo,
+  kWrite, kRead, kPwritev, kFdatasync, kSetXattr, kGetXattr, kListXattr, kRemoveXattr,
+  kFsetXattr, kFgetXattr,
   kEvict, kSyncAll,  // on the mount only (errseqctl): nothing any later result may show
 };
 
@@ -79,7 +84,10 @@ std::string Describe(const Op& op) {
                                  "fallocate", "close", "lseek", "mmap-write", "copy_file_range",
                                  "stat", "unlink", "rename", "link", "mkdir", "rmdir", "symlink",
                                  "readlink", "chmod", "truncate", "read-file", "list",
-                                 "renameat2", "mkfifo", "errseqctl-evict", "errseqctl-sync"};
+                                 "renameat2", "mkfifo", "write", "read", "pwritev",
+                                 "fdatasync", "lsetxattr", "lgetxattr", "llistxattr",
+                                 "lremovexattr", "fsetxattr", "fgetxattr", "errseqctl-evict",
+                                 "errseqctl-sync"};
   return std::string(kNames[static_cast<int>(op.kind)]) + " slot=" + std::to_string(op.slot) +
          " slot2=" + std::to_string(op.slot2) + " name=" + op.name + " name2=" + op.name2 +
          " flags=" + std::to_string(op.flags) + " whence=" + std::to_string(op.whence) +
@@ -141,6 +149,17 @@ class Side {
         ::close(fd);
         return o;
       }
+      case Kind::kSetXattr:
+        return Rc(::lsetxattr(p.c_str(), op.name2.c_str(), std::string(op.len, op.byte).data(),
+                              op.len, op.flags));
+      case Kind::kGetXattr: return XattrValue(::lgetxattr, p.c_str(), op.name2, op.len);
+      case Kind::kListXattr: {
+        std::string buf(op.len, '\0');
+        const ssize_t n = ::llistxattr(p.c_str(), buf.data(), buf.size());
+        if (n < 0) return {errno, ""};
+        return {0, SortedNames(buf.substr(0, static_cast<size_t>(n)), op.len == 0 ? n : -1)};
+      }
+      case Kind::kRemoveXattr: return Rc(::lremovexattr(p.c_str(), op.name2.c_str()));
       case Kind::kList: {
         std::vector<std::string> names;
         DIR* d = ::opendir(op.name.empty() ? root_.c_str() : p.c_str());
@@ -169,6 +188,29 @@ class Side {
         buf.resize(static_cast<size_t>(n));
         return {0, buf};
       }
+      case Kind::kWrite: {
+        const std::string data(op.len, op.byte);
+        return Rc(::write(fd, data.data(), data.size()));
+      }
+      case Kind::kRead: {
+        std::string buf(op.len, '\0');
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0) return {errno, ""};
+        buf.resize(static_cast<size_t>(n));
+        return {0, buf};
+      }
+      case Kind::kPwritev: {
+        // Two pieces, the second of another byte: each must land where it belongs.
+        const std::string a(op.len, op.byte), b(op.len / 2 + 1, static_cast<char>(op.byte + 1));
+        const iovec iov[2] = {{const_cast<char*>(a.data()), a.size()},
+                              {const_cast<char*>(b.data()), b.size()}};
+        return Rc(::pwritev(fd, iov, 2, static_cast<off_t>(op.off)));
+      }
+      case Kind::kFdatasync: return Rc(::fdatasync(fd));
+      case Kind::kFsetXattr:
+        return Rc(::fsetxattr(fd, op.name2.c_str(), std::string(op.len, op.byte).data(), op.len,
+                              op.flags));
+      case Kind::kFgetXattr: return XattrValue(::fgetxattr, fd, op.name2, op.len);
       case Kind::kFtruncate: return Rc(::ftruncate(fd, static_cast<off_t>(op.off)));
       case Kind::kFsync: return Rc(::fsync(fd));
       case Kind::kFstat: {
@@ -210,6 +252,33 @@ class Side {
       default:
         return {-1, "unknown"};
     }
+  }
+
+  // getxattr's answer with a buffer of `size` bytes (0: asks for the value's size).
+  template <class Target>
+  static Outcome XattrValue(ssize_t (*get)(Target, const char*, void*, size_t), Target target,
+                            const std::string& name, uint64_t size) {
+    std::string buf(size, '\0');
+    const ssize_t n = get(target, name.c_str(), buf.data(), buf.size());
+    if (n < 0) return {errno, ""};
+    return {0, size == 0 ? std::to_string(n) : buf.substr(0, static_cast<size_t>(n))};
+  }
+
+  // listxattr's names in order (the order is the file system's own), leaving out those of
+  // namespaces other than user.*; with `asked_size` >= 0, only the size it said.
+  static std::string SortedNames(const std::string& list, ssize_t asked_size) {
+    if (asked_size >= 0) return "size asked";  // may count names of other namespaces
+    std::vector<std::string> names;
+    for (size_t at = 0; at < list.size();) {
+      const size_t end = list.find('\0', at);
+      std::string name = list.substr(at, end - at);
+      if (name.rfind("user.", 0) == 0) names.push_back(std::move(name));
+      at = end == std::string::npos ? list.size() : end + 1;
+    }
+    std::sort(names.begin(), names.end());
+    std::string all;
+    for (const auto& n : names) all += n + ",";
+    return all;
   }
 
   // Every byte of the file `fd` is open on (through a new read-only description, so that a
@@ -273,8 +342,30 @@ bool SeekAnswersAgree(const Op& op, const Outcome& mounted, const Outcome& plain
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
-// name -> type, permissions, and the bytes or the link target, of everything under `root`
-// (`prefix`: the name of `root` itself in the result). Never follows a symlink.
+// The user.* extended attributes of `path` (not following a symlink), in name order.
+std::string UserXattrs(const std::string& path) {
+  std::string list(65536, '\0');
+  const ssize_t n = ::llistxattr(path.c_str(), list.data(), list.size());
+  if (n <= 0) return "";
+  std::vector<std::string> names;
+  for (size_t at = 0; at < static_cast<size_t>(n);) {
+    const size_t end = list.find('\0', at);
+    std::string name = list.substr(at, end - at);
+    if (name.rfind("user.", 0) == 0) names.push_back(std::move(name));
+    at = end + 1;
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const auto& name : names) {
+    std::string value(65536, '\0');
+    const ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+    out += " [" + name + "=" + (len >= 0 ? value.substr(0, static_cast<size_t>(len)) : "?") + "]";
+  }
+  return out;
+}
+
+// name -> type, permissions, the bytes or the link target, and user.* xattrs, of everything
+// under `root` (`prefix`: the name of `root` itself in the result). Never follows a symlink.
 void Tree(const std::string& root, const std::string& prefix,
           std::map<std::string, std::string>* out) {
   std::vector<std::string> names;
@@ -302,7 +393,7 @@ void Tree(const std::string& root, const std::string& prefix,
     } else if (S_ISDIR(st.st_mode)) {
       Tree(path, rel + "/", out);
     }
-    (*out)[rel] = v;
+    (*out)[rel] = v + UserXattrs(path);
   }
 }
 
@@ -348,7 +439,9 @@ class Generator {
                      Kind::kRename, Kind::kLink, Kind::kMkdir, Kind::kRmdir, Kind::kSymlink,
                      Kind::kReadlink, Kind::kChmod, Kind::kTruncate, Kind::kReadFile,
                      Kind::kReadFile, Kind::kList, Kind::kRename2, Kind::kMkfifo,
-                     Kind::kEvict, Kind::kSyncAll}) {
+                     Kind::kWrite, Kind::kWrite, Kind::kRead, Kind::kPwritev, Kind::kFdatasync,
+                     Kind::kSetXattr, Kind::kGetXattr, Kind::kListXattr, Kind::kRemoveXattr,
+                     Kind::kFsetXattr, Kind::kFgetXattr, Kind::kEvict, Kind::kSyncAll}) {
         w.push_back(k);
       }
       return w;
@@ -367,8 +460,28 @@ class Generator {
                    Pick(std::vector<int>{0, O_CREAT, O_CREAT | O_EXCL, O_CREAT | O_TRUNC,
                                          O_CREAT | O_APPEND, O_DIRECTORY, O_TRUNC});
         break;
-      case Kind::kPwrite: op.len = Pick(std::vector<uint64_t>{1, 10, 4096, 5000, 70000}); break;
-      case Kind::kPread: op.len = Pick(std::vector<uint64_t>{1, 100, 4096, 10000, 200000}); break;
+      case Kind::kPwrite:
+      case Kind::kWrite:
+      case Kind::kPwritev:
+        op.len = Pick(std::vector<uint64_t>{1, 10, 4096, 5000, 70000});
+        break;
+      case Kind::kPread:
+      case Kind::kRead:
+        op.len = Pick(std::vector<uint64_t>{1, 100, 4096, 10000, 200000});
+        break;
+      case Kind::kSetXattr:
+      case Kind::kFsetXattr:
+        op.name2 = XattrName();
+        op.flags = Pick(std::vector<int>{0, 0, XATTR_CREATE, XATTR_REPLACE});
+        op.len = Pick(std::vector<uint64_t>{0, 1, 100, 3000});
+        break;
+      case Kind::kGetXattr:
+      case Kind::kFgetXattr:
+        op.name2 = XattrName();
+        op.len = Pick(std::vector<uint64_t>{0, 1, 100, 4000});  // too small: ERANGE
+        break;
+      case Kind::kRemoveXattr: op.name2 = XattrName(); break;
+      case Kind::kListXattr: op.len = Pick(std::vector<uint64_t>{0, 4096}); break;
       case Kind::kFallocate:
         // Collapse and insert are not supported (EOPNOTSUPP, docs/errseqfs.md): not drawn.
         op.flags = Pick(std::vector<int>{0, FALLOC_FL_KEEP_SIZE,
@@ -403,6 +516,11 @@ class Generator {
   std::string Name() {
     return Pick(std::vector<std::string>{"a", "b", "c", "d/x", "d/y", "e", "d", "l"});
   }
+  std::string XattrName() {
+    // trusted.* and security.* differ by design (errseqfs passes them on as root can; so does
+    // ext4): only user.* names, and one the kernel refuses itself (no namespace).
+    return Pick(std::vector<std::string>{"user.a", "user.b", "user.long.name", "nonamespace"});
+  }
   uint64_t Offset() {
     return Pick(std::vector<uint64_t>{0, 1, 100, 4095, 4096, 4097, 8192, 65536, 100000,
                                       1 << 20}) + rng_() % 3;
@@ -418,7 +536,7 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
     ASSERT_EQ(std::sscanf(e, "%lu:%lu", &first, &count), 2) << "ERRSEQ_DIFF_SEEDS=FIRST:COUNT";
   }
   constexpr int kOps = 2000, kCycleEvery = 500;
-  Mount m;
+  Mount m({"xattr=on"});
   ASSERT_TRUE(m.Start()) << m.Log();
   TempDir plain_dir;
   for (uint64_t seed = first; seed < first + count; ++seed) {
