@@ -1239,6 +1239,11 @@ TEST(Mount, ANewFileWithARemovedDirectorysNumberIsAnotherInode) {
 // msync, renames, ...) run together on the mount for a few seconds, each checking its own
 // results. Its exit status: 0 all passed, 2 a stressor failed, 3 and 4 some could not run
 // here (out of resources, not supported), which is no failure of errseqfs.
+// Not the `io` stressor: it calls syncfs on every mount of the machine and fails on an error
+// any of them reports, such as another test's errseqfs mount that recorded a fault (seen in a
+// parallel ctest run: "io: syncfs failed, errno=5" while this mount had recorded nothing;
+// kernel trace: no writeback error on this mount's inodes). syncfs on a mount has tests of
+// its own (syncfs_mirror_test).
 TEST(Mount, StressNgFileStressorsPass) {
   SKIP_WITHOUT_FUSE();
   if (std::system("command -v stress-ng >/dev/null 2>&1") != 0) {
@@ -1250,7 +1255,7 @@ TEST(Mount, StressNgFileStressorsPass) {
   for (const char* s : {"hdd", "iomix", "dentry", "rename", "fpunch", "fallocate", "mmap",
                         "msync", "copy-file", "sendfile", "splice", "lockf", "flock",
                         "dirmany", "filename", "handle", "readahead", "sync-file", "seek",
-                        "link", "symlink", "chmod", "utime", "fstat", "open", "io", "aio"}) {
+                        "link", "symlink", "chmod", "utime", "fstat", "open", "aio"}) {
     args.insert(args.end(), {std::string("--") + s, "1"});
   }
   std::string out;
