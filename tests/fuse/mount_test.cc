@@ -309,42 +309,43 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   ASSERT_TRUE(disk.Start()) << disk.Log();
   std::ofstream(disk.Path("other")) << "x";
   const std::string table = disk.Scratch("slow.faults");
-  // 1 s a write: the writer (slow under ASan) must outrun this mount's writeback to reach its
-  // dirty limit; with 500 ms it did not, in 1 of 8 io_uring runs under ASan (2026-11-27).
   std::ofstream(table) << "0 * write delay 1s\n";
   ASSERT_EQ(disk.Ctl({"load", table}), 0);
   Mount m({"dirty_limit=2m", "dirty_background=1m"});
   m.UseSource(disk.mnt());
   ASSERT_TRUE(m.Start()) << m.Log();
-  using Clock = std::chrono::steady_clock;
-  const auto t0 = Clock::now();
+  // The writer goes on until it has been throttled: the disk takes about 1 MiB a second, so
+  // however slowly the writer gets to write (under ASan, beside other tests), it reaches this
+  // mount's limit. (With 5 MiB and no more, it wrote more slowly than the disk drained in 2 of
+  // about 12 parallel ASan runs, 2026-11-27, and was never throttled.)
+  std::atomic<bool> stop{false};
   std::thread writer = OnCpu0([&] {
     int fd = ::open(m.Path("big").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ASSERT_GE(fd, 0);
     const std::string chunk(1 << 20, 'w');
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < 64 && !stop.load(); ++i) {
       EXPECT_EQ(::write(fd, chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
     }
     EXPECT_EQ(::close(fd), 0);
   });
   std::string stats;
   bool throttled = false;
-  for (int i = 0; i < 500 && !throttled; ++i) {
+  for (int i = 0; i < 1500 && !throttled; ++i) {
     throttled = StatsField(m, "throttled_writes", &stats).value_or(0) > 0;
     if (!throttled) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!throttled) {
     std::string disk_stats;
     StatsField(disk, "throttled_writes", &disk_stats);
+    stop = true;
     writer.join();
     FAIL() << "never throttled; its stats: " << stats << "\nthe slow disk's: " << disk_stats;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // well inside the wait
   const auto looked = StatFromCpu0(m.Path("other"));
+  stop = true;
   writer.join();
-  const auto wrote = Clock::now() - t0;
   EXPECT_LT(looked, std::chrono::milliseconds(1000)) << "the stat waited for the writer";
-  EXPECT_GE(wrote, std::chrono::milliseconds(1500)) << "the writer was hardly throttled";
   ASSERT_EQ(disk.Ctl({"heal"}), 0);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
   EXPECT_EQ(disk.Unmount(), 0) << disk.Log();
