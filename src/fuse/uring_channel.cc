@@ -459,7 +459,9 @@ void UringChannel::ServeQueue(Queue* q) {
     }
     // Next to other programs' runnable threads a SCHED_IDLE one all but stops (a test's
     // requests took 4.6 times as long with four CPU spinners beside them): while no CPU is
-    // free, the thread runs at normal priority. It samples when it gets to run at all.
+    // free, or while this thread is kept waiting long to run (one busy thread on its own CPU
+    // is enough, with the other CPUs free), it runs at normal priority. It samples when it
+    // gets to run at all. (`load` is made on this thread: it reads this thread's schedstat.)
     if (options_.idle_policy && load.Update() != q->cpus_busy) {
       q->cpus_busy = load.busy();
       SetPolicy(q, q->at_workers == 0);

@@ -1,9 +1,12 @@
 // CpuContention: the runnable count read from /proc/loadavg's text, busy at once when a sample
-// counts more runnable threads than CPUs, free only after enough calm samples in a row, one
-// sample per interval; and on this machine, busy while more threads spin than there are CPUs.
+// counts more runnable threads than CPUs or the thread itself waited long to run, free only
+// after enough calm samples in a row (and the hold after a long wait), one sample per
+// interval; and on this machine, busy while more threads spin than there are CPUs, and for a
+// SCHED_IDLE thread with one spinner on its CPU while the other CPUs are free.
 #include "errseq/fuse/cpu_contention.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -38,6 +41,69 @@ TEST(CpuContention, BusyAtOnceFreeAfterCalmSamplesOnePerInterval) {
   EXPECT_TRUE(c.Update(2, t += 10ms));
   EXPECT_FALSE(c.Update(0, t += 10ms)) << "three calm samples in a row";
   EXPECT_FALSE(c.busy());
+}
+
+TEST(CpuContention, ReadsTheWaitAndRunsOfSchedstat) {
+  int64_t wait = 0, runs = 0;
+  ASSERT_TRUE(CpuContention::ParseSchedstat("963076 1500 12\n", &wait, &runs));
+  EXPECT_EQ(wait, 1500);
+  EXPECT_EQ(runs, 12);
+  EXPECT_FALSE(CpuContention::ParseSchedstat("", &wait, &runs));
+  EXPECT_FALSE(CpuContention::ParseSchedstat("963076 1500", &wait, &runs));
+  EXPECT_FALSE(CpuContention::ParseSchedstat("a b c", &wait, &runs));
+}
+
+// A long wait to run makes it busy whatever the machine's count says, and it stays busy for the
+// hold after the last one; short waits are calm.
+TEST(CpuContention, BusyAfterALongWaitToRunUntilTheHoldAndCalmSamplesPass) {
+  CpuContention c(2, 10ms, 3, 500us, 100ms);
+  auto t = CpuContention::Clock::time_point{} + 1h;
+  using S = CpuContention::Sample;
+  EXPECT_FALSE(c.Update(S{1, 1'000'000, 100}, t)) << "the first sample only sets the start";
+  EXPECT_FALSE(c.Update(S{1, 1'000'000 + 100 * 5'000, 200}, t += 10ms)) << "5 us a run";
+  EXPECT_TRUE(c.Update(S{1, 1'500'000 + 300'000'000, 201}, t += 10ms)) << "300 ms for one run";
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(c.Update(S{1, 301'500'000, 202 + i}, t += 10ms)) << "within the hold, " << i;
+  }
+  t += 100ms;  // past the hold
+  EXPECT_TRUE(c.Update(S{1, 301'500'000, 300}, t += 10ms));
+  EXPECT_TRUE(c.Update(S{1, 301'500'000, 301}, t += 10ms));
+  EXPECT_FALSE(c.Update(S{1, 301'500'000, 302}, t += 10ms)) << "three calm samples";
+  EXPECT_TRUE(c.Update(S{1, 302'500'000, 303}, t += 10ms)) << "1 ms for one run";
+  EXPECT_TRUE(c.Update(S{-1, -1, 0}, t += 200ms)) << "no sample: no change";
+}
+
+// The case the machine's count misses: one spinner on this thread's CPU, the other CPUs free.
+// A SCHED_IDLE thread there all but stops; it notices when it gets to run.
+TEST(CpuContention, BusyForAnIdleThreadWithASpinnerOnItsCpu) {
+  if (::access("/proc/thread-self/schedstat", R_OK) != 0) {
+    GTEST_SKIP() << "no /proc/thread-self/schedstat here (CONFIG_SCHED_INFO)";
+  }
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(0, &one);
+  std::atomic<bool> stop{false};
+  std::thread spinner([&] {
+    ::sched_setaffinity(0, sizeof one, &one);
+    while (!stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  bool busy = false;
+  std::thread idle([&] {
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    sched_param sp{};
+    ASSERT_EQ(::sched_setscheduler(0, SCHED_IDLE, &sp), 0);
+    CpuContention c(static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))), 1ms);
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (!busy && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(2ms);
+      busy = c.Update();
+    }
+  });
+  idle.join();
+  stop = true;
+  spinner.join();
+  EXPECT_TRUE(busy);
 }
 
 TEST(CpuContention, BusyWhileMoreThreadsSpinThanThereAreCpus) {

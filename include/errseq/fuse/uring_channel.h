@@ -29,8 +29,9 @@
 // of it, and a caller that does not wait (readahead) keeps its CPU busy, so that a SCHED_IDLE
 // thread would commit the workers' answers only in the gaps: the thread runs at normal
 // priority while it serves a request of 128 KiB or more, while any of its requests is at a
-// worker, and while no CPU is free (CpuContention: other programs' threads keep every CPU
-// busy, and would all but stop a SCHED_IDLE one).
+// worker, and while no CPU is free or the thread itself is kept waiting long to run
+// (CpuContention: other programs' threads keep every CPU busy, or one keeps its own CPU busy,
+// and would all but stop a SCHED_IDLE one).
 //
 // Quick requests (SessionLoop::Quick) are served on the queue's thread itself, except READs of
 // 128 KiB or more (readahead sends several at once, all to the reader's CPU; on workers they
