@@ -82,7 +82,8 @@ class Writeback {
   // Writes back every mapping and waits for all writeback in flight, the flusher's included
   // (sync(2), syncfs, unmount).
   void SyncAll();
-  // Writer throttling: waits for a flusher pass while dirty memory is over the limit.
+  // Writer throttling: waits for a flusher pass while dirty and under-writeback memory is
+  // over the limit.
   void BalanceDirty();
   // Whether dirtying `bytes` more now could make the writer wait in BalanceDirty (two atomic
   // loads: a front end asks before each request it would otherwise serve where waiting holds
