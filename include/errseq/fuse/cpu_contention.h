@@ -36,7 +36,7 @@ class CpuContention {
   explicit CpuContention(unsigned cpus,
                          std::chrono::milliseconds interval = std::chrono::milliseconds(10),
                          unsigned calm = 3,
-                         std::chrono::microseconds starved = std::chrono::microseconds(500),
+                         std::chrono::microseconds starved = std::chrono::microseconds(5000),
                          std::chrono::milliseconds hold = std::chrono::milliseconds(1000));
   ~CpuContention();
   CpuContention(const CpuContention&) = delete;
