@@ -73,6 +73,15 @@ vfs::MountOptions Manual() {
   return o;
 }
 
+// Background writeback above 1 MiB, writers throttled above 2 MiB, nothing expires.
+vfs::MountOptions SmallLimits() {
+  vfs::MountOptions o;
+  o.writeback.dirty_expire_ms = 60'000;
+  o.writeback.dirty_background_bytes = 1 << 20;
+  o.writeback.dirty_limit_bytes = 2 << 20;
+  return o;
+}
+
 bool WaitFor(const std::function<bool()>& cond, int ms = 5000) {
   auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < end) {
@@ -134,11 +143,7 @@ TEST(Writeback, BackgroundFlusherStartsAboveTheThreshold) {
 }
 
 TEST(Writeback, WritersAreThrottledSoDirtyMemoryStaysBounded) {
-  vfs::MountOptions o;
-  o.writeback.dirty_expire_ms = 60'000;
-  o.writeback.dirty_background_bytes = 1 << 20;
-  o.writeback.dirty_limit_bytes = 2 << 20;
-  Dev d(o);
+  Dev d(SmallLimits());
   uint64_t peak = 0;
   for (int i = 0; i < 64; ++i) {
     d.Write(static_cast<uint64_t>(i) << 19, 512 << 10);
@@ -152,11 +157,7 @@ TEST(Writeback, WritersAreThrottledSoDirtyMemoryStaysBounded) {
 // NR_WRITEBACK in balance_dirty_pages): with the flusher held up by a slow device on the first
 // MiB and a page, 1.5 MiB more is over a 2 MiB limit, though only 1.5 MiB is dirty.
 TEST(Writeback, PagesUnderWritebackCountAgainstTheDirtyLimit) {
-  vfs::MountOptions o;
-  o.writeback.dirty_expire_ms = 60'000;
-  o.writeback.dirty_background_bytes = 1 << 20;
-  o.writeback.dirty_limit_bytes = 2 << 20;
-  Dev d(o);
+  Dev d(SmallLimits());
   auto rules = block::ParseFaultTable("0 * write delay 300ms");
   ASSERT_TRUE(rules.ok());
   d.faulty->faults().Load(std::move(*rules));
