@@ -94,6 +94,21 @@ std::string Describe(const Op& op) {
          " off=" + std::to_string(op.off) + " len=" + std::to_string(op.len);
 }
 
+// The user.* names of a listxattr list, sorted (the order is the file system's own). Only
+// user.* is compared: the other namespaces depend on privileges and security modules.
+std::vector<std::string> UserNames(const std::string& list) {
+  std::vector<std::string> names;
+  for (size_t at = 0; at < list.size();) {
+    size_t end = list.find('\0', at);
+    if (end == std::string::npos) end = list.size();
+    std::string name = list.substr(at, end - at);
+    if (name.rfind("user.", 0) == 0) names.push_back(std::move(name));
+    at = end + 1;
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 // One of the two trees, with the descriptors the operations opened in it.
 class Side {
  public:
@@ -157,7 +172,11 @@ class Side {
         std::string buf(op.len, '\0');
         const ssize_t n = ::llistxattr(p.c_str(), buf.data(), buf.size());
         if (n < 0) return {errno, ""};
-        return {0, SortedNames(buf.substr(0, static_cast<size_t>(n)), op.len == 0 ? n : -1)};
+        // With no buffer it says only the size, which may count other namespaces' names.
+        if (op.len == 0) return {0, "size asked"};
+        std::string all;
+        for (const auto& name : UserNames(buf.substr(0, static_cast<size_t>(n)))) all += name + ",";
+        return {0, all};
       }
       case Kind::kRemoveXattr: return Rc(::lremovexattr(p.c_str(), op.name2.c_str()));
       case Kind::kList: {
@@ -264,23 +283,6 @@ class Side {
     return {0, size == 0 ? std::to_string(n) : buf.substr(0, static_cast<size_t>(n))};
   }
 
-  // listxattr's names in order (the order is the file system's own), leaving out those of
-  // namespaces other than user.*; with `asked_size` >= 0, only the size it said.
-  static std::string SortedNames(const std::string& list, ssize_t asked_size) {
-    if (asked_size >= 0) return "size asked";  // may count names of other namespaces
-    std::vector<std::string> names;
-    for (size_t at = 0; at < list.size();) {
-      const size_t end = list.find('\0', at);
-      std::string name = list.substr(at, end - at);
-      if (name.rfind("user.", 0) == 0) names.push_back(std::move(name));
-      at = end == std::string::npos ? list.size() : end + 1;
-    }
-    std::sort(names.begin(), names.end());
-    std::string all;
-    for (const auto& n : names) all += n + ",";
-    return all;
-  }
-
   // Every byte of the file `fd` is open on (through a new read-only description, so that a
   // write-only one can be read too).
   static Outcome ReadAll(int fd) {
@@ -347,16 +349,8 @@ std::string UserXattrs(const std::string& path) {
   std::string list(65536, '\0');
   const ssize_t n = ::llistxattr(path.c_str(), list.data(), list.size());
   if (n <= 0) return "";
-  std::vector<std::string> names;
-  for (size_t at = 0; at < static_cast<size_t>(n);) {
-    const size_t end = list.find('\0', at);
-    std::string name = list.substr(at, end - at);
-    if (name.rfind("user.", 0) == 0) names.push_back(std::move(name));
-    at = end + 1;
-  }
-  std::sort(names.begin(), names.end());
   std::string out;
-  for (const auto& name : names) {
+  for (const auto& name : UserNames(list.substr(0, static_cast<size_t>(n)))) {
     std::string value(65536, '\0');
     const ssize_t len = ::lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
     out += " [" + name + "=" + (len >= 0 ? value.substr(0, static_cast<size_t>(len)) : "?") + "]";
