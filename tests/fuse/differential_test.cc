@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -358,6 +359,16 @@ std::string UserXattrs(const std::string& path) {
   return out;
 }
 
+// A known difference (docs/errseqfs.md, "Known limits"): the extended attributes of a
+// directory removed while open are out of reach through its descriptor (ENOENT; ext4 still has
+// them). errseqfs keeps no descriptor of the source directory for an open directory.
+bool XattrOfARemovedDirectory(const Op& op, const Outcome& mounted, int mfd) {
+  struct stat st;
+  return (op.kind == Kind::kFgetXattr || op.kind == Kind::kFsetXattr) &&
+         mounted.err == ENOENT && ::fstat(mfd, &st) == 0 && S_ISDIR(st.st_mode) &&
+         st.st_nlink == 0;
+}
+
 // name -> type, permissions, the bytes or the link target, and user.* xattrs, of everything
 // under `root` (`prefix`: the name of `root` itself in the result). Never follows a symlink.
 void Tree(const std::string& root, const std::string& prefix,
@@ -529,6 +540,8 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
   if (const char* e = std::getenv("ERRSEQ_DIFF_SEEDS")) {
     ASSERT_EQ(std::sscanf(e, "%lu:%lu", &first, &count), 2) << "ERRSEQ_DIFF_SEEDS=FIRST:COUNT";
   }
+  // write(2) to a FIFO whose reader has gone raises SIGPIPE: both sides must just see EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   constexpr int kOps = 2000, kCycleEvery = 500;
   Mount m({"xattr=on"});
   ASSERT_TRUE(m.Start()) << m.Log();
@@ -571,12 +584,14 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
       const Outcome got = mounted.Apply(op), want = plain.Apply(op);
       recent.push_back(std::to_string(i) + ": " + Describe(op) + " -> " + Show(want));
       if (recent.size() > 500) recent.pop_front();
-      if (!SeekAnswersAgree(op, got, want, mounted.Fd(op.slot), plain.Fd(op.slot))) {
+      if (!SeekAnswersAgree(op, got, want, mounted.Fd(op.slot), plain.Fd(op.slot)) &&
+          !XattrOfARemovedDirectory(op, got, mounted.Fd(op.slot))) {
         while (recent.size() > 30) recent.pop_front();
         FAIL() << "operation " << i << ": " << Describe(op) << "\n  mount: " << Show(got)
                << "\n  plain: " << Show(want) << "\n" << Recent(recent);
       }
-      if (got != want) {  // an acceptable SEEK_DATA/HOLE difference: same position from here
+      // An accepted SEEK_DATA/HOLE difference: the same position from here.
+      if (got != want && op.kind == Kind::kLseek) {
         ::lseek(mounted.Fd(op.slot), ::lseek(plain.Fd(op.slot), 0, SEEK_CUR), SEEK_SET);
       }
     }
