@@ -314,6 +314,8 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   Mount m({"dirty_limit=2m", "dirty_background=1m"});
   m.UseSource(disk.mnt());
   ASSERT_TRUE(m.Start()) << m.Log();
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   // The writer goes on until it has been throttled: the disk takes about 1 MiB a second, so
   // however slowly the writer gets to write (under ASan, beside other tests), it reaches this
   // mount's limit. (With 5 MiB and no more, it was never throttled in 3 of 5 full test runs on
@@ -346,7 +348,9 @@ TEST(Mount, AWriterThrottledBehindASlowDiskDoesNotHoldUpAnotherCallerOnItsCpu) {
   const auto looked = StatFromCpu0(m.Path("other"));
   stop = true;
   writer.join();
+  const auto wrote = Clock::now() - t0;
   EXPECT_LT(looked, std::chrono::milliseconds(1000)) << "the stat waited for the writer";
+  EXPECT_GE(wrote, std::chrono::milliseconds(1500)) << "the writer was hardly throttled";
   ASSERT_EQ(disk.Ctl({"heal"}), 0);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
   EXPECT_EQ(disk.Unmount(), 0) << disk.Log();
@@ -1124,8 +1128,6 @@ TEST(Mount, AnUnlinkedFileStaysWholeForItsOpenDescriptions) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
-// A directory removed while open, or while it is a process's working directory, is still
-// described by fstat and stat("."), with no links, as Linux does (it failed with ENOENT).
 // Opens the removed directory `fd` again (as `ls` in it does) and lists it: "" when it opens
 // and lists nothing, as on ext4 (whose getdents answers ENOENT, which readdir(3) takes for the
 // end); before, the open failed with ENOENT.
@@ -1133,6 +1135,10 @@ std::string ListRemovedAgain(int fd) {
   int again = ::openat(fd, ".", O_RDONLY | O_DIRECTORY);
   if (again < 0) return std::string("open: ") + strerror(errno);
   DIR* listing = ::fdopendir(again);
+  if (!listing) {
+    ::close(again);
+    return std::string("fdopendir: ") + strerror(errno);
+  }
   std::string names;
   errno = 0;
   while (const dirent* e = ::readdir(listing)) names += std::string(e->d_name) + " ";
@@ -1141,6 +1147,8 @@ std::string ListRemovedAgain(int fd) {
   return names;
 }
 
+// A directory removed while open, or while it is a process's working directory, is still
+// described by fstat and stat("."), with no links, as Linux does (it failed with ENOENT).
 TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   SKIP_WITHOUT_FUSE();
   Mount m;
@@ -1241,10 +1249,10 @@ TEST(Mount, ANewFileWithARemovedDirectorysNumberIsAnotherInode) {
 // msync, renames, ...) run together on the mount for a few seconds, each checking its own
 // results. Its exit status: 0 all passed, 2 a stressor failed, 3 and 4 some could not run
 // here (out of resources, not supported), which is no failure of errseqfs.
-// Not the `io` stressor: it calls syncfs on every mount of the machine and fails on an error
-// any of them reports, such as another test's errseqfs mount that recorded a fault (seen in a
-// parallel ctest run: "io: syncfs failed, errno=5" while this mount had recorded nothing;
-// kernel trace: no writeback error on this mount's inodes). syncfs on a mount has tests of
+// Not the `io` stressor: it calls syncfs on every mount of the machine, and failed with the
+// error of another test's errseqfs mount that had recorded a fault (a parallel ctest run:
+// "io: syncfs failed, errno=5" while this mount had recorded nothing; kernel trace: no
+// writeback error on this mount's inodes, only on the other mounts'). syncfs on a mount has tests of
 // its own (syncfs_mirror_test).
 TEST(Mount, StressNgFileStressorsPass) {
   SKIP_WITHOUT_FUSE();
