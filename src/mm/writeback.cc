@@ -139,6 +139,23 @@ std::vector<std::shared_ptr<Mapping>> Writeback::TakeDirty(bool all) {
   return out;
 }
 
+void Writeback::ReleaseClean() {
+  std::vector<std::shared_ptr<Mapping>> clean;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = dirty_list_.begin(); it != dirty_list_.end();) {
+      if ((*it)->HasDirtyPages()) {
+        ++it;
+        continue;
+      }
+      (*it)->on_dirty_list_ = false;
+      clean.push_back(std::move(*it));
+      it = dirty_list_.erase(it);
+    }
+  }
+  // `clean` releases its mappings here, outside mu_.
+}
+
 void Writeback::SyncAll() {
   // Every mapping, not just the dirty list: one the flusher is writing right now is off the
   // list, and a data-integrity sync must wait for that I/O (and its errors) too.

@@ -202,6 +202,9 @@ void SuperBlock::ShrinkInodeCache() {
   for (auto& i : dropped) {
     if (i->has_data()) i->mapping().DropAllPages();
   }
+  // A dropped file written and fsynced since the flusher's last pass is still on its dirty
+  // list, which would keep its host descriptor open until that pass.
+  if (!dropped.empty()) wb_->ReleaseClean();
 }
 
 // ---- open / read / write -------------------------------------------------------------------

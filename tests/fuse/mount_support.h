@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <utility>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -173,6 +176,11 @@ class Mount {
       int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(fd, 1);
       ::dup2(fd, 2);
+      ::close_range(3, ~0u, 0);  // nothing of the test's: its files, a mount's among them
+      if (files_limit_) {
+        const rlimit rl{files_limit_->first, files_limit_->second};
+        if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::_exit(126);
+      }
       ::execl(ERRSEQFS_BIN, "errseqfs", "-f", "-o", o.c_str(), src_.c_str(), mnt_.c_str(),
               static_cast<char*>(nullptr));
       ::_exit(127);
@@ -254,6 +262,8 @@ class Mount {
     return false;
   }
   pid_t pid() const { return pid_; }
+  // errseqfs starts with this RLIMIT_NOFILE (soft, hard) instead of the test's (before Start).
+  void LimitFiles(rlim_t soft, rlim_t hard) { files_limit_ = {soft, hard}; }
   // Mount `dir` instead of the test's own source directory (before Start).
   void UseSource(std::string dir) { src_ = std::move(dir); }
 
@@ -268,6 +278,7 @@ class Mount {
   TempDir dir_;
   std::vector<std::string> opts_;
   std::string src_, mnt_, sock_, log_;
+  std::optional<std::pair<rlim_t, rlim_t>> files_limit_;
   pid_t pid_ = -1;
 };
 #endif

@@ -5,6 +5,7 @@
 #include <linux/falloc.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -409,6 +410,101 @@ TEST(Mount, AnAbortRightAfterMountingEndsErrseqfs) {
     const int rc = m.Unmount();
     ASSERT_NE(rc, -2) << "errseqfs did not exit: " << m.Log();
   }
+}
+
+// Closes the descriptors in *fds and empties it (at the end of a scope too: a failed
+// assertion must not leave the next test's errseqfs short of descriptors).
+struct CloseAll {
+  std::vector<int>* fds;
+  ~CloseAll() {
+    for (int fd : *fds) ::close(fd);
+    fds->clear();
+  }
+};
+
+// errseqfs holds a host descriptor for every in-core file (two once an fsync wrote it with
+// direct I/O). Started with the usual soft limit of 1024 descriptors, it answered EMFILE to a
+// program holding more than about 500 files open through the mount, well within the
+// program's own limit (before: the 505th open failed). It raises its soft limit to the hard one.
+TEST(Mount, AProgramHoldsMoreFilesOpenThanErrseqfssSoftLimit) {
+  SKIP_WITHOUT_FUSE();
+  rlimit own{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &own), 0);
+  if (own.rlim_max < 2000) GTEST_SKIP() << "this process may not open 2000 files";
+  const rlimit saved = own;
+  own.rlim_cur = own.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &own), 0);
+  Mount m;
+  m.LimitFiles(1024, 8192);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::vector<int> fds;
+  const CloseAll closer(&fds);
+  const std::string page(4096, 'h');
+  for (int i = 0; i < 1500; ++i) {
+    const int fd = ::open(m.Path("h" + std::to_string(i)).c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0) << "open " << i << ": " << strerror(errno);
+    fds.push_back(fd);
+    ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096) << i;
+    ASSERT_EQ(::fsync(fd), 0) << i << ": " << strerror(errno);
+  }
+  CloseAll{&fds};
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  auto got = errseq::ReadFile(m.src() + "/h1499");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, page);
+}
+
+// With a hard limit of 1024 descriptors, files made one after another (each written, fsynced
+// and closed) used to keep their descriptors in errseqfs's cache of in-core inodes (100,000 of
+// them) until the 505th create failed with EMFILE. The cache now keeps no more closed files
+// than the descriptors left allow, and lets the evicted ones' descriptors go at once.
+TEST(Mount, FilesMadeOneAfterAnotherNeverRunErrseqfsOutOfDescriptors) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  m.LimitFiles(1024, 1024);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  for (int i = 0; i < 3000; ++i) {
+    const std::string page(4096, static_cast<char>('a' + i % 26));
+    const int fd = ::open(m.Path("s" + std::to_string(i)).c_str(), O_RDWR | O_CREAT, 0644);
+    ASSERT_GE(fd, 0) << "create " << i << ": " << strerror(errno);
+    EXPECT_EQ(::pwrite(fd, page.data(), page.size(), 0), 4096) << i;
+    EXPECT_EQ(::fsync(fd), 0) << i << ": " << strerror(errno);
+    ::close(fd);
+  }
+  for (int i : {0, 1000, 2999}) {  // an evicted file reads back through a new in-core inode
+    auto got = errseq::ReadFile(m.Path("s" + std::to_string(i)));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, std::string(4096, static_cast<char>('a' + i % 26))) << i;
+  }
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
+// Out of descriptors when the mount goes away (files held open up to errseqfs's hard limit,
+// then a lazy unmount): the syncfs mirror, which watches mountinfo for the unmount, reopened
+// /proc/self/mountinfo to read it, could not, took the mount for present and waited for ever;
+// errseqfs never exited. It reads the descriptor it polls instead.
+TEST(Mount, AnUnmountWhileErrseqfsIsOutOfDescriptorsEndsIt) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  m.LimitFiles(256, 256);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  ASSERT_TRUE(m.WaitSyncfsMirror()) << m.Log();
+  std::vector<int> fds;
+  const CloseAll closer(&fds);
+  for (int i = 0; i < 1000; ++i) {
+    const int fd = ::open(m.Path("o" + std::to_string(i)).c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd < 0) {
+      ASSERT_EQ(errno, EMFILE) << strerror(errno);
+      break;
+    }
+    fds.push_back(fd);
+  }
+  ASSERT_LT(fds.size(), 1000u) << "errseqfs never ran out of descriptors";
+  ASSERT_EQ(RunProgram({"fusermount3", "-u", "-z", m.mnt()}), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the mirror sees it now
+  CloseAll{&fds};
+  EXPECT_EQ(m.WaitExit(), 0) << "errseqfs did not exit: " << m.Log();
 }
 
 TEST(Mount, CrashLosesWhatWasNotWrittenBack) {

@@ -601,6 +601,36 @@ TEST(Api, FallocatePunchesZeroesAndReservesThroughTheCacheAndTheHost) {
   EXPECT_EQ(s.Fsync(f), 0);
 }
 
+// Host descriptors this process holds on files beneath `dir`.
+int HostFdsUnder(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec && target.string().rfind(dir + "/", 0) == 0) ++n;
+  }
+  return n;
+}
+
+// The cache of in-core inodes nobody has open keeps no more than its limit, and an inode it
+// lets go of lets go of its host descriptors at once, also one written and fsynced since the
+// flusher's last pass (still on the dirty list: errseqfs ran out of descriptors that way).
+TEST(Api, TheInodeCacheKeepsItsLimitAndEvictedFilesCloseTheirHostDescriptors) {
+  auto o = Stack::DefaultOptions();  // no flusher: nothing else takes files off the dirty list
+  o.inode_cache_limit = 10;
+  Stack s(o);
+  for (int i = 0; i < 50; ++i) {
+    const int fd = s.Open("f" + std::to_string(i), O_RDWR | O_CREAT);
+    ASSERT_EQ(s.Write(fd, 0, 4096, 'a' + i % 26), 0);
+    ASSERT_EQ(s.Fsync(fd), 0);
+    ASSERT_EQ(s.v().Close(fd).err(), 0);
+  }
+  EXPECT_LE(s.sb().CachedInodes(), 11u);
+  EXPECT_LE(HostFdsUnder(s.dir()), 2 * 11) << "host descriptors of evicted files";
+  const int fd = s.Open("f0", O_RDONLY);  // evicted: read back through a new in-core inode
+  EXPECT_EQ(s.ReadByte(fd, 0, 4096), 'a');
+}
+
 // A store that refuses the punch (tmpfs has no ZERO_RANGE) leaves the cache as it was: the
 // dirty data the call would have zeroed is still there, and still reaches the store.
 TEST(Api, AFallocateTheHostRefusesLosesNoDirtyData) {

@@ -6,8 +6,10 @@
 //
 // Exit status: 0 after a clean unmount; 1 if mounting failed or the final writeback lost data
 // (the message says what); 2 for bad arguments.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -133,6 +135,26 @@ bool ParseSize(const std::string& s, uint64_t* out) {
 }
 
 }  // namespace
+
+// Every in-core inode of a source file holds a host descriptor, two once an fsync has written
+// it with direct I/O. Under the usual soft limit of 1024 descriptors a program holding a
+// thousand files open through the mount (a database's tables), or one that creates files one
+// after another, got EMFILE from errseqfs long before its own limit. So: the soft limit goes up
+// to the hard one, as a file server's should, and the cache of in-core inodes nobody has open
+// is kept small enough for the descriptors left (two each, 128 kept for everything else).
+// Returns that cache limit.
+size_t RaiseFileLimit(size_t inode_cache_limit) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return inode_cache_limit;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit up = rl;
+    up.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return inode_cache_limit;
+  const rlim_t spare = rl.rlim_cur > 256 ? (rl.rlim_cur - 128) / 2 : 64;
+  return std::min<size_t>(inode_cache_limit, static_cast<size_t>(spare));
+}
 
 int main(int argc, char** argv) {
   // libfuse ignores SIGPIPE only while its loop runs; the final writeback after it and the
@@ -294,6 +316,7 @@ int main(int argc, char** argv) {
   if (!limit_set) {
     mo.writeback.dirty_limit_bytes = std::min<uint64_t>(mo.writeback.dirty_limit_bytes, 1ull << 30);
   }
+  mo.inode_cache_limit = RaiseFileLimit(mo.inode_cache_limit);
   const std::string source = positional[0];
   fo.mountpoint = positional[1];
   struct stat st;

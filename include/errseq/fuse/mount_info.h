@@ -13,7 +13,9 @@ namespace errseq::fuse {
 std::string MountDevice(const std::string& mountpoint);
 
 // Whether the mount with this id (statx's stx_mnt_id) is still in this mount namespace. True
-// when mountinfo cannot be read (cannot tell).
-bool MountPresent(uint64_t mount_id);
+// when mountinfo cannot be read (cannot tell). `mountinfo_fd`, if given, is an open
+// /proc/self/mountinfo to read from its start: a watcher that keeps one needs no new descriptor
+// (out of descriptors, a new open would fail and the unmount would go unseen).
+bool MountPresent(uint64_t mount_id, int mountinfo_fd = -1);
 
 }  // namespace errseq::fuse

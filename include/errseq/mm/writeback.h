@@ -95,6 +95,10 @@ class Writeback {
   void ForEachMapping(const std::function<void(Mapping&)>& fn);
   // Drops clean pages until the cache is under its limit.
   void ShrinkCache();
+  // Lets go of the mappings on the dirty list that are clean now (an fsync wrote them; the
+  // flusher would let go of them at its next pass): an evicted inode's mapping, and the host
+  // descriptor behind it, is then freed at once instead of up to a flusher interval later.
+  void ReleaseClean();
   void Stop();
 
   // Accounting, called by Mapping.
