@@ -57,6 +57,27 @@ vfs::NodeAttr ToAttr(const struct stat& st) {
   return a;
 }
 
+// The entries of the directory open as `fd` (which it closes), without "." and "..".
+Result<std::vector<vfs::DirEntry>> ReadDirFd(int fd) {
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    Status s = Errno();
+    ::close(fd);
+    return s;
+  }
+  std::vector<vfs::DirEntry> out;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    mode_t type = e->d_type == DT_UNKNOWN ? 0 : DTTOIF(e->d_type);
+    out.push_back({e->d_name, e->d_ino, type});
+  }
+  Status s = errno ? Errno() : Status::Ok();
+  ::closedir(d);
+  if (!s.ok()) return s;
+  return out;
+}
+
 class FdCloser {
  public:
   explicit FdCloser(int fd) : fd_(fd) {}
@@ -399,6 +420,50 @@ class HostFileData final : public mm::AddressSpaceOps {
   const RuleResolver::Id id_;  // the host file's identity
 };
 
+
+// One open directory of the host: a descriptor of it for the description's life, so that its
+// fsync, fstat and xattrs reach it whatever its name is now (renamed, or removed while open).
+class HostDirectory final : public vfs::Directory {
+ public:
+  HostDirectory(int fd, std::shared_ptr<block::FaultInjector> faults)
+      : fd_(fd), faults_(std::move(faults)) {}
+  ~HostDirectory() override { ::close(fd_); }
+  HostDirectory(const HostDirectory&) = delete;
+  HostDirectory& operator=(const HostDirectory&) = delete;
+
+  int fd() const { return fd_; }
+
+  Result<std::vector<vfs::DirEntry>> List() override {
+    // A second description of its own (fdopendir takes over the one it is given, and its
+    // position must not be shared between calls).
+    const int fd = ::openat(fd_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Errno();
+    return ReadDirFd(fd);
+  }
+
+  // On the host the directory's blocks go to the disk by way of its journal: for fault rules
+  // this is one write and one flush of the device (rules naming a file never match it). A
+  // dropped write or flush (a disk without power, `errseqctl crash`) skips the host's fsync.
+  Status Sync(bool datasync) override {
+    for (block::IoOp op : {block::IoOp::kWrite, block::IoOp::kFlush}) {
+      block::FaultOutcome f = faults_->Apply({op, 0, 0, {}});
+      if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
+      if (f.kind == block::FaultOutcome::Kind::kDrop) return Status::Ok();
+    }
+    const int rc = datasync ? ::fdatasync(fd_) : ::fsync(fd_);
+    return rc == 0 ? Status::Ok() : Errno();
+  }
+
+  Result<vfs::NodeAttr> Stat() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno();
+    return ToAttr(st);
+  }
+
+ private:
+  const int fd_;
+  const std::shared_ptr<block::FaultInjector> faults_;
+};
 }  // namespace
 
 Result<std::unique_ptr<PassthroughFs>> PassthroughFs::Open(
@@ -776,6 +841,10 @@ Result<PassthroughFs::XattrTarget> PassthroughFs::XattrTargetOf(const vfs::Xattr
     const int fd = static_cast<HostFileData&>(*of.data).fd();
     return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", fd), true};
   }
+  if (of.dir) {  // the same for a directory's description
+    const int fd = static_cast<HostDirectory&>(*of.dir).fd();
+    return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", fd), true};
+  }
   if (of.path.empty()) {
     return XattrTarget{nullptr, fmt::format("/proc/self/fd/{}", root_fd_), true};
   }
@@ -845,23 +914,13 @@ Status PassthroughFs::Link(const std::string& from, const std::string& to) {
 Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& path) {
   auto fd = OpenBeneath(path, O_RDONLY | O_DIRECTORY);
   if (!fd.ok()) return fd.status();
-  DIR* d = ::fdopendir(*fd);
-  if (!d) {
-    Status s = Errno();
-    ::close(*fd);
-    return s;
-  }
-  std::vector<vfs::DirEntry> out;
-  errno = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    mode_t type = e->d_type == DT_UNKNOWN ? 0 : DTTOIF(e->d_type);
-    out.push_back({e->d_name, e->d_ino, type});
-  }
-  Status s = errno ? Errno() : Status::Ok();
-  ::closedir(d);
-  if (!s.ok()) return s;
-  return out;
+  return ReadDirFd(*fd);
+}
+
+Result<std::unique_ptr<vfs::Directory>> PassthroughFs::OpenDirectory(const std::string& path) {
+  auto fd = OpenBeneath(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  if (!fd.ok()) return fd.err() == -ELOOP ? Status::Error(-ENOTDIR) : fd.status();
+  return std::unique_ptr<vfs::Directory>(std::make_unique<HostDirectory>(*fd, faults_));
 }
 
 Status PassthroughFs::SyncFs() {

@@ -483,36 +483,44 @@ void OnFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t l
   fuse_reply_err(req, -r.err());
 }
 
+// An open directory: its names as they were at the open (what READDIR hands out, by
+// position), and its vfs description, through which fsync, fstat and xattrs reach the
+// directory itself; none for a directory already removed when it was opened.
 struct DirHandle {
   std::vector<vfs::DirEntry> entries;
+  std::shared_ptr<vfs::File> file;
 };
 
 void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
-  auto self = s->sb().Stat(*path);
+  RequestScope scope(req);
+  auto file = s->sb().Open(*path, O_RDONLY | O_DIRECTORY);
   std::vector<vfs::DirEntry> entries;
-  if (!self.ok() || s->FuseIno(self->ino) != ino) {
+  if (!file.ok() || s->FuseIno((*file)->inode().ino()) != ino) {
     // Removed while someone holds it (open, or a working directory), its name now gone or
     // another's: it opens, as on Linux, and lists nothing (the kernel answers getdents of a
     // removed directory with ENOENT itself, which readdir(3) takes for the end).
     auto gone = s->RemovedAttr(ino);
     if (!gone || !S_ISDIR(gone->mode)) {
-      return (void)fuse_reply_err(req, self.ok() ? ESTALE : -self.err());
+      const bool other = file.ok() || file.err() == -ENOTDIR;  // the name is another's now
+      return (void)fuse_reply_err(req, other ? ESTALE : -file.err());
     }
+    fi->fh = s->handles().Add(std::make_unique<DirHandle>());
   } else {
-    auto ls = s->sb().ReadDir(*path);
+    auto ls = (*file)->directory()->List();
     if (!ls.ok()) return (void)fuse_reply_err(req, -ls.err());
     // "." and ".." first, as a local file system lists them (programs count on them: a
     // directory is empty when it lists two names). Their numbers are the host's, as the rest.
     auto parent = s->sb().Stat(*path + "/..");  // the root's ".." is the root, as at "/"
     entries.reserve(ls->size() + 2);
-    entries.push_back({".", self->ino, S_IFDIR});
+    entries.push_back({".", (*file)->inode().ino(), S_IFDIR});
     entries.push_back({"..", parent.ok() ? parent->ino : 0, S_IFDIR});
     std::move(ls->begin(), ls->end(), std::back_inserter(entries));
+    s->Opened(ino, *file);
+    fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(entries), *file}));
   }
-  fi->fh = s->handles().Add(std::make_unique<DirHandle>(DirHandle{std::move(entries)}));
   if (fuse_reply_open(req, fi) != 0) s->handles().Release(fi->fh);
 }
 
@@ -537,8 +545,20 @@ void OnReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fuse_reply_err(req, 0);
 }
 
-void OnFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
-  fuse_reply_err(req, 0);  // directories have no cached data here; never ENOSYS
+// fsync(2) of a directory: the source's fsync of it, so that names made, renamed or removed
+// in it are durable (the pattern of every program that replaces a file by renaming a new one
+// over it). Before, this answered 0 and the rename could be lost with the source's journal.
+// A directory removed before it was opened has nothing left to sync. Never ENOSYS.
+void OnFsyncdir(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
+  FuseServer* s = Server(req);
+  auto* h = OpenHandles::Get<DirHandle>(fi->fh);
+  if (!h->file) return (void)fuse_reply_err(req, 0);
+  RequestScope scope(req);
+  Status r = datasync ? s->sb().Fdatasync(*h->file) : s->sb().Fsync(*h->file);
+  // A failure is recorded in the super block: in the kernel's too before the caller can
+  // call syncfs (as OnFsync).
+  if (SyncfsMirror* m = s->mirror(); m && !r.ok()) m->WaitHandedOver(std::chrono::seconds(1));
+  fuse_reply_err(req, -r.err());
 }
 
 // A request that makes a new name in `parent` (mkdir, symlink, mknod): `make` makes it, on

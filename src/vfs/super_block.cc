@@ -233,9 +233,19 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
     if (flags & O_DIRECTORY) return Err(-ENOTDIR);
     if (!S_ISREG(attr->mode) && !attr->fixed_size) return Err(-ENXIO);
   }
+  std::unique_ptr<Directory> dir;
+  if (S_ISDIR(attr->mode)) {
+    auto d = fs_->OpenDirectory(*norm);
+    if (!d.ok()) return d.status();
+    auto now = (*d)->Stat();
+    if (!now.ok()) return now.status();
+    if (now->ino != attr->ino) return Err(-ESTALE);  // replaced since the lookup
+    dir = std::move(*d);
+  }
   auto inode = GetInode(*norm, *attr, std::move(created_data));
   if (!inode.ok()) return inode.status();
-  auto file = std::make_shared<File>(this, *inode, flags, next_file_id_.fetch_add(1), CallerPid());
+  auto file = std::make_shared<File>(this, *inode, flags, next_file_id_.fetch_add(1), CallerPid(),
+                                     std::move(dir));
   // O_TRUNC truncates whatever the access mode (Linux asks for write permission, not a
   // writable description). A file this call created is empty already.
   if ((flags & O_TRUNC) && !created && (*inode)->has_data() && !attr->fixed_size) {
@@ -591,6 +601,22 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
     // Always check and advance, even when writing failed (the cursor must move).
     err = ReportWbErr(f, call);
     if (options_.policy == mm::FailurePolicy::kDelayed) m.FlushDelayedErrors();
+  } else if (Directory* d = f.directory()) {
+    // The directory's names become durable. Its failure is a failed metadata write: recorded
+    // in the super block, so that every description's syncfs hears of it (SEMANTICS.md §2:
+    // a directory block's failed write is recorded in its inode's mapping and so in the super
+    // block), and returned to this caller. A directory has no mapping here, so another
+    // description's fsync of it is not told (on Linux it would be).
+    if (Status s = d->Sync(datasync); !s.ok()) {
+      Event e;
+      e.ino = inode.ino();
+      e.err = s.err();
+      e.value = s_wb_err_.Set(s.err());
+      e.path = PathOf(inode);
+      Recorded(std::move(e));
+      err = s.err();
+      Report(f, err, 0, call);
+    }
   }
   if (options_.profile == Profile::kSticky && err == 0 && Sticky() != 0) {
     err = Sticky();
@@ -739,6 +765,9 @@ NodeAttr SuperBlock::Fstat(File& f) {
   }
   // The file itself where the file system can tell (one fstat, right after a rename or an
   // unlink too); else by the name it was opened by, which may be a symlink.
+  if (Directory* d = f.directory()) {  // nothing of a directory's is kept in core
+    if (auto now = d->Stat(); now.ok()) return *now;
+  }
   auto from_fs = i.has_data() ? fs_->GetAttrOf(i.mapping().ops())
                               : Result<NodeAttr>(Status::Error(-EOPNOTSUPP));
   if (from_fs.ok()) {
@@ -980,6 +1009,7 @@ namespace {
 // The data lives as long as the caller's description does.
 Result<XattrSubject> XattrSubjectOf(std::string_view path, File* open) {
   if (open && open->inode().has_data()) return XattrSubject{{}, &open->inode().mapping().ops()};
+  if (open && open->directory()) return XattrSubject{{}, nullptr, open->directory()};
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();
   return XattrSubject{*norm, nullptr};

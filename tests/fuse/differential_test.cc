@@ -359,16 +359,6 @@ std::string UserXattrs(const std::string& path) {
   return out;
 }
 
-// A known difference (docs/errseqfs.md, "Known limits"): the extended attributes of a
-// directory removed while open are out of reach through its descriptor (ENOENT; ext4 still has
-// them). errseqfs keeps no descriptor of the source directory for an open directory.
-bool XattrOfARemovedDirectory(const Op& op, const Outcome& mounted, int mfd) {
-  struct stat st;
-  return (op.kind == Kind::kFgetXattr || op.kind == Kind::kFsetXattr) &&
-         mounted.err == ENOENT && ::fstat(mfd, &st) == 0 && S_ISDIR(st.st_mode) &&
-         st.st_nlink == 0;
-}
-
 // name -> type, permissions, the bytes or the link target, and user.* xattrs, of everything
 // under `root` (`prefix`: the name of `root` itself in the result). Never follows a symlink.
 void Tree(const std::string& root, const std::string& prefix,
@@ -584,8 +574,7 @@ TEST(Differential, RandomOperationsGiveWhatTheSourcesFileSystemGives) {
       const Outcome got = mounted.Apply(op), want = plain.Apply(op);
       recent.push_back(std::to_string(i) + ": " + Describe(op) + " -> " + Show(want));
       if (recent.size() > 500) recent.pop_front();
-      if (!SeekAnswersAgree(op, got, want, mounted.Fd(op.slot), plain.Fd(op.slot)) &&
-          !XattrOfARemovedDirectory(op, got, mounted.Fd(op.slot))) {
+      if (!SeekAnswersAgree(op, got, want, mounted.Fd(op.slot), plain.Fd(op.slot))) {
         while (recent.size() > 30) recent.pop_front();
         FAIL() << "operation " << i << ": " << Describe(op) << "\n  mount: " << Show(got)
                << "\n  plain: " << Show(want) << "\n" << Recent(recent);

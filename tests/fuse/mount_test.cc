@@ -1287,6 +1287,53 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+// fsync(2) of a directory on the mount reaches the source's directory: a program that renames
+// a new file over an old one and fsyncs the directory has the rename on the disk (before,
+// FSYNCDIR answered 0 and did nothing). A dead disk fails it, and the failure is recorded in
+// the super block for syncfs. Through the description, a removed directory is still synced,
+// and its extended attributes are its own (before: ENOENT where ext4 answers ENODATA).
+TEST(Mount, AnFsyncOfADirectoryReachesTheSourceAndItsFaults) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"xattr=on"});
+  ASSERT_TRUE(m.Start()) << m.Log();
+  ASSERT_EQ(::mkdir(m.Path("d").c_str(), 0755), 0);
+  WritePage(m.Path("d/new"), 'n');
+  ASSERT_EQ(::rename(m.Path("d/new").c_str(), m.Path("d/final").c_str()), 0);
+  const int d = ::open(m.Path("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(d, 0);
+  const int other = ::open(m.Path("d/final").c_str(), O_RDONLY);
+  ASSERT_GE(other, 0);
+  EXPECT_EQ(::fsync(d), 0) << strerror(errno);
+  EXPECT_EQ(::fdatasync(d), 0) << strerror(errno);
+
+  ASSERT_EQ(m.Ctl({"fail", "write", "device", "EIO"}), 0);
+  errno = 0;
+  EXPECT_EQ(::fsync(d), -1);
+  EXPECT_EQ(errno, EIO) << "a dead disk fails a directory's fsync";
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(d), 0) << strerror(errno);
+  if (m.WaitSyncfsMirror()) {
+    errno = 0;
+    EXPECT_EQ(::syncfs(other), -1);
+    EXPECT_EQ(errno, EIO) << "the failure is the super block's too";
+    EXPECT_EQ(::syncfs(other), 0);
+  }
+
+  ASSERT_EQ(::fsetxattr(d, "user.k", "v", 1, 0), 0) << strerror(errno);
+  ASSERT_EQ(::unlink(m.Path("d/final").c_str()), 0);
+  ASSERT_EQ(::rmdir(m.Path("d").c_str()), 0);
+  EXPECT_EQ(::fsync(d), 0) << strerror(errno);
+  char v[8] = {};
+  EXPECT_EQ(::fgetxattr(d, "user.k", v, sizeof v), 1) << strerror(errno);
+  EXPECT_EQ(v[0], 'v');
+  errno = 0;
+  EXPECT_EQ(::fgetxattr(d, "user.none", v, sizeof v), -1);
+  EXPECT_EQ(errno, ENODATA);
+  ::close(other);
+  ::close(d);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // The host gives a removed directory's inode number to the next file it makes (ext4 does at
 // once). While someone still has the directory open, the kernel must not take the new file for
 // it: before, a symlink with the number turned the open directory into a bad inode (fstat EIO)

@@ -601,6 +601,74 @@ TEST(Api, FallocatePunchesZeroesAndReservesThroughTheCacheAndTheHost) {
   EXPECT_EQ(s.Fsync(f), 0);
 }
 
+// fsync of a directory reaches the host directory (so a rename in it is durable), through the
+// description whatever its name is now. For fault rules it is a write and a flush of the
+// device: with writes failing it fails, and the error is recorded in the super block, so
+// every description's next syncfs hears of it once.
+TEST(Api, AnFsyncOfADirectoryReachesItAndFailsWithTheDevice) {
+  Stack s;
+  ASSERT_TRUE(s.sb().Mkdir("d").ok());
+  const int f = s.Open("d/new", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(f, 0, 4096, 'n'), 0);
+  ASSERT_EQ(s.Fsync(f), 0);
+  ASSERT_TRUE(s.sb().Rename("d/new", "d/final").ok());
+  const int d = s.Open("d", O_RDONLY | O_DIRECTORY);
+  const int other = s.Open("d/final", O_RDONLY);
+  EXPECT_EQ(s.Fsync(d), 0);
+  EXPECT_EQ(s.v().Fdatasync(d).err(), 0);
+
+  s.Fail("0 * write error EIO");
+  EXPECT_EQ(s.Fsync(d), -EIO);
+  s.Heal();
+  EXPECT_EQ(s.Fsync(d), 0) << "told once";
+  EXPECT_EQ(s.Syncfs(other), -EIO) << "recorded in the super block";
+  EXPECT_EQ(s.Syncfs(other), 0);
+  bool recorded = false;
+  for (const auto& e : s.sb().ledger().Since(0, 100)) {
+    recorded = recorded || (e.kind == vfs::Event::Kind::kRecorded && e.err == -EIO && e.path == "d");
+  }
+  EXPECT_TRUE(recorded) << "the ledger names the directory";
+
+  s.Fail("0 * flush error EIO");
+  EXPECT_EQ(s.Fsync(d), -EIO) << "a failing flush fails it too";
+  s.Heal();
+  s.Fail("0 * write,flush drop");  // a disk without power: nothing fails, nothing is written
+  EXPECT_EQ(s.Fsync(d), 0);
+  s.Heal();
+
+  // Renamed, then removed while open: still its own fsync and fstat, as on Linux.
+  ASSERT_TRUE(s.sb().Rename("d", "e").ok());
+  EXPECT_EQ(s.Fsync(d), 0);
+  ASSERT_TRUE(s.sb().Unlink("e/final").ok());
+  ASSERT_TRUE(s.sb().Rmdir("e").ok());
+  EXPECT_EQ(s.Fsync(d), 0);
+  auto st = s.v().Fstat(d);
+  ASSERT_TRUE(st.ok());
+  EXPECT_TRUE(S_ISDIR(st->mode));
+  EXPECT_EQ(st->nlink, 0u);
+}
+
+// The f*xattr calls through a directory's description reach the directory itself, also once
+// it is removed (before, they went by its name: ENOENT where ext4 answers ENODATA).
+TEST(Api, XattrsThroughADirectorysDescriptionOutliveItsName) {
+  Stack s;
+  ASSERT_TRUE(s.sb().Mkdir("d").ok());
+  const int d = s.Open("d", O_RDONLY | O_DIRECTORY);
+  auto file = s.v().Get(d);
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(s.sb().SetXattr("", "user.k", "v", 0, file->get()).ok());
+  ASSERT_TRUE(s.sb().Rmdir("d").ok());
+  auto got = s.sb().GetXattr("", "user.k", file->get());
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, "v");
+  EXPECT_EQ(s.sb().GetXattr("", "user.none", file->get()).err(), -ENODATA);
+  EXPECT_TRUE(s.sb().SetXattr("", "user.k2", "w", 0, file->get()).ok());
+  auto names = s.sb().ListXattr("", file->get());
+  ASSERT_TRUE(names.ok());
+  EXPECT_NE(names->find(std::string("user.k\0", 7)), std::string::npos) << *names;
+  EXPECT_NE(names->find(std::string("user.k2\0", 8)), std::string::npos) << *names;
+}
+
 // Host descriptors this process holds on files beneath `dir`.
 int HostFdsUnder(const std::string& dir) {
   int n = 0;

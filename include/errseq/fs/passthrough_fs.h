@@ -63,6 +63,8 @@ class PassthroughFs final : public vfs::FileSystem {
   Status RemoveXattr(const vfs::XattrSubject& of, const std::string& name) override;
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
+  // A descriptor of the host directory per open description: fsync reaches the host.
+  Result<std::unique_ptr<vfs::Directory>> OpenDirectory(const std::string& path) override;
   Status SyncFs() override;
 
   const std::shared_ptr<block::FaultInjector>& faults() const { return faults_; }

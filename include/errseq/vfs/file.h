@@ -1,7 +1,8 @@
 // File: one open file description (mirrors struct file). Created by open, shared by every
 // descriptor dup'd from it (one cursor for all of them). It carries the cursors the reporting
 // rules advance: `f_wb_err` on the file's mapping and `f_sb_err` on the super block, both sampled
-// at open, and the seed's optional metadata cursor `f_md_wb_err`.
+// at open, and the seed's optional metadata cursor `f_md_wb_err`. A directory's description
+// also holds the file system's handle of the directory (fsync, fstat and xattrs go through it).
 // Thread-safety: `pos_mu_` guards the position, `mu_` the cursors; the rest is const.
 // REQUIRES: a File does not outlive the SuperBlock that opened it.
 #pragma once
@@ -12,14 +13,17 @@
 #include <mutex>
 
 #include "errseq/core/errseq.h"
+#include "errseq/vfs/file_system.h"
 #include "errseq/vfs/inode.h"
 
 namespace errseq::vfs {
 
 class File {
  public:
-  File(SuperBlock* sb, std::shared_ptr<Inode> inode, int flags, uint64_t id, int pid)
-      : sb_(sb), inode_(std::move(inode)), flags_(flags), id_(id), pid_(pid) {}
+  File(SuperBlock* sb, std::shared_ptr<Inode> inode, int flags, uint64_t id, int pid,
+       std::unique_ptr<Directory> dir = nullptr)
+      : sb_(sb), inode_(std::move(inode)), dir_(std::move(dir)), flags_(flags), id_(id),
+        pid_(pid) {}
   ~File();
   File(const File&) = delete;
   File& operator=(const File&) = delete;
@@ -28,6 +32,8 @@ class File {
   int flags() const { return flags_; }
   int opener_pid() const { return pid_; }
   Inode& inode() const { return *inode_; }
+  // The directory, for a directory's description; else nullptr.
+  Directory* directory() const { return dir_.get(); }
   bool readable() const { return (flags_ & O_ACCMODE) != O_WRONLY; }
   bool writable() const { return (flags_ & O_ACCMODE) != O_RDONLY; }
   // The cursors, for tests and the ledger.
@@ -44,6 +50,7 @@ class File {
   friend class SuperBlock;
   SuperBlock* const sb_;
   const std::shared_ptr<Inode> inode_;
+  const std::unique_ptr<Directory> dir_;
   const int flags_;
   const uint64_t id_;
   const int pid_;

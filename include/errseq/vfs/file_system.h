@@ -45,18 +45,34 @@ struct AttrChange {
   bool empty() const { return !mode && !uid && !gid && !atime && !mtime; }
 };
 
-// Whose extended attributes a call is about: the file behind `data` where it is set (as
-// fgetxattr(2) and the other f*xattr calls: whatever the file's names are now, none after an
-// unlink), else the file at `path` (normalized, beneath the root).
-struct XattrSubject {
-  std::string path;
-  mm::AddressSpaceOps* data = nullptr;
-};
-
 struct DirEntry {
   std::string name;
   uint64_t ino;
   mode_t type;  // S_IFREG, S_IFDIR, ...
+};
+
+// An open directory, as the file system holds it for one open file description (opendir(2)):
+// what is done through the description reaches the directory itself, whatever its name is
+// now (renamed, or removed while open).
+class Directory {
+ public:
+  virtual ~Directory() = default;
+  // Its entries now, without "." and "..".
+  virtual Result<std::vector<DirEntry>> List() = 0;
+  // fsync(2) (fdatasync with `datasync`) of the directory: the names made, renamed and
+  // removed in it are durable when it returns OK.
+  virtual Status Sync(bool datasync) = 0;
+  // fstat(2) of the directory (a removed one: link count 0).
+  virtual Result<NodeAttr> Stat() = 0;
+};
+
+// Whose extended attributes a call is about: the file behind `data`, or the directory `dir`,
+// where one is set (as fgetxattr(2) and the other f*xattr calls: whatever its names are now,
+// none after an unlink or rmdir), else the file at `path` (normalized, beneath the root).
+struct XattrSubject {
+  std::string path;
+  mm::AddressSpaceOps* data = nullptr;
+  Directory* dir = nullptr;
 };
 
 class FileSystem {
@@ -154,11 +170,34 @@ class FileSystem {
   virtual Status Symlink(const std::string& target, const std::string& path) = 0;
   virtual Result<std::string> Readlink(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ReadDir(const std::string& path) = 0;
+  // Opens the directory at `path` (a symlink at its end is not followed: -ENOTDIR). The
+  // default reaches it by its path at each call (ReadDir, GetAttr) and has nothing to sync:
+  // for file systems whose names are never written anywhere (a device shown as one file).
+  virtual Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& path);
   // Makes everything written durable (host syncfs, device flush).
   virtual Status SyncFs() = 0;
   // The mapping that holds this fs's metadata blocks, if it has one (ext2 images); the seed's
   // per-file metadata cursor samples and checks it (md_cursor=on).
   virtual mm::Mapping* MetadataMapping() { return nullptr; }
 };
+
+// The default Directory: by path, nothing to sync.
+inline Result<std::unique_ptr<Directory>> FileSystem::OpenDirectory(const std::string& path) {
+  class ByPath final : public Directory {
+   public:
+    ByPath(FileSystem* fs, std::string path) : fs_(fs), path_(std::move(path)) {}
+    Result<std::vector<DirEntry>> List() override { return fs_->ReadDir(path_); }
+    Status Sync(bool /*datasync*/) override { return Status::Ok(); }
+    Result<NodeAttr> Stat() override { return fs_->GetAttr(path_); }
+
+   private:
+    FileSystem* const fs_;
+    const std::string path_;
+  };
+  auto attr = GetAttr(path);
+  if (!attr.ok()) return attr.status();
+  if (!S_ISDIR(attr->mode)) return Status::Error(-20 /*ENOTDIR*/);
+  return std::unique_ptr<Directory>(std::make_unique<ByPath>(this, path));
+}
 
 }  // namespace errseq::vfs
