@@ -57,6 +57,22 @@ vfs::NodeAttr ToAttr(const struct stat& st) {
   return a;
 }
 
+// fchmod, fchown and futimens of the file or directory open as `fd`.
+Status SetAttrOfFd(int fd, const vfs::AttrChange& change) {
+  if (change.mode && ::fchmod(fd, *change.mode) != 0) return Errno();
+  if (change.uid || change.gid) {
+    uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
+    gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
+    if (::fchown(fd, uid, gid) != 0) return Errno();
+  }
+  if (change.atime || change.mtime) {
+    timespec t[2] = {change.atime.value_or(timespec{0, UTIME_OMIT}),
+                     change.mtime.value_or(timespec{0, UTIME_OMIT})};
+    if (::futimens(fd, t) != 0) return Errno();
+  }
+  return Status::Ok();
+}
+
 // The entries of the directory open as `fd` (which it closes), without "." and "..".
 Result<std::vector<vfs::DirEntry>> ReadDirFd(int fd) {
   DIR* d = ::fdopendir(fd);
@@ -460,6 +476,8 @@ class HostDirectory final : public vfs::Directory {
     return ToAttr(st);
   }
 
+  Status SetAttr(const vfs::AttrChange& change) override { return SetAttrOfFd(fd_, change); }
+
  private:
   const int fd_;
   const std::shared_ptr<block::FaultInjector> faults_;
@@ -724,19 +742,7 @@ Status PassthroughFs::Mkdir(const std::string& path, mode_t mode) {
 }
 
 Status PassthroughFs::SetAttrOf(mm::AddressSpaceOps& data, const vfs::AttrChange& change) {
-  const int fd = static_cast<HostFileData&>(data).fd();
-  if (change.mode && ::fchmod(fd, *change.mode) != 0) return Errno();
-  if (change.uid || change.gid) {
-    uid_t uid = change.uid ? *change.uid : static_cast<uid_t>(-1);
-    gid_t gid = change.gid ? *change.gid : static_cast<gid_t>(-1);
-    if (::fchown(fd, uid, gid) != 0) return Errno();
-  }
-  if (change.atime || change.mtime) {
-    timespec t[2] = {change.atime.value_or(timespec{0, UTIME_OMIT}),
-                     change.mtime.value_or(timespec{0, UTIME_OMIT})};
-    if (::futimens(fd, t) != 0) return Errno();
-  }
-  return Status::Ok();
+  return SetAttrOfFd(static_cast<HostFileData&>(data).fd(), change);
 }
 
 Status PassthroughFs::Rmdir(const std::string& path) {

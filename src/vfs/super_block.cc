@@ -814,8 +814,9 @@ Status SuperBlock::SetAttrOf(File& f, const AttrChange& change) {
   if (change.mode && (*change.mode & ~07777)) return Err(-EINVAL);
   Inode& inode = f.inode();
   AttrChanging(inode, change);
-  Status s = inode.has_data() ? fs_->SetAttrOf(inode.mapping().ops(), change)
-                              : Err(-EOPNOTSUPP);
+  Status s = inode.has_data()  ? fs_->SetAttrOf(inode.mapping().ops(), change)
+             : f.directory() ? f.directory()->SetAttr(change)
+                             : Err(-EOPNOTSUPP);
   if (s.err() == -EOPNOTSUPP) {  // no handle on the file itself: by its name
     bool unlinked;
     {

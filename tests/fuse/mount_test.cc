@@ -1273,6 +1273,12 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_EQ(st.st_nlink, 2u);
   WritePage(m.Path("d/inside"), 'i');
   EXPECT_EQ(ListRemovedAgain(fd), "") << "the new directory's names";
+  // fchmod of the removed one changes it, not the new one by its name (before: the new one).
+  ASSERT_EQ(::fchmod(fd, 0711), 0) << strerror(errno);
+  ASSERT_EQ(::fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0711u);
+  ASSERT_EQ(::stat(m.Path("d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "the new directory";
   ::close(fd);
   // So is a FIFO unlinked while open (the kernel opens a FIFO itself: no description of ours).
   ASSERT_EQ(::mkfifo(m.Path("p").c_str(), 0640), 0);

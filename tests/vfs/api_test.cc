@@ -646,6 +646,13 @@ TEST(Api, AnFsyncOfADirectoryReachesItAndFailsWithTheDevice) {
   ASSERT_TRUE(st.ok());
   EXPECT_TRUE(S_ISDIR(st->mode));
   EXPECT_EQ(st->nlink, 0u);
+  // fchmod reaches it too, not a new directory by its old name.
+  ASSERT_TRUE(s.sb().Mkdir("e", 0700).ok());
+  vfs::AttrChange change;
+  change.mode = 0711;
+  ASSERT_TRUE(s.sb().SetAttrOf(*s.v().Get(d).value(), change).ok());
+  EXPECT_EQ(s.v().Fstat(d)->mode & 07777, 0711u);
+  EXPECT_EQ(s.sb().Stat("e")->mode & 07777, 0700u) << "the new directory";
 }
 
 // The f*xattr calls through a directory's description reach the directory itself, also once

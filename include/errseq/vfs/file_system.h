@@ -64,6 +64,8 @@ class Directory {
   virtual Status Sync(bool datasync) = 0;
   // fstat(2) of the directory (a removed one: link count 0).
   virtual Result<NodeAttr> Stat() = 0;
+  // fchmod(2), fchown(2), futimens(2) of the directory.
+  virtual Status SetAttr(const AttrChange& change) = 0;
 };
 
 // Whose extended attributes a call is about: the file behind `data`, or the directory `dir`,
@@ -189,6 +191,7 @@ inline Result<std::unique_ptr<Directory>> FileSystem::OpenDirectory(const std::s
     Result<std::vector<DirEntry>> List() override { return fs_->ReadDir(path_); }
     Status Sync(bool /*datasync*/) override { return Status::Ok(); }
     Result<NodeAttr> Stat() override { return fs_->GetAttr(path_); }
+    Status SetAttr(const AttrChange& change) override { return fs_->SetAttr(path_, change); }
 
    private:
     FileSystem* const fs_;
