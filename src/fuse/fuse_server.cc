@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "errseq/core/realtime.h"
 #include "errseq/fs/creator.h"
 #include "errseq/fuse/mount_info.h"
 #include "errseq/fuse/session_loop.h"
@@ -234,6 +235,20 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     change.mtime = timespec{0, UTIME_NOW};
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     change.mtime = attr->st_mtim;
+  }
+  if (!open) {
+    // A FIFO or socket removed while open (the kernel opened it itself: no description of
+    // ours): its name is gone or another's, so the change is the removed node's own. Before,
+    // it went by the name to another file, and the kernel, handed that file's attributes,
+    // failed the call with EIO and took the inode for a bad one.
+    auto now = s->sb().Stat(*path);
+    if (!now.ok() || s->FuseIno(now->ino) != ino) {
+      if (auto gone = s->ChangeRemoved(ino, change)) {
+        struct stat st = ToStat(*gone, ino);
+        return (void)fuse_reply_attr(req, &st, AttrTimeout(s, *gone));
+      }
+      if (now.ok()) return (void)fuse_reply_err(req, ESTALE);  // never change the other file
+    }
   }
   Status r = open ? s->sb().SetAttrOf(*open, change) : s->sb().SetAttr(*path, change);
   if (!r.ok()) return (void)fuse_reply_err(req, -r.err());
@@ -838,6 +853,16 @@ std::optional<vfs::NodeAttr> FuseServer::RemovedAttr(uint64_t ino) {
   auto it = nodes_.find(ino);
   if (it == nodes_.end()) return std::nullopt;
   return it->second.removed;
+}
+
+std::optional<vfs::NodeAttr> FuseServer::ChangeRemoved(uint64_t ino,
+                                                       const vfs::AttrChange& change) {
+  std::lock_guard lock(mu_);
+  auto it = nodes_.find(ino);
+  if (it == nodes_.end() || !it->second.removed) return std::nullopt;
+  vfs::NodeAttr& a = *it->second.removed;
+  change.ApplyTo(a, RealtimeNs());
+  return a;
 }
 
 std::shared_ptr<vfs::File> FuseServer::OpenFileOf(uint64_t ino) {

@@ -838,16 +838,19 @@ void SuperBlock::AttrChanging(Inode& inode, const AttrChange& change) {
 }
 
 void SuperBlock::AttrChanged(Inode& inode, const AttrChange& change) {
-  const int64_t now = RealtimeNs();
-  auto ns = [now](const timespec& t) {
-    return t.tv_nsec == UTIME_NOW ? now : int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
-  };
-  if (change.mode) inode.mode_ = (inode.mode() & S_IFMT) | *change.mode;
-  if (change.uid) inode.uid = *change.uid;
-  if (change.gid) inode.gid = *change.gid;
-  if (change.atime && change.atime->tv_nsec != UTIME_OMIT) inode.atime_ns = ns(*change.atime);
-  if (change.mtime && change.mtime->tv_nsec != UTIME_OMIT) inode.mtime_ns = ns(*change.mtime);
-  inode.ctime_ns = now;
+  NodeAttr a;
+  a.mode = inode.mode();
+  a.uid = inode.uid;
+  a.gid = inode.gid;
+  a.atime_ns = inode.atime_ns;
+  a.mtime_ns = inode.mtime_ns;
+  change.ApplyTo(a, RealtimeNs());
+  inode.mode_ = a.mode;
+  inode.uid = a.uid;
+  inode.gid = a.gid;
+  inode.atime_ns = a.atime_ns;
+  inode.mtime_ns = a.mtime_ns;
+  inode.ctime_ns = a.ctime_ns;
 }
 
 Status SuperBlock::Symlink(std::string_view target, std::string_view path) {

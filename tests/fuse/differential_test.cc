@@ -68,7 +68,7 @@ enum class Kind {
   kCopyRange, kStat, kUnlink, kRename, kLink, kMkdir, kRmdir, kSymlink, kReadlink, kChmod,
   kTruncate, kReadFile, kList, kRename2, kMkfifo,
   kWrite, kRead, kPwritev, kFdatasync, kSetXattr, kGetXattr, kListXattr, kRemoveXattr,
-  kFsetXattr, kFgetXattr,
+  kFsetXattr, kFgetXattr, kFchmod,
   kEvict, kSyncAll,  // on the mount only (errseqctl): nothing any later result may show
 };
 
@@ -87,7 +87,7 @@ std::string Describe(const Op& op) {
                                  "readlink", "chmod", "truncate", "read-file", "list",
                                  "renameat2", "mkfifo", "write", "read", "pwritev",
                                  "fdatasync", "lsetxattr", "lgetxattr", "llistxattr",
-                                 "lremovexattr", "fsetxattr", "fgetxattr", "errseqctl-evict",
+                                 "lremovexattr", "fsetxattr", "fgetxattr", "fchmod", "errseqctl-evict",
                                  "errseqctl-sync"};
   return std::string(kNames[static_cast<int>(op.kind)]) + " slot=" + std::to_string(op.slot) +
          " slot2=" + std::to_string(op.slot2) + " name=" + op.name + " name2=" + op.name2 +
@@ -231,6 +231,7 @@ class Side {
         return Rc(::fsetxattr(fd, op.name2.c_str(), std::string(op.len, op.byte).data(), op.len,
                               op.flags));
       case Kind::kFgetXattr: return XattrValue(::fgetxattr, fd, op.name2, op.len);
+      case Kind::kFchmod: return Rc(::fchmod(fd, static_cast<mode_t>(op.flags)));
       case Kind::kFtruncate: return Rc(::ftruncate(fd, static_cast<off_t>(op.off)));
       case Kind::kFsync: return Rc(::fsync(fd));
       case Kind::kFstat: {
@@ -436,7 +437,8 @@ class Generator {
                      Kind::kReadFile, Kind::kList, Kind::kRename2, Kind::kMkfifo,
                      Kind::kWrite, Kind::kWrite, Kind::kRead, Kind::kPwritev, Kind::kFdatasync,
                      Kind::kSetXattr, Kind::kGetXattr, Kind::kListXattr, Kind::kRemoveXattr,
-                     Kind::kFsetXattr, Kind::kFgetXattr, Kind::kEvict, Kind::kSyncAll}) {
+                     Kind::kFsetXattr, Kind::kFgetXattr, Kind::kFchmod, Kind::kEvict,
+                     Kind::kSyncAll}) {
         w.push_back(k);
       }
       return w;
@@ -495,7 +497,8 @@ class Generator {
         op.len = Pick(std::vector<uint64_t>{0, 50, 8192});
         break;
       case Kind::kSymlink: op.name2 = Pick(std::vector<std::string>{"a", "nowhere", "d/x"}); break;
-      case Kind::kChmod: op.flags = Pick(std::vector<int>{0600, 0644, 0755}); break;
+      case Kind::kChmod:
+      case Kind::kFchmod: op.flags = Pick(std::vector<int>{0600, 0644, 0755}); break;
       case Kind::kRename2:
         op.flags = Pick(std::vector<int>{RENAME_NOREPLACE, RENAME_EXCHANGE});
         break;

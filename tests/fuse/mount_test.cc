@@ -1289,6 +1289,15 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   EXPECT_EQ(st.st_mode & 07777, 0640u);
   EXPECT_EQ(st.st_nlink, 0u);
+  // Its fchmod changes it, not a new file by its name (before: EIO, the kernel handed the
+  // new file's attributes for the FIFO's inode).
+  WritePage(m.Path("p"), 'p');
+  ASSERT_EQ(::fchmod(fd, 0600), 0) << strerror(errno);
+  ASSERT_EQ(::fstat(fd, &st), 0) << strerror(errno);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(::stat(m.Path("p").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u) << "the new file";
   ::close(fd);
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }

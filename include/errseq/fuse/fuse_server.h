@@ -121,6 +121,11 @@ class FuseServer {
   // then gets a kernel inode of its own (FuseIno).
   void Removed(const vfs::NodeAttr& attr);
   std::optional<vfs::NodeAttr> RemovedAttr(uint64_t ino);
+  // fchmod, fchown or futimens of such a removed node with no open description of ours to
+  // reach it (a FIFO or socket the kernel opened itself): the change is made to what
+  // RemovedAttr describes (the host has no name for the inode any more), and the result
+  // returned; nullopt if the node is not a removed one.
+  std::optional<vfs::NodeAttr> ChangeRemoved(uint64_t ino, const vfs::AttrChange& change);
   // `from` (and everything under it) is now `to`; `replaced_host_ino` (0: none) lost `to`.
   // `exchanged`: RENAME_EXCHANGE, the two names swapped.
   void Renamed(const std::string& from, const std::string& to, uint64_t replaced_host_ino,

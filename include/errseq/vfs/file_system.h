@@ -43,6 +43,19 @@ struct AttrChange {
   std::optional<gid_t> gid;
   std::optional<timespec> atime, mtime;
   bool empty() const { return !mode && !uid && !gid && !atime && !mtime; }
+  // What `a` describes after the change, made at `now` (ns since the epoch: UTIME_NOW, and
+  // the ctime every change sets).
+  void ApplyTo(NodeAttr& a, int64_t now) const {
+    auto ns = [now](const timespec& t) {
+      return t.tv_nsec == UTIME_NOW ? now : int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+    };
+    if (mode) a.mode = (a.mode & S_IFMT) | *mode;
+    if (uid) a.uid = *uid;
+    if (gid) a.gid = *gid;
+    if (atime && atime->tv_nsec != UTIME_OMIT) a.atime_ns = ns(*atime);
+    if (mtime && mtime->tv_nsec != UTIME_OMIT) a.mtime_ns = ns(*mtime);
+    a.ctime_ns = now;
+  }
 };
 
 struct DirEntry {
