@@ -436,9 +436,9 @@ class HostFileData final : public mm::AddressSpaceOps {
   const RuleResolver::Id id_;  // the host file's identity
 };
 
-
 // One open directory of the host: a descriptor of it for the description's life, so that its
-// fsync, fstat and xattrs reach it whatever its name is now (renamed, or removed while open).
+// fsync, fstat, attribute changes and xattrs reach it whatever its name is now (renamed, or
+// removed while open). Thread-safe: every call is a system call on the const descriptor.
 class HostDirectory final : public vfs::Directory {
  public:
   HostDirectory(int fd, std::shared_ptr<block::FaultInjector> faults)
@@ -482,6 +482,7 @@ class HostDirectory final : public vfs::Directory {
   const int fd_;
   const std::shared_ptr<block::FaultInjector> faults_;
 };
+
 }  // namespace
 
 Result<std::unique_ptr<PassthroughFs>> PassthroughFs::Open(

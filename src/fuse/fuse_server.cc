@@ -236,7 +236,7 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     change.mtime = attr->st_mtim;
   }
-  if (!open) {
+  if (!open && s->RemovedAttr(ino)) {
     // A FIFO or socket removed while open (the kernel opened it itself: no description of
     // ours): its name is gone or another's, so the change is the removed node's own. Before,
     // it went by the name to another file, and the kernel, handed that file's attributes,
@@ -247,7 +247,6 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
         struct stat st = ToStat(*gone, ino);
         return (void)fuse_reply_attr(req, &st, AttrTimeout(s, *gone));
       }
-      if (now.ok()) return (void)fuse_reply_err(req, ESTALE);  // never change the other file
     }
   }
   Status r = open ? s->sb().SetAttrOf(*open, change) : s->sb().SetAttr(*path, change);

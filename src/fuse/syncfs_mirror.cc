@@ -194,7 +194,9 @@ void SyncfsMirror::Main() {
       uint64_t n;
       [[maybe_unused]] ssize_t r = ::read(wake_fd_, &n, sizeof n);
     }
-    if ((fds[1].revents & (POLLPRI | POLLERR)) && !MountPresent(mnt_id_, mountinfo_fd_)) break;  // unmounted
+    if ((fds[1].revents & (POLLPRI | POLLERR)) && !MountPresent(mnt_id_, mountinfo_fd_)) {
+      break;  // unmounted
+    }
   }
   Close();
 }

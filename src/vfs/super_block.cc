@@ -763,11 +763,11 @@ NodeAttr SuperBlock::Fstat(File& f) {
     unlinked = i.unlinked_;
     path = i.path_;
   }
-  // The file itself where the file system can tell (one fstat, right after a rename or an
-  // unlink too); else by the name it was opened by, which may be a symlink.
   if (Directory* d = f.directory()) {  // nothing of a directory's is kept in core
     if (auto now = d->Stat(); now.ok()) return *now;
   }
+  // The file itself where the file system can tell (one fstat, right after a rename or an
+  // unlink too); else by the name it was opened by, which may be a symlink.
   auto from_fs = i.has_data() ? fs_->GetAttrOf(i.mapping().ops())
                               : Result<NodeAttr>(Status::Error(-EOPNOTSUPP));
   if (from_fs.ok()) {

@@ -1,5 +1,6 @@
-// ReadFile: a whole text file into memory (ReadFd: from a descriptor kept open), with a message that names the file when it cannot be
-// read. Used by every loader of user-supplied files (fault tables, scenarios).
+// ReadFile: a whole text file into memory, with a message that names the file when it cannot be
+// read. Used by every loader of user-supplied files (fault tables, scenarios). ReadFd: the same
+// from a descriptor kept open.
 #pragma once
 
 #include <string>
