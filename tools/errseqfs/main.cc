@@ -134,8 +134,6 @@ bool ParseSize(const std::string& s, uint64_t* out) {
   return true;
 }
 
-}  // namespace
-
 // Every in-core inode of a source file holds a host descriptor, two once an fsync has written
 // it with direct I/O. Under the usual soft limit of 1024 descriptors a program holding a
 // thousand files open through the mount (a database's tables), or one that creates files one
@@ -155,6 +153,8 @@ size_t RaiseFileLimit(size_t inode_cache_limit) {
   const rlim_t spare = rl.rlim_cur > 256 ? (rl.rlim_cur - 128) / 2 : 64;
   return std::min<size_t>(inode_cache_limit, static_cast<size_t>(spare));
 }
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // libfuse ignores SIGPIPE only while its loop runs; the final writeback after it and the
