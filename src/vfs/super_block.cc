@@ -152,8 +152,14 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
 }
 
 void SuperBlock::Released(File& f) {
-  std::lock_guard lock(inodes_mu_);
-  --f.inode_->open_count_;
+  bool shrink;
+  {
+    std::lock_guard lock(inodes_mu_);
+    shrink = --f.inode_->open_count_ == 0 && inodes_.size() > options_.inode_cache_limit;
+  }
+  // Files held open can grow the cache past its limit; it shrinks back as they are closed
+  // (each cached file holds host descriptors), not only when the next file comes in.
+  if (shrink) ShrinkInodeCache();
 }
 
 std::string SuperBlock::PathOf(const Inode& inode) const {

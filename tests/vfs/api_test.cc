@@ -704,6 +704,15 @@ TEST(Api, TheInodeCacheKeepsItsLimitAndEvictedFilesCloseTheirHostDescriptors) {
   EXPECT_LE(HostFdsUnder(s.dir()), 2 * 11) << "host descriptors of evicted files";
   const int fd = s.Open("f0", O_RDONLY);  // evicted: read back through a new in-core inode
   EXPECT_EQ(s.ReadByte(fd, 0, 4096), 'a');
+  ASSERT_EQ(s.v().Close(fd).err(), 0);
+  // Held open, files go past the limit; closed, they leave again (not only when the next
+  // file comes in).
+  std::vector<int> held;
+  for (int i = 0; i < 30; ++i) held.push_back(s.Open("f" + std::to_string(i), O_RDONLY));
+  EXPECT_GE(s.sb().CachedInodes(), 30u);
+  for (int h : held) ASSERT_EQ(s.v().Close(h).err(), 0);
+  EXPECT_LE(s.sb().CachedInodes(), 10u);
+  EXPECT_LE(HostFdsUnder(s.dir()), 2 * 10);
 }
 
 // A store that refuses the punch (tmpfs has no ZERO_RANGE) leaves the cache as it was: the
