@@ -925,8 +925,8 @@ Result<std::vector<vfs::DirEntry>> PassthroughFs::ReadDir(const std::string& pat
 }
 
 Result<std::unique_ptr<vfs::Directory>> PassthroughFs::OpenDirectory(const std::string& path) {
-  auto fd = OpenBeneath(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  if (!fd.ok()) return fd.err() == -ELOOP ? Status::Error(-ENOTDIR) : fd.status();
+  auto fd = OpenBeneath(path, O_RDONLY | O_DIRECTORY);  // a symlink at the end is followed
+  if (!fd.ok()) return fd.status();
   return std::unique_ptr<vfs::Directory>(std::make_unique<HostDirectory>(*fd, faults_));
 }
 

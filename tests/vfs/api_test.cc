@@ -636,6 +636,13 @@ TEST(Api, AnFsyncOfADirectoryReachesItAndFailsWithTheDevice) {
   EXPECT_EQ(s.Fsync(d), 0);
   s.Heal();
 
+  ASSERT_TRUE(s.sb().Symlink("d", "link").ok());  // opened through a symlink, as open(2) does
+  const int through = s.Open("link", O_RDONLY | O_DIRECTORY);
+  EXPECT_EQ(s.Fsync(through), 0);
+  EXPECT_EQ(s.v().Fstat(through)->ino, s.v().Fstat(d)->ino);
+  ASSERT_EQ(s.v().Close(through).err(), 0);
+  ASSERT_TRUE(s.sb().Unlink("link").ok());
+
   // Renamed, then removed while open: still its own fsync and fstat, as on Linux.
   ASSERT_TRUE(s.sb().Rename("d", "e").ok());
   EXPECT_EQ(s.Fsync(d), 0);

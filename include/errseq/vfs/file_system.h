@@ -185,9 +185,10 @@ class FileSystem {
   virtual Status Symlink(const std::string& target, const std::string& path) = 0;
   virtual Result<std::string> Readlink(const std::string& path) = 0;
   virtual Result<std::vector<DirEntry>> ReadDir(const std::string& path) = 0;
-  // Opens the directory at `path` (a symlink at its end is not followed: -ENOTDIR). The
-  // default reaches it by its path at each call (ReadDir, GetAttr) and has nothing to sync:
-  // for file systems whose names are never written anywhere (a device shown as one file).
+  // Opens the directory at `path`, following a symlink at its end as open(2) does (within the
+  // file system). The default reaches it by its path at each call (ReadDir, GetAttrFollow)
+  // and has nothing to sync: for file systems whose names are never written anywhere (a
+  // device shown as one file).
   virtual Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& path);
   // Makes everything written durable (host syncfs, device flush).
   virtual Status SyncFs() = 0;
@@ -203,14 +204,14 @@ inline Result<std::unique_ptr<Directory>> FileSystem::OpenDirectory(const std::s
     ByPath(FileSystem* fs, std::string path) : fs_(fs), path_(std::move(path)) {}
     Result<std::vector<DirEntry>> List() override { return fs_->ReadDir(path_); }
     Status Sync(bool /*datasync*/) override { return Status::Ok(); }
-    Result<NodeAttr> Stat() override { return fs_->GetAttr(path_); }
+    Result<NodeAttr> Stat() override { return fs_->GetAttrFollow(path_); }
     Status SetAttr(const AttrChange& change) override { return fs_->SetAttr(path_, change); }
 
    private:
     FileSystem* const fs_;
     const std::string path_;
   };
-  auto attr = GetAttr(path);
+  auto attr = GetAttrFollow(path);
   if (!attr.ok()) return attr.status();
   if (!S_ISDIR(attr->mode)) return Status::Error(-20 /*ENOTDIR*/);
   return std::unique_ptr<Directory>(std::make_unique<ByPath>(this, path));
