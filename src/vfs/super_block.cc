@@ -614,12 +614,7 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
     // block), and returned to this caller. A directory has no mapping here, so another
     // description's fsync of it is not told (on Linux it would be).
     if (Status s = d->Sync(datasync); !s.ok()) {
-      Event e;
-      e.ino = inode.ino();
-      e.err = s.err();
-      e.value = s_wb_err_.Set(s.err());
-      e.path = PathOf(inode);
-      Recorded(std::move(e));
+      RecordFsError(s.err(), inode.ino(), PathOf(inode));
       err = s.err();
       Report(f, err, 0, call);
     }
@@ -667,15 +662,18 @@ void SuperBlock::FlushDelayedErrors() {
 Status SuperBlock::SyncWholeFs() {
   wb_->SyncAll();
   Status s = fs_->SyncFs();
-  if (!s.ok()) {
-    // Written data may be gone: every description's syncfs must hear of it.
-    Event e;
-    e.err = s.err();
-    e.value = s_wb_err_.Set(s.err());
-    e.path = "(file system sync)";
-    Recorded(std::move(e));
-  }
+  // Written data may be gone: every description's syncfs must hear of it.
+  if (!s.ok()) RecordFsError(s.err(), 0, "(file system sync)");
   return s;
+}
+
+void SuperBlock::RecordFsError(int err, uint64_t ino, std::string path) {
+  Event e;
+  e.ino = ino;
+  e.err = err;
+  e.value = s_wb_err_.Set(err);
+  e.path = std::move(path);
+  Recorded(std::move(e));
 }
 
 Status SuperBlock::Syncfs(File& f) {

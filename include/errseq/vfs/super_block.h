@@ -213,6 +213,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // in s_wb_err (and the ledger) and returned.
   Status SyncWholeFs();
   // An error was recorded in the errseqs: tells MountOptions::on_error, then the ledger.
+  // A failed sync of the file system or of a directory (no page cache holds it): recorded in
+  // the super block's errseq, for every description's syncfs, and in the ledger.
+  void RecordFsError(int err, uint64_t ino, std::string path);
   void Recorded(Event e);
   int Sticky() const { return sticky_err_.load(std::memory_order_acquire); }
   void ShrinkInodeCache();
