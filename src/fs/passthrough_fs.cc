@@ -311,6 +311,21 @@ class HostFileData final : public mm::AddressSpaceOps {
     for (size_t j = 0; j < jobs.size(); ++j) results[job_run[j]] = jobs[j].result;
   }
 
+  // O_DIRECT: the bytes go to the host file now, through its page cache (the host's fsync at
+  // the caller's next fsync makes them durable, as a disk's cache flush would). Offsets and
+  // lengths must be multiples of 512 bytes, as ext4 asks of direct I/O on a disk with 512-byte
+  // logical blocks (EINVAL otherwise). A dropped write (a lying disk, `crash`) reports success.
+  Result<size_t> WriteDirect(uint64_t offset, std::span<const std::byte> data) override {
+    if (((offset | data.size()) & (kDirectAlign - 1)) != 0) return Status::Error(-EINVAL);
+    const block::FaultOutcome f = Decide(block::IoOp::kWrite, offset, data.size());
+    if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
+    if (f.kind == block::FaultOutcome::Kind::kDrop) return data.size();
+    std::shared_lock buffered(host_write_mu_);
+    const iovec v{const_cast<std::byte*>(data.data()), data.size()};
+    if (Status st = block::PwritevAll(fd_, offset, {&v, 1}); !st.ok()) return st;
+    return data.size();
+  }
+
   // The pages as few iovecs as possible (pages next to each other in memory become one), the
   // last one cut to `last_len` bytes if that is not 0: fewer segments for the kernel to walk.
   static std::vector<iovec> Coalesce(std::span<const iovec> pages, uint64_t last_len) {
@@ -424,6 +439,7 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::once_flag direct_once_;
   std::unique_ptr<block::DirectWriter> direct_;  // set once, under direct_once_
   static constexpr size_t kReadAhead = 4 << 20;
+  static constexpr uint64_t kDirectAlign = 512;
   static constexpr uint64_t kDropBehindAfter = 32 << 20, kDropBehindLag = 16 << 20;
   // Writeback runs at least this long start the host's own writeback at once.
   static constexpr uint64_t kStartWritebackMin = 256 << 10;

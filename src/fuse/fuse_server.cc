@@ -36,6 +36,9 @@ namespace {
 // FSYNC (generic_write_sync), which reports through this description's cursor. Keeping them
 // here too would write back and sync every such write twice.
 constexpr int kKernelSyncFlags = O_SYNC | O_DSYNC;
+// O_DIRECT comes with every WRITE (the description's flags as they are now: fcntl(F_SETFL)
+// may change it after the open), so it is taken from there and not kept from the open.
+constexpr int kPerRequestFlags = kKernelSyncFlags | O_DIRECT;
 
 constexpr uint32_t kMaxWrite = 1 << 20;  // the largest WRITE the kernel sends us
 
@@ -307,7 +310,7 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto path = s->PathOf(ino);
   if (!path.ok()) return (void)fuse_reply_err(req, -path.err());
   // O_CREAT/O_EXCL were handled by the kernel; O_TRUNC arrives here.
-  const int flags = fi->flags & ~(O_CREAT | O_EXCL | kKernelSyncFlags);
+  const int flags = fi->flags & ~(O_CREAT | O_EXCL | kPerRequestFlags);
   // An open of /proc/PID/fd/N of a file whose name is gone: a new description of the open one.
   auto open = OpenIfNameGone(s, *path, ino);
   auto f = open ? s->sb().Reopen(*open, flags) : s->sb().Open(*path, flags);
@@ -322,7 +325,7 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   Status st;
   std::string path = s->Child(parent, name, &st);
   if (!st.ok()) return (void)fuse_reply_err(req, -st.err());
-  auto f = s->sb().Open(path, (fi->flags | O_CREAT) & ~kKernelSyncFlags, mode);
+  auto f = s->sb().Open(path, (fi->flags | O_CREAT) & ~kPerRequestFlags, mode);
   if (!f.ok()) return (void)fuse_reply_err(req, -f.err());
   OpenReply(req, fi, std::move(*f), 0, &path, s);
 }
@@ -394,13 +397,17 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   // The kernel sends no FSYNC after an O_SYNC / O_DSYNC / RWF_DSYNC write of a direct_io
   // description (see OpenReply): it passes the flags with the WRITE, and the sync is ours.
   const int sync_flags = DirectIo(s, file.flags()) ? (fi->flags & kKernelSyncFlags) : 0;
+  // An O_DIRECT description's write goes past our cache to the source, its error its own
+  // (SuperBlock::WriteDirect); a mapped page's writeback never does.
+  const int direct = fi->flags & O_DIRECT;
   const std::span<const std::byte> buf{reinterpret_cast<const std::byte*>(data), size};
   // The kernel's writeback of a shared mapping's page goes through any writable handle of the
   // file, maybe an O_APPEND one: it must land where the page is, not at the end of the file.
   // (A write call through an O_APPEND handle is appended here: the kernel leaves O_APPEND to
   // the server while its writeback cache is off.)
   auto n = fi->writepage ? s->sb().WriteMappedPage(file, buf, static_cast<uint64_t>(off))
-                         : s->sb().Pwrite(file, buf, static_cast<uint64_t>(off), sync_flags);
+                         : s->sb().Pwrite(file, buf, static_cast<uint64_t>(off),
+                                          sync_flags | direct);
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_write(req, *n);
 }

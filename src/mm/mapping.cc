@@ -535,6 +535,22 @@ size_t Mapping::DropCleanPages(size_t max) {
   return DropFrom(0, /*dirty_too=*/false, max);
 }
 
+bool Mapping::InvalidateRange(uint64_t first, uint64_t last) {
+  Lock lock(mu_);
+  cv_.wait(lock, [&] { return !AnyBusyIn(first, last); });
+  DropFrom(first, /*dirty_too=*/false, SIZE_MAX, last + 1);
+  for (auto it = chunks_.lower_bound(first >> kChunkShift);
+       it != chunks_.end() && (it->first << kChunkShift) <= last; ++it) {
+    const uint64_t base = it->first << kChunkShift;
+    for (size_t slot = 0; slot < kChunkPages; ++slot) {
+      if (it->second->pages[slot].data && base + slot >= first && base + slot <= last) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 void Mapping::DropAllPages() {
   Lock lock(mu_);
   cv_.wait(lock, [&] { return !AnyBusyFrom(0); });

@@ -349,9 +349,12 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
     buf = buf.first(static_cast<size_t>(std::min<uint64_t>(buf.size(), size - offset)));
   }
   uint64_t landed = offset;
-  std::shared_lock io(inode.io_mu_);
-  auto n = m.Write(offset, buf, append, &landed);
-  io.unlock();
+  const bool direct = !mapped_page && ((f.flags() | sync_flags) & O_DIRECT) != 0;
+  auto n = [&]() -> Result<size_t> {
+    if (direct) return WriteDirect(inode, buf, offset, append, &landed);
+    std::shared_lock io(inode.io_mu_);
+    return m.Write(offset, buf, append, &landed);
+  }();
   if (!n.ok()) return n.status();
   *written = *n;
   const int64_t now = RealtimeNs();
@@ -371,9 +374,42 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   return Status::Ok();
 }
 
+Result<size_t> SuperBlock::WriteDirect(Inode& inode, std::span<const std::byte> buf,
+                                       uint64_t offset, bool append, uint64_t* landed) {
+  mm::Mapping& m = inode.mapping();
+  std::unique_lock io(inode.io_mu_);  // no buffered write or read-in of the file meanwhile
+  if (append) offset = m.size();
+  *landed = offset;
+  if (buf.empty()) return size_t{0};
+  const uint64_t first = offset >> mm::kPageShift;
+  const uint64_t last = (offset + buf.size() - 1) >> mm::kPageShift;
+  // kiocb_invalidate_pages: the range's cached pages are written back and waited for, the
+  // file's legacy error flags taken (filemap_write_and_wait_range's filemap_check_errors), and
+  // the pages dropped. Then the store is written directly, and its error is this call's only.
+  m.WriteRange(first, last, mm::SyncMode::kAll);
+  if (m.legacy().TestAndClear() == 0 && m.InvalidateRange(first, last)) {
+    auto n = m.ops().WriteDirect(offset, buf);
+    if (n.err() != -EOPNOTSUPP) {
+      if (n.ok() && offset + *n > m.size()) m.GrowSize(offset + *n);
+      return n;
+    }
+  }
+  // Where that failed (iomap_dio_rw's -ENOTBLK), ext4 writes through the page cache instead,
+  // then writes the range back and waits (filemap_write_and_wait_range, which takes the legacy
+  // flags again), and drops the range only if that found no error. The error is recorded for
+  // fsync as any is, and not returned: ext4 does not look at it. So do we; likewise for a store
+  // that takes no direct writes.
+  auto n = m.Write(offset, buf, false, landed);
+  if (!n.ok() || *n == 0) return n;
+  const uint64_t end = (offset + *n - 1) >> mm::kPageShift;
+  m.WriteRange(first, end, mm::SyncMode::kAll);
+  if (m.legacy().TestAndClear() == 0) (void)m.InvalidateRange(first, end);
+  return n;
+}
+
 Result<size_t> SuperBlock::Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
                                   int sync_flags) {
-  if (sync_flags & ~(O_SYNC | O_DSYNC)) return Err(-EINVAL);
+  if (sync_flags & ~(O_SYNC | O_DSYNC | O_DIRECT)) return Err(-EINVAL);
   size_t n = 0;
   Status s = WriteAt(f, buf, offset, false, &n, sync_flags);
   if (!s.ok()) return s;

@@ -2170,5 +2170,81 @@ TEST(Mount, StressProcessesWithFaultsToggled) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+
+// O_DIRECT through the mount as on ext4 (Linux 6.18, the same calls on ext4 over a failing
+// loop device, 2026-11-27): a direct write's failure is that write's error, recorded nowhere,
+// so no other description's fsync and no syncfs tells it; the source keeps its old bytes.
+// O_DIRECT comes with each WRITE, so fcntl(F_SETFL) switches it either way after the open.
+TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  const std::string f = m.Path("f");
+  const int a = ::open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(a, 0);
+  const int b = ::open(f.c_str(), O_RDONLY);
+  ASSERT_GE(b, 0);
+  std::vector<char> ones(16384, 1);
+  ASSERT_EQ(::pwrite(a, ones.data(), ones.size(), 0), 16384);
+  ASSERT_EQ(::fsync(a), 0);
+  const int d = ::open(f.c_str(), O_RDWR | O_DIRECT);
+  ASSERT_GE(d, 0) << strerror(errno);
+  void* mem = nullptr;
+  ASSERT_EQ(::posix_memalign(&mem, 4096, 8192), 0);
+  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(mem), &std::free);
+  std::memset(buf.get(), 2, 8192);
+  errno = 0;
+  EXPECT_EQ(::pwrite(d, buf.get(), 4096, 100), -1);
+  EXPECT_EQ(errno, EINVAL) << "an offset that is no multiple of 512";
+
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  errno = 0;
+  EXPECT_EQ(::pwrite(d, buf.get(), 4096, 0), -1);
+  EXPECT_EQ(errno, EIO) << "the write's own error";
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(d), 0) << "recorded nowhere";
+  EXPECT_EQ(::fsync(a), 0);
+  EXPECT_EQ(::fsync(b), 0);
+  if (m.WaitSyncfsMirror()) {
+    EXPECT_EQ(::syncfs(a), 0);
+  }
+  char c = 0;
+  EXPECT_EQ(::pread(b, &c, 1, 0), 1);
+  EXPECT_EQ(c, 1) << "the old bytes";
+
+  // In the source at once, before any fsync.
+  EXPECT_EQ(::pwrite(d, buf.get(), 512, 512), 512) << strerror(errno);
+  std::ifstream host(m.src() + "/f", std::ios::binary);
+  host.seekg(512);
+  EXPECT_EQ(host.get(), 2);
+  EXPECT_EQ(::pread(b, &c, 1, 512), 1);
+  EXPECT_EQ(c, 2);
+
+  // Without O_DIRECT (F_SETFL) the same description's write waits in the cache, and its
+  // failure goes to fsync, every description's.
+  ASSERT_EQ(::fcntl(d, F_SETFL, ::fcntl(d, F_GETFL) & ~O_DIRECT), 0);
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  EXPECT_EQ(::pwrite(d, buf.get(), 4096, 4096), 4096);
+  EXPECT_EQ(::fsync(d), -1);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(b), -1);
+  EXPECT_EQ(::fsync(b), 0);
+  // And a buffered description made direct by F_SETFL writes directly.
+  ASSERT_EQ(::fcntl(a, F_SETFL, ::fcntl(a, F_GETFL) | O_DIRECT), 0);
+  ASSERT_EQ(::fsync(a), -1);  // the error above, once
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  errno = 0;
+  EXPECT_EQ(::pwrite(a, buf.get(), 4096, 8192), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(b), 0);
+  EXPECT_EQ(::fsync(a), 0);
+
+  ::close(a);
+  ::close(b);
+  ::close(d);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 }  // namespace
 }  // namespace errseq::testing

@@ -933,5 +933,88 @@ TEST(Api, MknodMakesFifosAndSocketsButNoDevices) {
   EXPECT_GT(sv->f_bavail, 0u);
 }
 
+// The byte at `off` of a file of the source directory itself, or -1.
+int HostByte(const std::string& path, uint64_t off) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(off));
+  const int c = in.get();
+  return in ? c : -1;
+}
+
+// O_DIRECT writes as ext4 on Linux 6.18 answered the same calls (ext4 on a loop device over a
+// fault-injecting FUSE file, 2026-11-27; docs/semantics.md, "O_DIRECT"): a direct write's
+// failure is its own error, recorded nowhere; unaligned ones are refused; over a dirty page of
+// a failing disk ext4 falls back to the page cache and the error goes to fsync.
+TEST(Api, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
+  Stack s;
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  const int b = s.Open("f", O_RDONLY);
+  ASSERT_EQ(s.Write(a, 0, 16384, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  const int d = s.Open("f", O_RDWR | O_DIRECT);
+  EXPECT_EQ(s.Write(d, 100, 4096, 2), -EINVAL) << "offset not a multiple of 512";
+  EXPECT_EQ(s.Write(d, 0, 1000, 2), -EINVAL) << "length not a multiple of 512";
+
+  s.Fail("0 * write error EIO path=f");
+  EXPECT_EQ(s.Write(d, 0, 4096, 2), -EIO) << "the write's own error";
+  s.Heal();
+  EXPECT_EQ(s.Fsync(d), 0) << "recorded nowhere";
+  EXPECT_EQ(s.Fsync(a), 0);
+  EXPECT_EQ(s.Fsync(b), 0);
+  EXPECT_EQ(s.Syncfs(a), 0);
+  EXPECT_EQ(s.ReadByte(b, 0, 4096), 1);
+
+  // A direct write is in the store at once, and no cached page hides it.
+  EXPECT_EQ(s.ReadByte(b, 0, 4096), 1);  // page 0 cached now
+  EXPECT_EQ(s.Write(d, 512, 512, 3), 0);
+  EXPECT_EQ(HostByte(s.HostPath("f"), 512), 3);
+  EXPECT_EQ(s.ReadByte(b, 512, 512), 3);
+  EXPECT_EQ(s.ReadByte(b, 0, 512), 1);
+
+  // Over a dirty page while the disk fails: written back first, which fails, so ext4 writes
+  // through the page cache instead and the error waits for fsync; the page keeps the new bytes.
+  ASSERT_EQ(s.Write(a, 4096, 4096, 4), 0);
+  s.Fail("0 * write error EIO path=f");
+  EXPECT_EQ(s.Write(d, 4096, 4096, 5), 0);
+  EXPECT_EQ(s.Write(d, 8192, 4096, 5), -EIO) << "direct again: the fallback took the flags";
+  s.Heal();
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(s.Fsync(d), -EIO);
+  EXPECT_EQ(s.Fsync(a), 0) << "told once";
+  EXPECT_EQ(s.ReadByte(a, 4096, 4096), 5);
+  EXPECT_EQ(s.ReadByte(a, 8192, 4096), 1);
+
+  // Past the end the file grows; O_APPEND lands at the end.
+  EXPECT_EQ(s.Write(d, 32768, 8192, 6), 0);
+  EXPECT_EQ(s.v().Fstat(a)->size, 40960u);
+  EXPECT_EQ(HostByte(s.HostPath("f"), 40959), 6);
+  const int ap = s.Open("f", O_WRONLY | O_APPEND | O_DIRECT);
+  std::vector<std::byte> page(4096, std::byte{7});
+  ASSERT_TRUE(s.v().Write(ap, page).ok());
+  EXPECT_EQ(s.v().Fstat(a)->size, 45056u);
+  EXPECT_EQ(s.ReadByte(a, 40960, 4096), 7);
+}
+
+// An error nobody was told of: a direct write after it succeeds (ext4 takes the legacy flags on
+// the way and writes through the page cache), and every description's fsync still reports it.
+TEST(Api, AnODirectWriteAfterAnUnseenErrorLeavesItToFsync) {
+  Stack s;
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  const int b = s.Open("f", O_RDWR);
+  const int d = s.Open("f", O_RDWR | O_DIRECT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 4096, 4096, 3), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(s.Write(d, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Write(d, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(s.Fsync(b), -EIO);
+  EXPECT_EQ(s.Fsync(d), -EIO);
+  EXPECT_EQ(HostByte(s.HostPath("f"), 0), 2);
+}
+
 }  // namespace
 }  // namespace errseq

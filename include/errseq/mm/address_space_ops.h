@@ -57,6 +57,16 @@ class AddressSpaceOps {
     }
   }
 
+  // An O_DIRECT write: `data` to the store at `offset` now, past the cache (the caller has
+  // written the range's cached pages back and dropped them), the fault table deciding first as
+  // for any write of those bytes. Its error is the caller's alone: nothing is recorded, no
+  // description is told. -EINVAL: `offset` or the length is not aligned as the store needs
+  // (ext4 and block devices refuse such direct I/O too). -EOPNOTSUPP (the default): the store
+  // takes no direct writes; the caller writes through the cache instead.
+  virtual Result<size_t> WriteDirect(uint64_t /*offset*/, std::span<const std::byte> /*data*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+
   // Makes everything written so far durable (the fs's fsync tail: host fdatasync, device
   // flush). A failure here means written data may be lost.
   virtual Status Sync(bool datasync) = 0;

@@ -123,6 +123,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Sets i_size to `size` if that is larger (fallocate past the end).
   void GrowSize(uint64_t size);
 
+  // The cache's side of an O_DIRECT write of pages [first, last]: waits for their read-in and
+  // writeback to end, then drops those that are clean (after the caller wrote the range back,
+  // all of them unless a failed write left one dirty: keep_dirty). Returns whether no page of
+  // the range is left (invalidate_inode_pages2_range succeeded).
+  bool InvalidateRange(uint64_t first, uint64_t last);
+
   // Drops up to `max` clean, idle pages; returns how many. For cache eviction.
   size_t DropCleanPages(size_t max);
   // Drops every page (dirty ones included); for eviction after a final writeback.

@@ -4,8 +4,9 @@
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
 // chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
 // owning SuperBlock's `inodes_mu_`. `io_mu_` is the kernel's i_rwsem and invalidate_lock in one:
-// reads and writes hold it shared, truncate and fallocate exclusive, so that a page read in
-// from the store can never carry bytes from before a truncate or punch that was under way.
+// reads and writes hold it shared, truncate, fallocate and O_DIRECT writes exclusive, so that
+// a page read in from the store can never carry bytes from before a truncate or punch that was
+// under way, nor a cached page hide what a direct write put in the store.
 #pragma once
 
 #include <sys/stat.h>

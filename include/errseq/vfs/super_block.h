@@ -77,7 +77,10 @@ class SuperBlock final : public mm::ErrorObserver {
   Result<std::optional<mm::StoreRange>> PreadFromStore(File& f, size_t size, uint64_t offset);
   Result<size_t> Write(File& f, std::span<const std::byte> buf);
   // `sync_flags`: O_DSYNC or O_SYNC for this call only, as pwritev2's RWF_DSYNC / RWF_SYNC
-  // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's).
+  // (the write then syncs its range and reports like an O_DSYNC / O_SYNC descriptor's), and
+  // O_DIRECT for this call only (a front end that learns of it per write: FUSE).
+  // A write through an O_DIRECT description goes to the store at once, past the cache, and a
+  // failure is this call's error, recorded nowhere (WriteDirect).
   Result<size_t> Pwrite(File& f, std::span<const std::byte> buf, uint64_t offset,
                         int sync_flags = 0);
   // A kernel's writeback of a shared mapping's page through `f` (FUSE marks it
@@ -184,7 +187,14 @@ class SuperBlock final : public mm::ErrorObserver {
   std::string PathOf(const Inode& inode) const;
   // read(2)'s argument checks: readable, not a directory, `offset` within off_t.
   static Status CheckRead(File& f, uint64_t offset);
-  // `mapped_page`: WriteMappedPage (neither O_APPEND nor O_SYNC applies).
+  // O_DIRECT (ext4's direct write on Linux 6.x): the range's cached pages are written back and
+  // dropped, then the store is written (AddressSpaceOps::WriteDirect); its error is returned
+  // and recorded nowhere. Where the range cannot be emptied (an earlier writeback error is
+  // taken from the legacy flags on the way, or a page stays dirty), or the store takes no
+  // direct writes: through the cache, written back at once. Takes the io lock exclusively.
+  Result<size_t> WriteDirect(Inode& inode, std::span<const std::byte> buf, uint64_t offset,
+                             bool append, uint64_t* landed);
+  // `mapped_page`: WriteMappedPage (neither O_APPEND nor O_SYNC nor O_DIRECT applies).
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
                  size_t* written, int sync_flags = 0, bool mapped_page = false);
   // fsync and everything that behaves like it on a byte range (O_SYNC writes).
