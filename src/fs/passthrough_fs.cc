@@ -311,12 +311,13 @@ class HostFileData final : public mm::AddressSpaceOps {
     for (size_t j = 0; j < jobs.size(); ++j) results[job_run[j]] = jobs[j].result;
   }
 
-  // O_DIRECT: the bytes go to the host file now, through its page cache (the host's fsync at
-  // the caller's next fsync makes them durable, as a disk's cache flush would). Offsets and
-  // lengths must be multiples of 512 bytes, as ext4 asks of direct I/O on a disk with 512-byte
-  // logical blocks (EINVAL otherwise). A dropped write (a lying disk, `crash`) reports success.
+  // O_DIRECT: offsets and lengths in multiples of 512 bytes, as ext4 asks of direct I/O on a
+  // disk with 512-byte logical blocks.
+  uint32_t DirectAlignment() const override { return 512; }
+  // The bytes go to the host file now, through its page cache (the host's fsync at the
+  // caller's next fsync makes them durable, as a disk's cache flush would). A dropped write (a
+  // lying disk, `crash`) reports success.
   Result<size_t> WriteDirect(uint64_t offset, std::span<const std::byte> data) override {
-    if (((offset | data.size()) & (kDirectAlign - 1)) != 0) return Status::Error(-EINVAL);
     const block::FaultOutcome f = Decide(block::IoOp::kWrite, offset, data.size());
     if (f.kind == block::FaultOutcome::Kind::kFail) return Status::Error(f.err);
     if (f.kind == block::FaultOutcome::Kind::kDrop) return data.size();
@@ -439,7 +440,6 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::once_flag direct_once_;
   std::unique_ptr<block::DirectWriter> direct_;  // set once, under direct_once_
   static constexpr size_t kReadAhead = 4 << 20;
-  static constexpr uint64_t kDirectAlign = 512;
   static constexpr uint64_t kDropBehindAfter = 32 << 20, kDropBehindLag = 16 << 20;
   // Writeback runs at least this long start the host's own writeback at once.
   static constexpr uint64_t kStartWritebackMin = 256 << 10;

@@ -386,13 +386,14 @@ Result<size_t> SuperBlock::WriteDirect(Inode& inode, std::span<const std::byte> 
   // kiocb_invalidate_pages: the range's cached pages are written back and waited for, the
   // file's legacy error flags taken (filemap_write_and_wait_range's filemap_check_errors), and
   // the pages dropped. Then the store is written directly, and its error is this call's only.
+  // An unaligned write is refused only then (iomap_dio_bio_iter), as it would be on ext4.
+  const uint64_t align = m.ops().DirectAlignment();
   m.WriteRange(first, last, mm::SyncMode::kAll);
-  if (m.legacy().TestAndClear() == 0 && m.InvalidateRange(first, last)) {
+  if (align != 0 && m.legacy().TestAndClear() == 0 && m.InvalidateRange(first, last)) {
+    if (((offset | buf.size()) & (align - 1)) != 0) return Status::Error(-EINVAL);
     auto n = m.ops().WriteDirect(offset, buf);
-    if (n.err() != -EOPNOTSUPP) {
-      if (n.ok() && offset + *n > m.size()) m.GrowSize(offset + *n);
-      return n;
-    }
+    if (n.ok() && offset + *n > m.size()) m.GrowSize(offset + *n);
+    return n;
   }
   // Where that failed (iomap_dio_rw's -ENOTBLK), ext4 writes through the page cache instead,
   // then writes the range back and waits (filemap_write_and_wait_range, which takes the legacy

@@ -57,12 +57,16 @@ class AddressSpaceOps {
     }
   }
 
+  // O_DIRECT: what a direct write's offset and length must be multiples of (ext4: the disk's
+  // logical block size; a device: its own), or 0 (the default): the store takes no direct
+  // writes, and the caller writes through the cache instead.
+  virtual uint32_t DirectAlignment() const { return 0; }
+
   // An O_DIRECT write: `data` to the store at `offset` now, past the cache (the caller has
   // written the range's cached pages back and dropped them), the fault table deciding first as
   // for any write of those bytes. Its error is the caller's alone: nothing is recorded, no
-  // description is told. -EINVAL: `offset` or the length is not aligned as the store needs
-  // (ext4 and block devices refuse such direct I/O too). -EOPNOTSUPP (the default): the store
-  // takes no direct writes; the caller writes through the cache instead.
+  // description is told. REQUIRES: DirectAlignment() != 0, and `offset` and the length are
+  // multiples of it.
   virtual Result<size_t> WriteDirect(uint64_t /*offset*/, std::span<const std::byte> /*data*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
