@@ -293,9 +293,11 @@ std::string ControlServer::Handle(const std::string& line) {
     return json({{"ok", true}, {"result", s.ok() ? "0" : ErrnoName(s.err())}}).dump();
   }
   if (cmd == "evict") {
-    auto r = sb_.Evict(RelativePath(Str(req, "path")));
+    vfs::SuperBlock::Evicted why;
+    auto r = sb_.Evict(RelativePath(Str(req, "path")), &why);
     if (!r.ok()) return Error(r.status().ToString()).dump();
-    return json({{"ok", true}, {"evicted", *r}}).dump();
+    return json({{"ok", true}, {"evicted", *r}, {"why", vfs::SuperBlock::EvictedName(why)}})
+        .dump();
   }
   if (cmd == "crash") {
     if (!hooks_.crash) return Error("crash is not supported by this mount").dump();

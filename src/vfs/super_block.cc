@@ -1094,7 +1094,20 @@ Result<std::vector<DirEntry>> SuperBlock::ReadDir(std::string_view path) {
   return fs_->ReadDir(*norm);
 }
 
-Result<bool> SuperBlock::Evict(std::string_view path) {
+const char* SuperBlock::EvictedName(Evicted e) {
+  switch (e) {
+    case Evicted::kYes: return "evicted";
+    case Evicted::kNotInCore: return "not in core";
+    case Evicted::kOpen: return "open";
+    case Evicted::kDirty: return "dirty";
+    case Evicted::kPinned: return "pinned";
+  }
+  return "?";
+}
+
+Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
+  Evicted ignored;
+  Evicted& out = why ? *why : ignored;
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();
   auto attr = fs_->GetAttr(*norm);
@@ -1103,8 +1116,8 @@ Result<bool> SuperBlock::Evict(std::string_view path) {
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr->ino);
-    if (it == inodes_.end()) return false;  // not in core
-    if (it->second->open_count_ > 0) return false;
+    out = it == inodes_.end() ? Evicted::kNotInCore : Evicted::kOpen;
+    if (it == inodes_.end() || it->second->open_count_ > 0) return false;
     inode = it->second;
   }
   if (inode->has_data()) {
@@ -1114,10 +1127,13 @@ Result<bool> SuperBlock::Evict(std::string_view path) {
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr->ino);
+    out = Evicted::kOpen;  // or opened again meanwhile
     if (it == inodes_.end() || it->second != inode || inode->open_count_ > 0) return false;
     if (inode->has_data()) {
+      out = Evicted::kDirty;
       if (inode->mapping().HasDirtyPages()) return false;  // keep_dirty: data still unwritten
       errseq_t v = inode->mapping().wb_err().Load();
+      out = Evicted::kPinned;
       if (options_.evict == EvictMode::kPin && v != 0 && !Errseq::IsSeen(v)) {
         return false;  // pinned until somebody is told (SEMANTICS.md §6)
       }
@@ -1125,6 +1141,7 @@ Result<bool> SuperBlock::Evict(std::string_view path) {
     inodes_.erase(it);
   }
   if (inode->has_data()) inode->mapping().DropAllPages();
+  out = Evicted::kYes;
   return true;
 }
 

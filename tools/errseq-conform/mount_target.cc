@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -165,7 +166,7 @@ Status MountTarget::Start(const Mode& mode) {
 }
 
 Status MountTarget::Stop() {
-  for (auto& [fd, dev] : handles_) ::close(fd);
+  for (auto& [fd, path] : handles_) ::close(fd);
   handles_.clear();
   if (!managed_) {
     if (!scope_.empty()) {
@@ -193,7 +194,7 @@ std::string MountTarget::Host(const std::string& path) const {
 int MountTarget::Open(const std::string& path, int flags) {
   int fd = ::open(Host(path).c_str(), flags | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  handles_[fd] = path == "@dev";
+  handles_[fd] = path;
   return fd;
 }
 
@@ -232,7 +233,8 @@ int MountTarget::SyncFileRange(int h, uint64_t off, uint64_t len, unsigned flags
 }
 
 int MountTarget::CtlCall(const std::string& socket, const std::string& cmd,
-                         const std::string& path, const std::string& op, int err) {
+                         const std::string& path, const std::string& op, int err,
+                         nlohmann::json* reply) {
   ctl::ControlClient c;
   if (Status s = c.Connect(socket); !s.ok()) return s.err();
   nlohmann::json req = {{"cmd", cmd}};
@@ -244,6 +246,7 @@ int MountTarget::CtlCall(const std::string& socket, const std::string& cmd,
   }
   auto r = c.Call(req);
   if (!r.ok()) return r.err();
+  if (reply) *reply = *r;
   return (*r).value("ok", false) ? 0 : -EINVAL;
 }
 
@@ -275,9 +278,24 @@ int MountTarget::Heal() {
 int MountTarget::Evict(const std::string& path) {
   // The kernel may still hold the FUSE inode; drop its caches first, then ours.
   std::ofstream("/proc/sys/vm/drop_caches") << "3\n";
-  if (path == "@dev") return CtlCall(dev_.socket, "evict", "dev.img");
-  int r = CtlCall(main_.socket, "evict", scope_ + path);
-  return r == -EINVAL ? 0 : r;  // like drop_caches: a name that is gone has nothing to drop
+  const bool dev = path == "@dev";
+  const bool held = std::any_of(handles_.begin(), handles_.end(),
+                                [&](const auto& h) { return h.second == path; });
+  // close(2) of a file on a FUSE mount returns before errseqfs has the RELEASE: it may still
+  // count a description the scenario closed. While the scenario holds none on `path`, ask again
+  // while errseqfs answers "open" (2 s at most).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    nlohmann::json reply;
+    int r = dev ? CtlCall(dev_.socket, "evict", "dev.img", "", 0, &reply)
+                : CtlCall(main_.socket, "evict", scope_ + path, "", 0, &reply);
+    if (r == -EINVAL) return 0;  // like drop_caches: a name that is gone has nothing to drop
+    if (r != 0 || held || reply.value("why", "") != "open" ||
+        std::chrono::steady_clock::now() > deadline) {
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 int MountTarget::Remount() {

@@ -65,8 +65,9 @@ class MountTarget final : public Target {
   };
   Status Launch(Instance& in, const std::string& extra_opts);
   int Shutdown(Instance& in);  // errseqfs's exit status
+  // One control command; its answer in *reply when given.
   int CtlCall(const std::string& socket, const std::string& cmd, const std::string& path = "",
-              const std::string& op = "", int err = 0);
+              const std::string& op = "", int err = 0, nlohmann::json* reply = nullptr);
   std::string Host(const std::string& path) const;
 
   const bool managed_;
@@ -81,7 +82,7 @@ class MountTarget final : public Target {
   Mode mode_;
   std::string dir_;
   Instance main_, dev_;
-  std::map<int, bool> handles_;  // fd -> on the device mount
+  std::map<int, std::string> handles_;  // fd -> the scenario's path ("@dev": the device)
 };
 
 }  // namespace errseq::conform

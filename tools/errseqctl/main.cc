@@ -176,7 +176,11 @@ int main(int argc, char** argv) {
   } else if (verb == "syncfs") {
     std::printf("syncfs: %s\n", reply["result"].get<std::string>().c_str());
   } else if (verb == "evict") {
-    std::printf("%s\n", reply["evicted"].get<bool>() ? "evicted" : "kept (open, dirty or pinned)");
+    // "kept: open" may also mean a close whose release errseqfs has not had yet (the kernel
+    // sends it after close(2) returns).
+    std::printf("%s\n", reply["evicted"].get<bool>()
+                             ? "evicted"
+                             : ("kept: " + reply.value("why", std::string("?"))).c_str());
   }
   return 0;
 }

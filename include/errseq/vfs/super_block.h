@@ -153,8 +153,10 @@ class SuperBlock final : public mm::ErrorObserver {
 
   // Drops the in-core inode of `path` if no description holds it open (drop_caches for one
   // file), after writing it back. Under evict=pin an inode whose errseq holds an error nobody
-  // has seen stays in core. Returns whether it was evicted.
-  Result<bool> Evict(std::string_view path);
+  // has seen stays in core. Returns whether it was evicted; `why` (if given) says which case.
+  enum class Evicted { kYes, kNotInCore, kOpen, kDirty, kPinned };
+  Result<bool> Evict(std::string_view path, Evicted* why = nullptr);
+  static const char* EvictedName(Evicted e);
 
   // A simulated power cut: every cached page is dropped, written back or not. Data not yet
   // written back is lost, and nobody is told (as after a real power cut).
