@@ -434,11 +434,18 @@ TEST(Api, EvictPinsAnUnseenErrorByDefault) {
   ASSERT_EQ(s.v().Close(w).err(), 0);
   s.sb().Sync();
   s.Heal();
-  EXPECT_EQ(*s.sb().Evict("f"), false);  // pinned
+  vfs::SuperBlock::Evicted why;
+  EXPECT_EQ(*s.sb().Evict("f", &why), false);
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kPinned);
   int n = s.Open("f", O_RDWR);
+  EXPECT_EQ(*s.sb().Evict("f", &why), false);
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kOpen);
   EXPECT_EQ(s.Fsync(n), -EIO);
   ASSERT_EQ(s.v().Close(n).err(), 0);
-  EXPECT_EQ(*s.sb().Evict("f"), true);  // seen now: may go
+  EXPECT_EQ(*s.sb().Evict("f", &why), true);  // seen now: may go
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kYes);
+  EXPECT_EQ(*s.sb().Evict("f", &why), false);
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kNotInCore);
 }
 
 TEST(Api, EvictLinuxLosesTheUnseenError) {
