@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,25 +26,60 @@ class DeviceData final : public mm::AddressSpaceOps {
     return dev_->WriteV(first_index << mm::kPageShift, pages);
   }
 
-  // O_DIRECT on a block device: aligned to its logical block size (as Linux's
-  // blkdev_direct_IO), straight to the device and its fault rules.
-  uint32_t DirectAlignment() const override { return dev_->BlockSize(); }
+  // The device file presents 512-byte logical sectors, as a disk with 512-byte sectors on
+  // larger blocks does (512e) and as a loop device over this file sends its I/O: O_DIRECT
+  // writes and fallocate's zeroing go in multiples of 512 bytes. With the image's 4 KiB
+  // blocks as the only unit, ext4 on such a loop device failed its first journal write
+  // (EINVAL) once O_DIRECT writes went to the device. A change to part of a device block
+  // reads the block, changes it and writes it back, as such a disk does inside (so a failing
+  // read of the block fails the write).
+  uint32_t DirectAlignment() const override { return kSector; }
+  uint32_t DeviceBlockSize() const override { return kSector; }
   Result<size_t> WriteDirect(uint64_t offset, std::span<const std::byte> data) override {
-    const iovec v{const_cast<std::byte*>(data.data()), data.size()};
-    if (Status s = dev_->WriteV(offset, {&v, 1}); !s.ok()) return s;
+    if (Status s = Patch(offset, data.size(), data.data()); !s.ok()) return s;
     return data.size();
   }
   Status Sync(bool) override { return dev_->Flush(); }
   Result<uint64_t> BackingSize() override { return dev_->Size(); }
 
   // blkdev_fallocate's two zeroing modes (punch and zero-range) both write zeroes; the caller
-  // has checked the mode, the range and its alignment.
+  // has checked the mode, the range and its alignment (to 512 bytes).
   Status Fallocate(int /*mode*/, uint64_t offset, uint64_t len) override {
-    return dev_->WriteZeroes(offset, len);
+    const uint64_t bs = dev_->BlockSize();
+    const uint64_t first = (offset + bs - 1) & ~(bs - 1), last = (offset + len) & ~(bs - 1);
+    if (first >= last) return Patch(offset, len, nullptr);
+    if (Status s = Patch(offset, first - offset, nullptr); !s.ok()) return s;
+    if (Status s = dev_->WriteZeroes(first, last - first); !s.ok()) return s;
+    return Patch(last, offset + len - last, nullptr);
   }
-  uint32_t DeviceBlockSize() const override { return dev_->BlockSize(); }
 
  private:
+  static constexpr uint32_t kSector = 512;
+
+  // Writes `len` bytes at `offset` (zeros when `src` is null): whole device blocks as they are,
+  // a part of one by reading it, changing it and writing it back.
+  Status Patch(uint64_t offset, uint64_t len, const std::byte* src) {
+    if (len == 0) return Status::Ok();
+    const uint64_t bs = dev_->BlockSize();
+    const uint64_t start = offset & ~(bs - 1);
+    const uint64_t end = (offset + len + bs - 1) & ~(bs - 1);
+    if (src != nullptr && start == offset && end == offset + len) {
+      const iovec v{const_cast<std::byte*>(src), static_cast<size_t>(len)};
+      return dev_->WriteV(offset, {&v, 1});
+    }
+    std::vector<std::byte> blocks(end - start);
+    const iovec v{blocks.data(), blocks.size()};
+    if (start != offset || end != offset + len) {
+      if (Status s = dev_->ReadV(start, {&v, 1}); !s.ok()) return s;
+    }
+    if (src != nullptr) {
+      std::memcpy(blocks.data() + (offset - start), src, len);
+    } else {
+      std::memset(blocks.data() + (offset - start), 0, len);
+    }
+    return dev_->WriteV(start, {&v, 1});
+  }
+
   const std::shared_ptr<block::BlockDevice> dev_;
 };
 

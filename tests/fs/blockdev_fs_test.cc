@@ -183,5 +183,51 @@ TEST(BlockdevFs, FallocateOfTheDeviceFileIsBlkdevFallocate) {
   EXPECT_TRUE((*sb)->Unmount().ok());
 }
 
+
+// The device file takes O_DIRECT writes and fallocate in 512-byte sectors also where the
+// device's blocks are 4 KiB (an image file's): a part of a block is read, changed and written
+// back (a 512e disk), so a loop device over the file works. A direct write's failure is its own.
+TEST(BlockdevFs, SectorsOfA4KiBDeviceTakeDirectWritesAndZeroing) {
+  auto mem = std::make_shared<block::MemoryDevice>(1 << 20, 4096);
+  auto faulty = std::make_shared<block::FaultDevice>(mem);
+  vfs::MountOptions o;
+  o.writeback.start_flusher = false;
+  auto sb = vfs::SuperBlock::Mount(Make(faulty), o);
+  ASSERT_TRUE(sb.ok());
+  vfs::Vfs v(**sb);
+  const int fd = *v.Open("disk", O_RDWR);
+  const int direct = *v.Open("disk", O_RDWR | O_DIRECT);
+  std::vector<std::byte> block(4096, std::byte{0xaa}), sector(512, std::byte{0xbb});
+  ASSERT_EQ(*v.Pwrite(fd, block, 0), 4096u);
+  ASSERT_TRUE(v.Fsync(fd).ok());
+  auto dev_at = [&](uint64_t off) {
+    std::vector<std::byte> b(4096);
+    EXPECT_TRUE(mem->Read(off & ~uint64_t{4095}, b).ok());
+    return static_cast<int>(b[off & 4095]);
+  };
+  ASSERT_EQ(*v.Pwrite(direct, sector, 512), 512u);
+  EXPECT_EQ(dev_at(511), 0xaa);
+  EXPECT_EQ(dev_at(512), 0xbb) << "on the device at once";
+  EXPECT_EQ(dev_at(1024), 0xaa);
+  EXPECT_EQ(v.Pwrite(direct, sector, 100).err(), -EINVAL) << "not on a sector";
+  ASSERT_EQ(v.Fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 1024, 1024).err(), 0);
+  EXPECT_EQ(dev_at(1023), 0xbb);
+  EXPECT_EQ(dev_at(1024), 0);
+  EXPECT_EQ(dev_at(2047), 0);
+  EXPECT_EQ(dev_at(2048), 0xaa);
+
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(block::IoOp::kRead);
+  faulty->faults().Load({rule});
+  EXPECT_EQ(v.Pwrite(direct, sector, 2048).err(), -EIO) << "reading the block failed";
+  faulty->faults().Clear();
+  EXPECT_EQ(dev_at(2048), 0xaa);
+  EXPECT_EQ(v.Fsync(fd).err(), 0) << "nothing recorded";
+  EXPECT_EQ(v.Fsync(direct).err(), 0);
+  v.Close(fd).IgnoreError();
+  v.Close(direct).IgnoreError();
+  EXPECT_TRUE((*sb)->Unmount().ok());
+}
+
 }  // namespace
 }  // namespace errseq::fs

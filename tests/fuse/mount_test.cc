@@ -1526,8 +1526,9 @@ TEST(Mount, BlockdevImageAsOneFile) {
   ::close(b);
   EXPECT_NE(RunProgram({"chmod", "0600", dev}), 0) << "the device file has no stored mode";
   EXPECT_EQ(RunProgram({"touch", dev}), 0);
-  // fallocate as of a block device (an image's blocks are 4 KiB): punch and zero-range write
-  // zeroes, nothing is allocated, a range not aligned to a block is refused.
+  // fallocate as of a block device with 512-byte sectors: punch and zero-range write zeroes
+  // (part of a 4 KiB block of the image too), nothing is allocated, a range not aligned to a
+  // sector is refused.
   int c = ::open(dev.c_str(), O_RDWR);
   ASSERT_GE(c, 0);
   std::string r(16384, 'r');
@@ -1536,11 +1537,13 @@ TEST(Mount, BlockdevImageAsOneFile) {
   EXPECT_EQ(::fallocate(c, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 12288, 4096), 0) << errno;
   EXPECT_EQ(::fallocate(c, 0, 0, 4096), -1);
   EXPECT_EQ(errno, EOPNOTSUPP);
-  EXPECT_EQ(::fallocate(c, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 512, 512), -1);
+  EXPECT_EQ(::fallocate(c, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 100, 512), -1);
   EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(::fallocate(c, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 512, 1024), 0) << errno;
   std::string got(16384, 'x');
   ASSERT_EQ(::pread(c, got.data(), got.size(), 0), 16384);
-  const std::string want = std::string(4096, 'r') + std::string(4096, '\0') +
+  const std::string want = std::string(512, 'r') + std::string(1024, '\0') +
+                           std::string(2560, 'r') + std::string(4096, '\0') +
                            std::string(4096, 'r') + std::string(4096, '\0');
   EXPECT_TRUE(got == want) << "through the mount";
   EXPECT_EQ(::fsync(c), 0);
