@@ -2249,5 +2249,56 @@ TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
+
+// A kernel file system on errseqfs's device file: ext4 on a loop device that reads and writes
+// the file with direct I/O (512-byte sectors), errseqfs the disk that fails when told. Until
+// 2026-11-27 night, once direct writes went to the device, the loop device's 512-byte writes
+// were refused (the image's 4 KiB blocks) and mkfs.ext4's file system could not be mounted.
+TEST(Mount, Ext4OnALoopDeviceOverTheDeviceFile) {
+  SKIP_WITHOUT_FUSE();
+  if (RunProgram({"sh", "-c", "command -v losetup && command -v mkfs.ext4"}) != 0) {
+    GTEST_SKIP() << "losetup or mkfs.ext4 missing";
+  }
+  Mount m({"fs=blockdev"}, /*blockdev_image=*/true);
+  ASSERT_EQ(::truncate(m.src().c_str(), 64 << 20), 0);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  std::string out;
+  if (RunProgram({"losetup", "-f", "--show", "--direct-io=on", m.Path("src")}, &out) != 0) {
+    GTEST_SKIP() << "no loop device: " << out;
+  }
+  const std::string dev = out.substr(0, out.find('\n'));
+  const std::string ext4 = std::filesystem::path(m.src()).parent_path() / "ext4";
+  ::mkdir(ext4.c_str(), 0755);
+  struct Undo {  // whatever happens below, nothing stays mounted or attached
+    std::string dev, dir;
+    ~Undo() {
+      if (IsMounted(dir)) RunProgram({"umount", dir});
+      RunProgram({"losetup", "-d", dev});
+    }
+  } undo{dev, ext4};
+  ASSERT_EQ(RunProgram({"mkfs.ext4", "-q", "-F", dev}, &out), 0) << out;
+  ASSERT_EQ(RunProgram({"mount", "-t", "ext4", dev, ext4}, &out), 0) << out;
+  std::vector<char> data(1 << 20, 'e');
+  int fd = ::open((ext4 + "/a").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  EXPECT_EQ(::fsync(fd), 0) << strerror(errno);
+  ::close(fd);
+
+  // The disk fails: ext4's fsync of new data says so.
+  ASSERT_EQ(m.Ctl({"fail", "write", "device"}), 0);
+  fd = ::open((ext4 + "/b").c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  errno = 0;
+  EXPECT_EQ(::fsync(fd), -1);
+  EXPECT_EQ(errno, EIO);
+  ::close(fd);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(RunProgram({"umount", ext4}), 0);
+  EXPECT_EQ(RunProgram({"losetup", "-d", dev}), 0);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 }  // namespace
 }  // namespace errseq::testing
