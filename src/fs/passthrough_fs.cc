@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -130,7 +131,28 @@ Result<int> OpenBeneathOf(int root, const std::string& path, int flags, mode_t m
 // Thread-safety: `mu_` guards the resolved paths.
 class RuleResolver {
  public:
-  using Id = std::pair<dev_t, ino_t>;
+  // A host file: its device, inode number and birth time. The birth time tells a new file from
+  // a removed one whose inode number it got (ext4 gives a freed number out again at once): until
+  // 2026-11-27 a rule resolved to a file that was then removed failed the writes of the next new
+  // file for up to a second. 0 where the host keeps no birth time.
+  struct Id {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    int64_t born_ns = 0;
+    bool operator==(const Id&) const = default;
+  };
+  static std::optional<Id> IdOf(int fd) {
+    struct statx sx {};
+    if (::statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_BTIME,
+                &sx) != 0 ||
+        !S_ISREG(sx.stx_mode)) {
+      return std::nullopt;
+    }
+    const int64_t born = (sx.stx_mask & STATX_BTIME)
+                             ? sx.stx_btime.tv_sec * int64_t{1000000000} + sx.stx_btime.tv_nsec
+                             : 0;
+    return Id{makedev(sx.stx_dev_major, sx.stx_dev_minor), sx.stx_ino, born};
+  }
   explicit RuleResolver(std::shared_ptr<const DirFdCache::Fd> root) : root_(std::move(root)) {}
 
   // Appends to *names each path= of `table` that names the host file `id` now and is neither
@@ -167,9 +189,7 @@ class RuleResolver {
     auto fd = OpenBeneathOf(root_->get(), std::string(path), O_PATH | O_NOFOLLOW);
     if (!fd.ok()) return std::nullopt;
     FdCloser c(*fd);
-    struct stat st;
-    if (::fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-    return Id{st.st_dev, st.st_ino};
+    return IdOf(*fd);
   }
 
   const std::shared_ptr<const DirFdCache::Fd> root_;  // an O_PATH descriptor of the root
@@ -190,7 +210,7 @@ class HostFileData final : public mm::AddressSpaceOps {
   HostFileData(int fd, const struct stat& st, std::string path,
                std::shared_ptr<block::FaultInjector> faults, std::shared_ptr<RuleResolver> resolver)
       : fd_(fd), path_(std::move(path)), faults_(std::move(faults)),
-        resolver_(std::move(resolver)), id_{st.st_dev, st.st_ino} {}
+        resolver_(std::move(resolver)), id_{st.st_dev, st.st_ino, 0} {}
   ~HostFileData() override { ::close(fd_); }
 
   int fd() const { return fd_; }
@@ -408,7 +428,7 @@ class HostFileData final : public mm::AddressSpaceOps {
       path = path_;
       others = others_;
     }
-    if (resolver_) resolver_->AddAliases(faults_->Current(), id_, path, &others);
+    if (resolver_) resolver_->AddAliases(faults_->Current(), Id(), path, &others);
     return faults_->Apply({op, off, len, path, others});
   }
   Status Fault(block::IoOp op, uint64_t off, uint64_t len) const {
@@ -449,7 +469,16 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::vector<std::string> others_;  // GUARDED_BY(mu_): its other names (hard links)
   const std::shared_ptr<block::FaultInjector> faults_;
   const std::shared_ptr<RuleResolver> resolver_;
-  const RuleResolver::Id id_;  // the host file's identity
+  // The host file's identity, its birth time read at the first fault decision (only then is
+  // it needed).
+  const RuleResolver::Id& Id() const {
+    std::call_once(id_once_, [this] {
+      if (auto i = RuleResolver::IdOf(fd_)) id_ = *i;
+    });
+    return id_;
+  }
+  mutable std::once_flag id_once_;
+  mutable RuleResolver::Id id_;  // written once, under id_once_
 };
 
 // One open directory of the host: a descriptor of it for the description's life, so that its

@@ -152,14 +152,23 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
 }
 
 void SuperBlock::Released(File& f) {
-  bool shrink;
+  bool shrink, gone;
   {
     std::lock_guard lock(inodes_mu_);
-    shrink = --f.inode_->open_count_ == 0 && inodes_.size() > options_.inode_cache_limit;
+    const bool last = --f.inode_->open_count_ == 0;
+    shrink = last && inodes_.size() > options_.inode_cache_limit;
+    gone = last && f.inode_->unlinked_;
   }
+  if (gone) Discard(*f.inode_);
   // Files held open can grow the cache past its limit; it shrinks back as they are closed
   // (each cached file holds host descriptors), not only when the next file comes in.
   if (shrink) ShrinkInodeCache();
+}
+
+void SuperBlock::Discard(Inode& inode) {
+  if (!inode.has_data()) return;
+  inode.mapping().DropAllPages();
+  wb_->ReleaseClean();  // off the dirty list now, not at the flusher's next pass
 }
 
 std::string SuperBlock::PathOf(const Inode& inode) const {
@@ -929,17 +938,22 @@ Status SuperBlock::Unlink(std::string_view path, NodeAttr* removed) {
   auto attr = fs_->UnlinkFile(*norm);
   if (!attr.ok()) return attr.status();
   if (removed) *removed = *attr;
-  std::lock_guard lock(inodes_mu_);
-  auto it = inodes_.find(attr->ino);
-  if (it == inodes_.end()) return Status::Ok();
-  if (attr->nlink <= 1) {
-    // The inode leaves the table now: a new file that gets the same number gets a new Inode
-    // with a zero errseq (SEMANTICS.md §2). Open descriptions keep the old one.
-    it->second->unlinked_ = true;
-    inodes_.erase(it);
-  } else {
-    ForgetName(*it->second, *norm);  // other links remain: it stays, known by another name
+  std::shared_ptr<Inode> gone;
+  {
+    std::lock_guard lock(inodes_mu_);
+    auto it = inodes_.find(attr->ino);
+    if (it == inodes_.end()) return Status::Ok();
+    if (attr->nlink <= 1) {
+      // The inode leaves the table now: a new file that gets the same number gets a new Inode
+      // with a zero errseq (SEMANTICS.md §2). Open descriptions keep the old one.
+      it->second->unlinked_ = true;
+      if (it->second->open_count_ == 0) gone = it->second;
+      inodes_.erase(it);
+    } else {
+      ForgetName(*it->second, *norm);  // other links remain: it stays, known by another name
+    }
   }
+  if (gone) Discard(*gone);
   return Status::Ok();
 }
 
@@ -992,19 +1006,24 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* 
   if (Status s = fs_->Rename(*f, *t); !s.ok()) return s;
   if (dst.ok() && dst->ino == src->ino) return Status::Ok();  // two links of one file: no-op
   if (replaced && dst.ok()) *replaced = *dst;
-  std::lock_guard lock(inodes_mu_);
-  if (dst.ok() && !S_ISDIR(dst->mode)) {
-    auto it = inodes_.find(dst->ino);
-    if (it != inodes_.end()) {
-      if (dst->nlink <= 1) {
-        it->second->unlinked_ = true;
-        inodes_.erase(it);
-      } else {
-        ForgetName(*it->second, *t);  // the replaced file lives on under another name
+  std::shared_ptr<Inode> gone;
+  {
+    std::lock_guard lock(inodes_mu_);
+    if (dst.ok() && !S_ISDIR(dst->mode)) {
+      auto it = inodes_.find(dst->ino);
+      if (it != inodes_.end()) {
+        if (dst->nlink <= 1) {
+          it->second->unlinked_ = true;
+          if (it->second->open_count_ == 0) gone = it->second;
+          inodes_.erase(it);
+        } else {
+          ForgetName(*it->second, *t);  // the replaced file lives on under another name
+        }
       }
     }
+    MoveNames(*f, *t, /*swap=*/false);
   }
-  MoveNames(*f, *t, /*swap=*/false);
+  if (gone) Discard(*gone);
   return Status::Ok();
 }
 

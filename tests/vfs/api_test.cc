@@ -1026,5 +1026,29 @@ TEST(Api, AnODirectWriteAfterAnUnseenErrorLeavesItToFsync) {
   EXPECT_EQ(HostByte(s.HostPath("f"), 0), 2);
 }
 
+
+// A fault rule's path that names a host file errseq never opened is resolved to that file
+// (a hard link made on the source). Once the file is removed, a new file the host gives the
+// same inode number is another file: the rule does not fail its writes (until 2026-11-27 it did
+// for up to a second, until the rule was resolved again; the conformance runner's scenarios,
+// each in a new directory, met it once removed files' descriptors were closed at once).
+TEST(Api, ARuleForARemovedFileMissesANewFileWithItsInodeNumber) {
+  Stack s;
+  std::ofstream(s.HostPath("a")) << "made on the host";
+  struct stat st;
+  ASSERT_EQ(::stat(s.HostPath("a").c_str(), &st), 0);
+  const ino_t old_ino = st.st_ino;
+  s.Fail("0 * write error EIO path=a");
+  const int c = s.Open("c", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(c, 0, 4096, 1), 0);
+  ASSERT_EQ(s.Fsync(c), 0);  // the rule is resolved now: a names the host's inode old_ino
+  ASSERT_EQ(::unlink(s.HostPath("a").c_str()), 0);
+  const int b = s.Open("b", O_RDWR | O_CREAT);
+  ASSERT_EQ(::stat(s.HostPath("b").c_str(), &st), 0);
+  if (st.st_ino != old_ino) GTEST_SKIP() << "the host did not give the number out again";
+  ASSERT_EQ(s.Write(b, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Fsync(b), 0) << "a rule for the removed file failed the new one";
+}
+
 }  // namespace
 }  // namespace errseq

@@ -186,6 +186,10 @@ class SuperBlock final : public mm::ErrorObserver {
   Result<std::shared_ptr<Inode>> GetInode(const std::string& path, const NodeAttr& attr,
                                           std::shared_ptr<mm::AddressSpaceOps> data = nullptr);
   void Released(File& f);  // the last descriptor of `f` is gone
+  // A file with no name left and no open description is gone (Linux: its last iput evicts it,
+  // truncate_inode_pages_final): its pages are dropped, dirty ones too, never written back, so
+  // no error can come of them. Called without inodes_mu_.
+  void Discard(Inode& inode);
   std::string PathOf(const Inode& inode) const;
   // read(2)'s argument checks: readable, not a directory, `offset` within off_t.
   static Status CheckRead(File& f, uint64_t offset);
