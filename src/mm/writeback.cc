@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace errseq::mm {
@@ -137,6 +138,18 @@ std::vector<std::shared_ptr<Mapping>> Writeback::TakeDirty(bool all) {
     }
   }
   return out;
+}
+
+void Writeback::Forget(Mapping& m) {
+  std::shared_ptr<Mapping> held;  // released after mu_
+  std::lock_guard lock(mu_);
+  if (!m.on_dirty_list_) return;
+  auto it = std::find_if(dirty_list_.begin(), dirty_list_.end(),
+                         [&](const std::shared_ptr<Mapping>& p) { return p.get() == &m; });
+  if (it == dirty_list_.end()) return;
+  m.on_dirty_list_ = false;
+  held = std::move(*it);
+  dirty_list_.erase(it);
 }
 
 void Writeback::ReleaseClean() {

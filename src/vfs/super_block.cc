@@ -168,7 +168,7 @@ void SuperBlock::Released(File& f) {
 void SuperBlock::Discard(Inode& inode) {
   if (!inode.has_data()) return;
   inode.mapping().DropAllPages();
-  wb_->ReleaseClean();  // off the dirty list now, not at the flusher's next pass
+  wb_->Forget(inode.mapping());  // off the dirty list now, not at the flusher's next pass
 }
 
 std::string SuperBlock::PathOf(const Inode& inode) const {

@@ -99,6 +99,9 @@ class Writeback {
   // flusher would let go of them at its next pass): an evicted inode's mapping, and the host
   // descriptor behind it, is then freed at once instead of up to a flusher interval later.
   void ReleaseClean();
+  // Takes one mapping off the dirty list (a file gone with its pages: SuperBlock::Discard),
+  // without a pass over the others'.
+  void Forget(Mapping& m);
   void Stop();
 
   // Accounting, called by Mapping.
