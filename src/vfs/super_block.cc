@@ -941,20 +941,24 @@ Status SuperBlock::Unlink(std::string_view path, NodeAttr* removed) {
   std::shared_ptr<Inode> gone;
   {
     std::lock_guard lock(inodes_mu_);
-    auto it = inodes_.find(attr->ino);
-    if (it == inodes_.end()) return Status::Ok();
-    if (attr->nlink <= 1) {
-      // The inode leaves the table now: a new file that gets the same number gets a new Inode
-      // with a zero errseq (SEMANTICS.md §2). Open descriptions keep the old one.
-      it->second->unlinked_ = true;
-      if (it->second->open_count_ == 0) gone = it->second;
-      inodes_.erase(it);
-    } else {
-      ForgetName(*it->second, *norm);  // other links remain: it stays, known by another name
-    }
+    gone = NameRemoved(attr->ino, *norm, attr->nlink);
   }
   if (gone) Discard(*gone);
   return Status::Ok();
+}
+
+std::shared_ptr<Inode> SuperBlock::NameRemoved(uint64_t ino, const std::string& path,
+                                               uint32_t nlink) {
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return nullptr;
+  if (nlink > 1) {
+    ForgetName(*it->second, path);  // other links remain: it stays, known by another name
+    return nullptr;
+  }
+  std::shared_ptr<Inode> inode = std::move(it->second);
+  inodes_.erase(it);
+  inode->unlinked_ = true;
+  return inode->open_count_ == 0 ? inode : nullptr;
 }
 
 void SuperBlock::ForgetName(Inode& inode, const std::string& path) {
@@ -1009,18 +1013,7 @@ Status SuperBlock::Rename(std::string_view from, std::string_view to, NodeAttr* 
   std::shared_ptr<Inode> gone;
   {
     std::lock_guard lock(inodes_mu_);
-    if (dst.ok() && !S_ISDIR(dst->mode)) {
-      auto it = inodes_.find(dst->ino);
-      if (it != inodes_.end()) {
-        if (dst->nlink <= 1) {
-          it->second->unlinked_ = true;
-          if (it->second->open_count_ == 0) gone = it->second;
-          inodes_.erase(it);
-        } else {
-          ForgetName(*it->second, *t);  // the replaced file lives on under another name
-        }
-      }
-    }
+    if (dst.ok() && !S_ISDIR(dst->mode)) gone = NameRemoved(dst->ino, *t, dst->nlink);
     MoveNames(*f, *t, /*swap=*/false);
   }
   if (gone) Discard(*gone);

@@ -244,6 +244,12 @@ class SuperBlock final : public mm::ErrorObserver {
   std::atomic<uint64_t> next_file_id_{1};
   std::atomic<bool> unmounted_{false};
 
+  // The name `path` of the in-core inode of host inode `ino` went away (an unlink, or a rename
+  // over it); the file had `nlink` names. Its last: the inode leaves the table (a new file that
+  // gets the number gets a new Inode with a zero errseq, SEMANTICS.md §2; open descriptions
+  // keep the old one), and is returned if no description holds it, for Discard. Else another
+  // of its names takes the place of `path` (ForgetName). REQUIRES: inodes_mu_ held.
+  std::shared_ptr<Inode> NameRemoved(uint64_t ino, const std::string& path, uint32_t nlink);
   // The name `path` went away (unlink, or replaced by a rename): if `inode` was known by it,
   // another of its names takes its place. REQUIRES: inodes_mu_ held.
   void ForgetName(Inode& inode, const std::string& path);
