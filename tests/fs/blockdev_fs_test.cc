@@ -25,6 +25,26 @@ std::unique_ptr<BlockdevFs> Make(std::shared_ptr<block::BlockDevice> dev) {
   return r.ok() ? std::move(*r) : nullptr;
 }
 
+// A 1 MiB device of `block_size`-byte blocks behind a fault device, mounted as the device file
+// "disk" with the flusher off, and the syscall-shaped API over it.
+struct Disk {
+  explicit Disk(uint32_t block_size)
+      : mem(std::make_shared<block::MemoryDevice>(1 << 20, block_size)),
+        faulty(std::make_shared<block::FaultDevice>(mem)) {
+    vfs::MountOptions o;
+    o.writeback.start_flusher = false;
+    auto r = vfs::SuperBlock::Mount(Make(faulty), o);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return;
+    sb = std::move(*r);
+    v = std::make_unique<vfs::Vfs>(*sb);
+  }
+  std::shared_ptr<block::MemoryDevice> mem;
+  std::shared_ptr<block::FaultDevice> faulty;
+  std::unique_ptr<vfs::SuperBlock> sb;
+  std::unique_ptr<vfs::Vfs> v;
+};
+
 TEST(BlockdevFs, OpenRefusesBadSizesAndNames) {
   auto odd = BlockdevFs::Open(std::make_shared<block::MemoryDevice>(4096 + 512, 512), "disk");
   ASSERT_FALSE(odd.ok());
@@ -100,13 +120,11 @@ TEST(BlockdevFs, DataPathIsTheDevice) {
 // allocated. A refused call changes nothing; a zeroing the device fails is the call's error,
 // not a writeback error, and the cache holds what the device does.
 TEST(BlockdevFs, FallocateOfTheDeviceFileIsBlkdevFallocate) {
-  auto mem = std::make_shared<block::MemoryDevice>(1 << 20, 512);
-  auto faulty = std::make_shared<block::FaultDevice>(mem);
-  vfs::MountOptions o;
-  o.writeback.start_flusher = false;
-  auto sb = vfs::SuperBlock::Mount(Make(faulty), o);
-  ASSERT_TRUE(sb.ok());
-  vfs::Vfs v(**sb);
+  Disk d(512);
+  ASSERT_TRUE(d.sb);
+  auto& mem = d.mem;
+  auto& faulty = d.faulty;
+  vfs::Vfs& v = *d.v;
   const int fd = *v.Open("disk", O_RDWR);
   auto fill = [&](uint64_t off, size_t len, int byte) {
     std::vector<std::byte> b(len, std::byte(byte));
@@ -180,7 +198,7 @@ TEST(BlockdevFs, FallocateOfTheDeviceFileIsBlkdevFallocate) {
   EXPECT_EQ(file_at(32768), 0xcc) << "the dirty page was dropped; the device kept its bytes";
   EXPECT_EQ(v.Fsync(fd).err(), 0);
   v.Close(fd).IgnoreError();
-  EXPECT_TRUE((*sb)->Unmount().ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
 
@@ -188,13 +206,9 @@ TEST(BlockdevFs, FallocateOfTheDeviceFileIsBlkdevFallocate) {
 // device's blocks are 4 KiB (an image file's): a part of a block is read, changed and written
 // back (a 512e disk), so a loop device over the file works. A direct write's failure is its own.
 TEST(BlockdevFs, SectorsOfA4KiBDeviceTakeDirectWritesAndZeroing) {
-  auto mem = std::make_shared<block::MemoryDevice>(1 << 20, 4096);
-  auto faulty = std::make_shared<block::FaultDevice>(mem);
-  vfs::MountOptions o;
-  o.writeback.start_flusher = false;
-  auto sb = vfs::SuperBlock::Mount(Make(faulty), o);
-  ASSERT_TRUE(sb.ok());
-  vfs::Vfs v(**sb);
+  Disk d(4096);
+  ASSERT_TRUE(d.sb);
+  vfs::Vfs& v = *d.v;
   const int fd = *v.Open("disk", O_RDWR);
   const int direct = *v.Open("disk", O_RDWR | O_DIRECT);
   std::vector<std::byte> block(4096, std::byte{0xaa}), sector(512, std::byte{0xbb});
@@ -202,7 +216,7 @@ TEST(BlockdevFs, SectorsOfA4KiBDeviceTakeDirectWritesAndZeroing) {
   ASSERT_TRUE(v.Fsync(fd).ok());
   auto dev_at = [&](uint64_t off) {
     std::vector<std::byte> b(4096);
-    EXPECT_TRUE(mem->Read(off & ~uint64_t{4095}, b).ok());
+    EXPECT_TRUE(d.mem->Read(off & ~uint64_t{4095}, b).ok());
     return static_cast<int>(b[off & 4095]);
   };
   ASSERT_EQ(*v.Pwrite(direct, sector, 512), 512u);
@@ -218,15 +232,15 @@ TEST(BlockdevFs, SectorsOfA4KiBDeviceTakeDirectWritesAndZeroing) {
 
   block::FaultRule rule;
   rule.ops = static_cast<uint32_t>(block::IoOp::kRead);
-  faulty->faults().Load({rule});
+  d.faulty->faults().Load({rule});
   EXPECT_EQ(v.Pwrite(direct, sector, 2048).err(), -EIO) << "reading the block failed";
-  faulty->faults().Clear();
+  d.faulty->faults().Clear();
   EXPECT_EQ(dev_at(2048), 0xaa);
   EXPECT_EQ(v.Fsync(fd).err(), 0) << "nothing recorded";
   EXPECT_EQ(v.Fsync(direct).err(), 0);
   v.Close(fd).IgnoreError();
   v.Close(direct).IgnoreError();
-  EXPECT_TRUE((*sb)->Unmount().ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
 }  // namespace
