@@ -185,7 +185,9 @@ class Mount {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    for (int i = 0; i < 200; ++i) {
+    // Up to 20 s: with a sanitizer build compiling beside it, 5 s were not always enough for
+    // errseqfs to mount here (the differential test failed to start it twice, 2026-11-27).
+    for (int i = 0; i < 800; ++i) {
       if (IsMounted(mnt_) && ::access(sock_.c_str(), F_OK) == 0) return true;
       int st;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) {
