@@ -539,16 +539,9 @@ bool Mapping::InvalidateRange(uint64_t first, uint64_t last) {
   Lock lock(mu_);
   cv_.wait(lock, [&] { return !AnyBusyIn(first, last); });
   DropFrom(first, /*dirty_too=*/false, SIZE_MAX, last + 1);
-  for (auto it = chunks_.lower_bound(first >> kChunkShift);
-       it != chunks_.end() && (it->first << kChunkShift) <= last; ++it) {
-    const uint64_t base = it->first << kChunkShift;
-    for (size_t slot = 0; slot < kChunkPages; ++slot) {
-      if (it->second->pages[slot].data && base + slot >= first && base + slot <= last) {
-        return false;
-      }
-    }
-  }
-  return true;
+  bool dirty_left = false;  // no page is busy now: what is left is dirty
+  ForEachTagged(/*writeback=*/false, first, last, [&](uint64_t, Page&) { dirty_left = true; });
+  return !dirty_left;
 }
 
 void Mapping::DropAllPages() {

@@ -167,6 +167,9 @@ void SuperBlock::Released(File& f) {
 
 void SuperBlock::Discard(Inode& inode) {
   if (!inode.has_data()) return;
+  // A write that failed before is not dropped with the pages: under the delayed policy its
+  // held-back error is recorded now (syncfs still hears of it).
+  inode.mapping().FlushDelayedErrors();
   inode.mapping().DropAllPages();
   wb_->Forget(inode.mapping());  // off the dirty list now, not at the flusher's next pass
 }
@@ -360,7 +363,7 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   uint64_t landed = offset;
   const bool direct = !mapped_page && ((f.flags() | sync_flags) & O_DIRECT) != 0;
   auto n = [&]() -> Result<size_t> {
-    if (direct) return WriteDirect(inode, buf, offset, append, &landed);
+    if (direct) return WriteDirect(f, buf, offset, append, &landed);
     std::shared_lock io(inode.io_mu_);
     return m.Write(offset, buf, append, &landed);
   }();
@@ -383,8 +386,9 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   return Status::Ok();
 }
 
-Result<size_t> SuperBlock::WriteDirect(Inode& inode, std::span<const std::byte> buf,
-                                       uint64_t offset, bool append, uint64_t* landed) {
+Result<size_t> SuperBlock::WriteDirect(File& f, std::span<const std::byte> buf, uint64_t offset,
+                                       bool append, uint64_t* landed) {
+  Inode& inode = f.inode();
   mm::Mapping& m = inode.mapping();
   std::unique_lock io(inode.io_mu_);  // no buffered write or read-in of the file meanwhile
   if (append) offset = m.size();
@@ -398,7 +402,14 @@ Result<size_t> SuperBlock::WriteDirect(Inode& inode, std::span<const std::byte> 
   // An unaligned write is refused only then (iomap_dio_bio_iter), as it would be on ext4.
   const uint64_t align = m.ops().DirectAlignment();
   m.WriteRange(first, last, mm::SyncMode::kAll);
-  if (align != 0 && m.legacy().TestAndClear() == 0 && m.InvalidateRange(first, last)) {
+  const int pending = align != 0 ? m.legacy().TestAndClear() : 0;
+  if (pending != 0 && options_.profile == Profile::kLegacy) {
+    // Under legacy tracking those flags are the only record: the direct write that takes them
+    // reports them, as generic_file_direct_write did before 4.13, or nobody would be told.
+    Report(f, pending, 0, "write(O_DIRECT)");
+    return Status::Error(pending);
+  }
+  if (align != 0 && pending == 0 && m.InvalidateRange(first, last)) {
     if (((offset | buf.size()) & (align - 1)) != 0) return Status::Error(-EINVAL);
     auto n = m.ops().WriteDirect(offset, buf);
     if (n.ok() && offset + *n > m.size()) m.GrowSize(offset + *n);

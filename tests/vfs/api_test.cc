@@ -1050,5 +1050,40 @@ TEST(Api, ARuleForARemovedFileMissesANewFileWithItsInodeNumber) {
   EXPECT_EQ(s.Fsync(b), 0) << "a rule for the removed file failed the new one";
 }
 
+
+// Under legacy tracking the flags are an error's only record: a direct write that takes them
+// reports them (as before 4.13), or nobody would ever be told.
+TEST(Api, UnderLegacyTrackingADirectWriteReportsTheErrorItTakes) {
+  Stack s(testing::WithProfile(vfs::Profile::kLegacy));
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  const int d = s.Open("f", O_RDWR | O_DIRECT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 4096, 4096, 3), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(s.Write(d, 0, 4096, 2), -EIO);
+  EXPECT_EQ(s.Write(d, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Fsync(a), 0) << "taken by the direct write";
+}
+
+// A held-back error (delayed policy) of a file that is then removed unopened is recorded, not
+// dropped with the file's pages: syncfs hears of it.
+TEST(Api, ARemovedFilesHeldBackErrorStillReachesSyncfs) {
+  Stack s(testing::WithPolicy(mm::FailurePolicy::kDelayed));
+  const int other = s.Open("g", O_RDWR | O_CREAT);
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 2), 0);
+  s.sb().Sync();  // fails; the delayed policy holds the error back
+  s.Heal();
+  ASSERT_EQ(s.v().Close(a).err(), 0);
+  ASSERT_TRUE(s.sb().Unlink("f").ok());
+  EXPECT_EQ(s.Syncfs(other), -EIO);
+}
+
 }  // namespace
 }  // namespace errseq

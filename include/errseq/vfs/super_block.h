@@ -197,8 +197,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // dropped, then the store is written (AddressSpaceOps::WriteDirect); its error is returned
   // and recorded nowhere. Where the range cannot be emptied (an earlier writeback error is
   // taken from the legacy flags on the way, or a page stays dirty), or the store takes no
-  // direct writes: through the cache, written back at once. Takes the io lock exclusively.
-  Result<size_t> WriteDirect(Inode& inode, std::span<const std::byte> buf, uint64_t offset,
+  // direct writes: through the cache, written back at once. Under legacy tracking a pending
+  // error taken from the flags is this write's (pre-4.13). Takes the io lock exclusively.
+  Result<size_t> WriteDirect(File& f, std::span<const std::byte> buf, uint64_t offset,
                              bool append, uint64_t* landed);
   // `mapped_page`: WriteMappedPage (neither O_APPEND nor O_SYNC nor O_DIRECT applies).
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
