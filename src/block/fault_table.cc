@@ -75,4 +75,13 @@ std::vector<FaultTable::RuleStats> FaultTable::Stats() const {
   return out;
 }
 
+std::optional<uint32_t> VerbOps(std::string_view op) {
+  constexpr uint32_t kRead = static_cast<uint32_t>(IoOp::kRead);
+  constexpr uint32_t kWrite = static_cast<uint32_t>(IoOp::kWrite);
+  if (op == "read") return kRead;
+  if (op == "write") return kWrite;
+  if (op == "all") return kRead | kWrite;
+  return std::nullopt;
+}
+
 }  // namespace errseq::block

@@ -200,10 +200,9 @@ std::string ControlServer::Handle(const std::string& line) {
     const std::string op = Str(req, "op", "write");
     const std::string what = Str(req, "what", "device");
     block::FaultRule r;
-    if (op == "read") r.ops = static_cast<uint32_t>(block::IoOp::kRead);
-    else if (op == "write") r.ops = static_cast<uint32_t>(block::IoOp::kWrite);
-    else if (op == "all") r.ops = block::kAllOps;
-    else return Error(fmt::format("unknown operation '{}' (expected read, write or all)", op)).dump();
+    auto ops = block::VerbOps(op);
+    if (!ops) return Error(fmt::format("unknown operation '{}' (expected read, write or all)", op)).dump();
+    r.ops = *ops;
     int e = ErrnoFromName(Str(req, "errno", "EIO"));
     if (e == 0) return Error(fmt::format("unknown errno '{}'", Str(req, "errno"))).dump();
     r.err = -e;

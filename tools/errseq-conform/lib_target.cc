@@ -158,9 +158,9 @@ int LibTarget::Unlink(const std::string& path) { return sb_->Unlink(path).err();
 
 int LibTarget::Fail(const std::string& op, const std::string& path, int err) {
   block::FaultRule r;
-  r.ops = op == "read"    ? static_cast<uint32_t>(block::IoOp::kRead)
-          : op == "write" ? static_cast<uint32_t>(block::IoOp::kWrite)
-                          : block::kAllOps;
+  auto ops = block::VerbOps(op);  // the scenario parser took only read, write and all
+  if (!ops) return -EINVAL;
+  r.ops = *ops;
   r.err = err;
   if (!path.empty() && path != "@dev") {
     auto norm = vfs::NormalizePath(path);  // the form the file system matches rules against

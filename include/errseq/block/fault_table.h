@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,6 +32,13 @@ namespace errseq::block {
 
 enum class IoOp : uint32_t { kRead = 1, kWrite = 2, kFlush = 4, kDiscard = 8 };
 inline constexpr uint32_t kAllOps = 1 | 2 | 4 | 8;
+
+// The operations of the scenario verb `fail OP data PATH` / `fail OP device` (errseqctl,
+// errseq-conform): `read`, `write`, or `all`, which is both. Not flushes or discards: the verb
+// fails the blocks that hold the data, as the kernel's scenario runner does (a flush there
+// succeeds, so an fsync with nothing left to write reports 0). A table (`load`) names `flush`
+// and `discard`, or `all` four, where they are wanted. Unknown names: nullopt.
+std::optional<uint32_t> VerbOps(std::string_view op);
 
 struct FaultRule {
   enum class Action { kError, kDrop, kDelay };
