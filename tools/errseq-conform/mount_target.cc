@@ -142,6 +142,7 @@ Status MountTarget::Start(const Mode& mode) {
   Stop().IgnoreError();
   mode_ = mode;
   handles_.clear();
+  armed_.clear();
   if (!managed_) {
     main_ = {root_, root_, ctl_, -1};
     scope_ = fmt::format("errseq-conform-{}-{}", ::getpid(), ++runs_);
@@ -260,16 +261,21 @@ int MountTarget::Sync() {
 int MountTarget::Unlink(const std::string& path) { return Errno(::unlink(Host(path).c_str())); }
 
 int MountTarget::Fail(const std::string& op, const std::string& path, int err) {
-  if (path == "@dev") return CtlCall(dev_.socket, "fail", "", op, err);
-  if (path.empty()) {  // the whole device: every mount this target runs
-    int r = CtlCall(main_.socket, "fail", "", op, err);
+  int r;
+  if (path == "@dev") {
+    r = CtlCall(dev_.socket, "fail", "", op, err);
+  } else if (path.empty()) {  // the whole device: every mount this target runs
+    r = CtlCall(main_.socket, "fail", "", op, err);
     if (managed_ && r == 0) r = CtlCall(dev_.socket, "fail", "", op, err);
-    return r;
+  } else {
+    r = CtlCall(main_.socket, "fail", scope_ + path, op, err);
   }
-  return CtlCall(main_.socket, "fail", scope_ + path, op, err);
+  if (r == 0) armed_.push_back({op, path, err});
+  return r;
 }
 
 int MountTarget::Heal() {
+  armed_.clear();
   int r = CtlCall(main_.socket, "heal");
   if (managed_ && r == 0) r = CtlCall(dev_.socket, "heal");
   return r;
@@ -304,7 +310,13 @@ int MountTarget::Remount() {
   if (Shutdown(main_) < 0 || Shutdown(dev_) < 0) return -EIO;
   // An unmount that reports lost data still remounts: the scenario reads what is on disk.
   if (!Launch(main_, "").ok()) return -EIO;
-  return Launch(dev_, ",fs=blockdev").ok() ? 0 : -EIO;
+  if (!Launch(dev_, ",fs=blockdev").ok()) return -EIO;
+  std::vector<Armed> again = std::move(armed_);
+  armed_.clear();
+  for (const Armed& a : again) {
+    if (int r = Fail(a.op, a.path, a.err); r != 0) return r;
+  }
+  return 0;
 }
 
 }  // namespace errseq::conform

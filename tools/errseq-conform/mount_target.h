@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "errseq/ctl/control_client.h"
 #include "target.h"
@@ -83,6 +84,14 @@ class MountTarget final : public Target {
   std::string dir_;
   Instance main_, dev_;
   std::map<int, std::string> handles_;  // fd -> the scenario's path ("@dev": the device)
+  // The faults armed since the last heal, oldest first ({op, path, errno}): a remount launches
+  // new errseqfs processes, and they are armed again, as the kernel target's faults (in the
+  // file below its loop device) outlive its remount.
+  struct Armed {
+    std::string op, path;
+    int err;
+  };
+  std::vector<Armed> armed_;
 };
 
 }  // namespace errseq::conform
