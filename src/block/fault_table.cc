@@ -34,9 +34,13 @@ FaultOutcome FaultTable::Evaluate(const IoDesc& io) {
   for (size_t i = 0; i < rules_.size(); ++i) {
     const FaultRule& r = rules_[i];
     if ((r.ops & op) == 0) continue;
-    if (!r.path.empty() && r.path != io.path &&
-        std::find(io.other_paths.begin(), io.other_paths.end(), r.path) == io.other_paths.end()) {
-      continue;
+    if (!r.path.empty()) {
+      if (!r.file.empty() && !io.file.empty()) {
+        if (r.file != io.file) continue;
+      } else if (r.path != io.path && std::find(io.other_paths.begin(), io.other_paths.end(),
+                                                r.path) == io.other_paths.end()) {
+        continue;
+      }
     }
     if (io.op != IoOp::kFlush && !Overlaps(r, io.offset, io.length)) continue;
     if (r.action == FaultRule::Action::kDrop && io.op == IoOp::kRead) continue;

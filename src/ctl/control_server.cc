@@ -211,6 +211,7 @@ std::string ControlServer::Handle(const std::string& line) {
       if (r.path.empty()) return Error("fail ... data needs a PATH inside the mount").dump();
       auto attr = sb_.Stat(r.path);
       if (!attr.ok()) return Error(fmt::format("{}: {}", r.path, attr.status().ToString())).dump();
+      r.file = sb_.FileIdentity(r.path);  // the blocks now holding PATH's data: this file's
     } else if (what != "device") {
       return Error(fmt::format("expected 'data PATH' or 'device', got '{}'", what)).dump();
     }

@@ -140,6 +140,10 @@ class RuleResolver {
     ino_t ino = 0;
     int64_t born_ns = 0;
     bool operator==(const Id&) const = default;
+    // For block::FaultRule::file.
+    std::string Text() const {
+      return std::to_string(dev) + ":" + std::to_string(ino) + ":" + std::to_string(born_ns);
+    }
   };
   static std::optional<Id> IdOf(int fd) {
     struct statx sx {};
@@ -429,7 +433,7 @@ class HostFileData final : public mm::AddressSpaceOps {
       others = others_;
     }
     if (resolver_) resolver_->AddAliases(faults_->Current(), Id(), path, &others);
-    return faults_->Apply({op, off, len, path, others});
+    return faults_->Apply({op, off, len, path, others, IdText()});
   }
   Status Fault(block::IoOp op, uint64_t off, uint64_t len) const {
     block::FaultOutcome f = Decide(op, off, len);
@@ -473,12 +477,20 @@ class HostFileData final : public mm::AddressSpaceOps {
   // it needed).
   const RuleResolver::Id& Id() const {
     std::call_once(id_once_, [this] {
-      if (auto i = RuleResolver::IdOf(fd_)) id_ = *i;
+      if (auto i = RuleResolver::IdOf(fd_)) {
+        id_ = *i;
+        id_text_ = i->Text();
+      }
     });
     return id_;
   }
+  const std::string& IdText() const {
+    Id();
+    return id_text_;
+  }
   mutable std::once_flag id_once_;
-  mutable RuleResolver::Id id_;  // written once, under id_once_
+  mutable RuleResolver::Id id_;       // written once, under id_once_
+  mutable std::string id_text_;       // written once, under id_once_ (empty: unknown)
 };
 
 // One open directory of the host: a descriptor of it for the description's life, so that its
@@ -706,6 +718,14 @@ Result<vfs::NodeAttr> PassthroughFs::GetAttrOf(mm::AddressSpaceOps& data) {
   struct stat st;
   if (::fstat(static_cast<HostFileData&>(data).fd(), &st) != 0) return Errno();
   return ToAttr(st);
+}
+
+std::string PassthroughFs::FileIdentity(const std::string& path) {
+  auto fd = OpenBeneath(path, O_PATH | O_NOFOLLOW);
+  if (!fd.ok()) return {};
+  FdCloser c(*fd);
+  auto id = RuleResolver::IdOf(*fd);
+  return id ? id->Text() : std::string();
 }
 
 void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& path,

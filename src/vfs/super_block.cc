@@ -788,6 +788,11 @@ void SuperBlock::Recorded(Event e) {
 
 // ---- names ---------------------------------------------------------------------------------
 
+std::string SuperBlock::FileIdentity(std::string_view path) {
+  auto norm = NormalizePath(path);
+  return norm.ok() ? fs_->FileIdentity(*norm) : std::string();
+}
+
 Result<NodeAttr> SuperBlock::Stat(std::string_view path) {
   auto norm = NormalizePath(path);
   if (!norm.ok()) return norm.status();

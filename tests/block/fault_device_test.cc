@@ -178,6 +178,29 @@ TEST_F(FaultDeviceTest, PathRuleNeverMatchesDeviceIo) {
             FaultOutcome::Kind::kPass);
 }
 
+// A rule bound to a file (FaultRule::file) matches that file's I/O under any name and no other
+// file's under its name; I/O that carries no identity is matched by name.
+TEST(FaultTable, ABoundRuleMatchesItsFileNotItsName) {
+  FaultRule r;
+  r.ops = static_cast<uint32_t>(IoOp::kWrite);
+  r.path = "f";
+  r.file = "id-1";
+  FaultTable t({r});
+  EXPECT_EQ(t.Evaluate({IoOp::kWrite, 0, 4096, "g", {}, "id-1"}).err, -EIO);
+  EXPECT_EQ(t.Evaluate({IoOp::kWrite, 0, 4096, "f", {}, "id-2"}).kind, FaultOutcome::Kind::kPass);
+  EXPECT_EQ(t.Evaluate({IoOp::kWrite, 0, 4096, "f"}).err, -EIO);
+  EXPECT_EQ(t.Evaluate({IoOp::kWrite, 0, 4096, ""}).kind, FaultOutcome::Kind::kPass);
+}
+
+// The scenario verb's `all` is reads and writes of the data, not flushes (the kernel's scenario
+// runner fails the blocks only); a table's `all` is every operation.
+TEST(FaultTable, VerbAllIsReadsAndWrites) {
+  EXPECT_EQ(VerbOps("read"), static_cast<uint32_t>(IoOp::kRead));
+  EXPECT_EQ(VerbOps("write"), static_cast<uint32_t>(IoOp::kWrite));
+  EXPECT_EQ(VerbOps("all"), static_cast<uint32_t>(IoOp::kRead) | static_cast<uint32_t>(IoOp::kWrite));
+  EXPECT_EQ(VerbOps("flush"), std::nullopt);
+}
+
 TEST_F(FaultDeviceTest, NewTableStartsFreshCountersAndClearDisarms) {
   Load("0 * write error EIO nth=1");
   EXPECT_EQ(Write(0, 1), -EIO);

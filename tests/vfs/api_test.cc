@@ -1051,6 +1051,36 @@ TEST(Api, ARuleForARemovedFileMissesANewFileWithItsInodeNumber) {
 }
 
 
+// A rule armed the way `errseqctl fail write data f` arms it (bound to the file f names then,
+// SuperBlock::FileIdentity) follows that file through a rename and misses a new file given its
+// name, as a fault on the blocks that held f's data does on Linux; a table's path= rule (no
+// identity) goes by name at each write. Until 2026-11-28 both went by name: found by
+// scripts/scn_fuzz.py (an unlinked file still open failed with the new file's rule).
+TEST(Api, AnArmedRuleFollowsItsFileThroughARename) {
+  Stack s;
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  block::FaultRule bound;
+  bound.ops = static_cast<uint32_t>(block::IoOp::kWrite);
+  bound.path = "f";
+  bound.file = s.sb().FileIdentity("f");
+  ASSERT_FALSE(bound.file.empty());
+  s.faults()->Load({bound});
+  ASSERT_TRUE(s.sb().Rename("f", "g").ok());
+  const int n = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(n, 0, 4096, 2), 0);
+  EXPECT_EQ(s.Fsync(n), 0) << "the new file named f failed";
+  ASSERT_EQ(s.Write(a, 0, 4096, 3), 0);
+  EXPECT_EQ(s.Fsync(a), -EIO) << "the renamed file did not";
+  s.Heal();
+  s.Fail("0 * write error EIO path=f");  // by name
+  ASSERT_EQ(s.Write(n, 0, 4096, 4), 0);
+  EXPECT_EQ(s.Fsync(n), -EIO);
+  ASSERT_EQ(s.Write(a, 0, 4096, 5), 0);
+  EXPECT_EQ(s.Fsync(a), 0);
+}
+
 // Under legacy tracking the flags are an error's only record: a direct write that takes them
 // reports them (as before 4.13), or nobody would ever be told.
 TEST(Api, UnderLegacyTrackingADirectWriteReportsTheErrorItTakes) {

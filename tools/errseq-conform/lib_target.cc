@@ -166,6 +166,7 @@ int LibTarget::Fail(const std::string& op, const std::string& path, int err) {
     auto norm = vfs::NormalizePath(path);  // the form the file system matches rules against
     if (!norm.ok()) return norm.err();
     r.path = *norm;
+    r.file = sb_->FileIdentity(r.path);  // the file it names now, as the kernel's blocks
   }
   rules_.insert(rules_.begin(), r);  // the newest rule decides
   faults_->Load(rules_);

@@ -12,7 +12,7 @@
 // Ranges apply to reads, writes and discards; a flush has no range and matches every rule whose
 // operations include flush. A rule without a path matches every I/O (device I/O and file I/O
 // alike); a rule with a path matches only I/O that a file system issues for that path (its
-// range then counts bytes of that file).
+// range then counts bytes of that file), or for the file it named when armed (`file`).
 //
 // Thread-safety: the rules are immutable after construction; counters are relaxed atomics, so
 // any number of threads may Evaluate() at once.
@@ -49,6 +49,12 @@ struct FaultRule {
   uint64_t start = 0;
   uint64_t length = kToEnd;  // kToEnd: to the end of the device or file
   std::string path;          // empty: any I/O
+  // The file `path` named when the rule was armed (FileSystem::FileIdentity), where the file
+  // system can tell: the rule then matches that file's I/O whatever its names are now (after a
+  // rename, after its unlink) and not a new file that takes the name, as a fault on the
+  // blocks that held the file's data does on Linux. Empty: `path` is matched by name at each
+  // I/O (fault tables).
+  std::string file;
   Action action = Action::kError;
   int err = -5;               // kError: negative errno (default -EIO)
   uint32_t delay_ms = 0;      // kDelay
@@ -75,6 +81,8 @@ struct IoDesc {
   std::string_view path;  // empty for device I/O
   // Other names of the same file (hard links): a rule's path= matches any of them too.
   std::span<const std::string> other_paths = {};
+  // The file's identity (FaultRule::file), empty where the file system has none.
+  std::string_view file = {};
 };
 
 class FaultTable {

@@ -40,6 +40,7 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<Created> CreateOpen(const std::string& path, mode_t mode, bool exclusive) override;
   Result<vfs::NodeAttr> GetAttrOf(mm::AddressSpaceOps& data) override;
   Status SetAttrOf(mm::AddressSpaceOps& data, const vfs::AttrChange& change) override;
+  std::string FileIdentity(const std::string& path) override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& path,
                const std::vector<std::string>& other_names) override;
   Status Truncate(const std::string& path, uint64_t size) override;

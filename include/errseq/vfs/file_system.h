@@ -128,6 +128,10 @@ class FileSystem {
   virtual Status SetAttrOf(mm::AddressSpaceOps& /*data*/, const AttrChange& /*change*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
+  // Who the regular file `path` is, for a fault rule armed on it now (block::FaultRule::file):
+  // a string that no other file, and no later file given the name, has. Empty where the file
+  // system cannot tell (its rules then match by name).
+  virtual std::string FileIdentity(const std::string& /*path*/) { return {}; }
   // The file's names changed (rename, link, unlink of one of its links): fault rules match
   // `path` and any of `other_names`.
   virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*path*/,

@@ -117,6 +117,8 @@ class SuperBlock final : public mm::ErrorObserver {
 
   // lstat(2): a symlink at the end of `path` is described, not followed.
   Result<NodeAttr> Stat(std::string_view path);
+  // The identity of the file `path` names now, for a fault rule (FileSystem::FileIdentity).
+  std::string FileIdentity(std::string_view path);
   Status Symlink(std::string_view target, std::string_view path);
   Result<std::string> Readlink(std::string_view path);
   NodeAttr Fstat(File& f);
