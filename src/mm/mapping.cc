@@ -19,6 +19,14 @@ int64_t NowNs() {
       .count();
 }
 
+// What a failed read of pages into the cache tells the reader (and a write that needed the
+// page): EIO, whatever the store said, as Linux's page cache does (a folio its read left not
+// uptodate is -EIO in filemap_read_folio and in a write's read of the block; checked on 6.18:
+// ext4 over a disk whose reads fail with ENOSPC, pread EIO).
+Status ReadFailure(const Status& s) {
+  return s.ok() ? s : Status::Error(-EIO, s.message());
+}
+
 }  // namespace
 
 Mapping::Mapping(std::shared_ptr<AddressSpaceOps> ops, Writeback* wb, Options options)
@@ -169,7 +177,7 @@ Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_wri
       iov.push_back({p.data.get(), kPageSize});
     }
     lock.unlock();
-    Status s = ops_->ReadPages(index, iov);
+    Status s = ReadFailure(ops_->ReadPages(index, iov));
     lock.lock();
     for (uint64_t j : idx) {
       Page* p = Find(j);
@@ -280,7 +288,7 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
           std::vector<iovec> iov(k);
           for (size_t j = 0; j < k; ++j) iov[j] = {out.data() + done + j * kPageSize, kPageSize};
           lock.unlock();
-          Status s = ops_->ReadPages(index, iov);
+          Status s = ReadFailure(ops_->ReadPages(index, iov));
           lock.lock();
           if (!s.ok()) {
             if (done == 0) return s;
@@ -320,7 +328,7 @@ Result<std::optional<StoreRange>> Mapping::ReadFromStore(uint64_t offset, size_t
   auto r = ops_->ReadRange(offset, want);
   if (!r.ok()) {
     if (r.err() == -EOPNOTSUPP) return kNone;
-    return r.status();
+    return ReadFailure(r.status());
   }
   return std::optional<StoreRange>(*r);
 }
