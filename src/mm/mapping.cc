@@ -2,6 +2,7 @@
 #include "errseq/mm/mapping.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -144,6 +145,28 @@ uint64_t Mapping::LastTagged() {
 
 // ---- reading pages in ----------------------------------------------------------------------
 
+// How many pages after `index` a read of `pages` pages (from `index` on) reads in with it,
+// after Linux's readahead (mm/readahead.c), which decides which pages a later read finds in
+// the cache and so which later reads reach the disk (and its faults): at the start of the file,
+// the initial window (4x a 1-page read, 2x up to 8 pages, then the maximum, 32 pages); where
+// more pages just before `index` are cached than are asked for (a sequential reader's trail),
+// those pages and the request, up to the maximum; otherwise (a random read) only the pages
+// asked for. A reader's own position is not tracked (Linux keeps it per description).
+size_t Mapping::ReadaheadAfter(uint64_t index, size_t pages) {
+  constexpr size_t kMax = 32;  // 128 KiB, Linux's default for a disk
+  size_t window = pages;
+  if (index == 0) {
+    size_t p = std::bit_ceil(std::max<size_t>(pages, 1));
+    window = p <= kMax / 32 ? 4 * p : p <= kMax / 4 ? 2 * p : kMax;
+  } else {
+    size_t trail = 0;
+    while (trail < kMax && trail < index && Find(index - 1 - trail)) ++trail;
+    if (trail > pages) window = std::min(trail + pages, kMax);
+  }
+  window = std::min<size_t>(std::max(window, pages), 256);
+  return window - 1;
+}
+
 Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_write,
                                         size_t readahead) {
   for (;;) {
@@ -190,6 +213,12 @@ Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_wri
       }
     }
     cv_.notify_all();
+    if (!s.ok() && idx.size() > 1) {
+      // As Linux: a failed readahead is no error of its own; the page asked for is read
+      // again alone, and its read decides (a fault in a page after it does not fail it).
+      readahead = 0;
+      continue;
+    }
     if (!s.ok()) return s;
   }
 }
@@ -276,6 +305,7 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
     if (offset >= sz) return size_t{0};
     const size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), sz - offset));
     uint64_t pos = offset;
+    bool one_by_one = false;  // a run of uncached pages failed: read the rest page by page
     while (done < want) {
       const uint64_t index = pos >> kPageShift;
       const size_t in = static_cast<size_t>(pos & kPageMask);
@@ -284,12 +314,19 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
       if (!options_.cache_reads && in == 0) {
         // Whole pages nobody has cached: from the store straight into `out`. Absence is
         // checked under the lock, so a write that finished before this read is seen.
-        if (size_t k = UncachedRun(index, std::min<size_t>((want - done) / kPageSize, 256))) {
+        if (size_t k = UncachedRun(index, one_by_one ? 1 : std::min<size_t>((want - done) / kPageSize, 256))) {
           std::vector<iovec> iov(k);
           for (size_t j = 0; j < k; ++j) iov[j] = {out.data() + done + j * kPageSize, kPageSize};
           lock.unlock();
           Status s = ReadFailure(ops_->ReadPages(index, iov));
           lock.lock();
+          if (!s.ok() && k > 1) {
+            // Page by page from here, as Linux reads the pages a failed readahead left: the
+            // read returns what precedes the first page that fails, or fails if that is the
+            // first.
+            one_by_one = true;
+            continue;
+          }
           if (!s.ok()) {
             if (done == 0) return s;
             break;
@@ -299,7 +336,7 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
           continue;
         }
       }
-      auto r = GetPage(lock, index, /*for_write=*/false, std::min<size_t>(pages_left + 31, 255));
+      auto r = GetPage(lock, index, /*for_write=*/false, ReadaheadAfter(index, pages_left));
       if (!r.ok()) {
         if (done == 0) return r.status();
         break;

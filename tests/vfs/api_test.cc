@@ -1081,6 +1081,27 @@ TEST(Api, AnArmedRuleFollowsItsFileThroughARename) {
   EXPECT_EQ(s.Fsync(a), 0);
 }
 
+// A read whose readahead runs into a page the disk cannot read is not failed by it: the page
+// asked for is read again alone (Linux's read_folio after a failed readahead); a read of
+// several pages returns what precedes the first bad one, as Linux's filemap_read does.
+TEST(Api, AFailedReadaheadFailsOnlyThePagesThatCannotBeRead) {
+  Stack s;
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  for (int i = 0; i < 16; ++i) ASSERT_EQ(s.Write(a, i * 4096, 4096, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  ASSERT_EQ(s.v().Close(a).err(), 0);
+  ASSERT_TRUE(s.sb().Evict("f").ok());
+  s.Fail("8192 4096 read error EIO path=f");  // page 2 only
+  const int r = s.Open("f", O_RDONLY);
+  EXPECT_EQ(s.ReadByte(r, 0, 100), 1) << "readahead over page 2 failed page 0";
+  EXPECT_EQ(s.ReadByte(r, 8192, 100), -EIO);
+  std::vector<std::byte> b(4 * 4096);
+  auto n = s.v().Pread(r, b, 4096);  // pages 1-4, whole: page 2 fails
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, 4096u) << "the pages before the bad one";
+  EXPECT_EQ(s.ReadByte(r, 12288, 4096), 1);
+}
+
 // Under legacy tracking the flags are an error's only record: a direct write that takes them
 // reports them (as before 4.13), or nobody would ever be told.
 TEST(Api, UnderLegacyTrackingADirectWriteReportsTheErrorItTakes) {

@@ -195,6 +195,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // until it is not under writeback. May drop and retake `lock`. `readahead` pages after it
   // that are not cached are read in the same call.
   Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write, size_t readahead);
+  size_t ReadaheadAfter(uint64_t index, size_t pages);  // mu_ held
   // Page for a write that covers it whole: no read-in needed.
   Page* GetPageForOverwrite(Lock& lock, uint64_t index);
   // cache_reads=false: how many whole pages from `index` (at most max_pages) are not cached.
