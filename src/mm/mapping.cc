@@ -314,7 +314,8 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
       if (!options_.cache_reads && in == 0) {
         // Whole pages nobody has cached: from the store straight into `out`. Absence is
         // checked under the lock, so a write that finished before this read is seen.
-        if (size_t k = UncachedRun(index, one_by_one ? 1 : std::min<size_t>((want - done) / kPageSize, 256))) {
+        const size_t run = one_by_one ? 1 : std::min<size_t>((want - done) / kPageSize, 256);
+        if (size_t k = UncachedRun(index, run)) {
           std::vector<iovec> iov(k);
           for (size_t j = 0; j < k; ++j) iov[j] = {out.data() + done + j * kPageSize, kPageSize};
           lock.unlock();
