@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
@@ -25,6 +26,7 @@
 
 #include "errseq/block/direct_writer.h"
 #include "errseq/block/posix_io.h"
+#include "errseq/core/read_file.h"
 #include "errseq/fs/creator.h"
 #include "errseq/vfs/path.h"
 
@@ -726,6 +728,17 @@ std::string PassthroughFs::FileIdentity(const std::string& path) {
   FdCloser c(*fd);
   auto id = RuleResolver::IdOf(*fd);
   return id ? id->Text() : std::string();
+}
+
+size_t PassthroughFs::ReadaheadKb() {
+  struct stat st;
+  if (::fstat(root_fd_, &st) == 0) {
+    auto text = ReadFile(fmt::format("/sys/class/bdi/{}:{}/read_ahead_kb", major(st.st_dev),
+                                     minor(st.st_dev)));
+    size_t kb = 0;
+    if (text.ok() && std::sscanf(text->c_str(), "%zu", &kb) == 1) return kb;
+  }
+  return FileSystem::ReadaheadKb();
 }
 
 void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& path,

@@ -145,80 +145,122 @@ uint64_t Mapping::LastTagged() {
 
 // ---- reading pages in ----------------------------------------------------------------------
 
-// How many pages after `index` a read of `pages` pages (from `index` on) reads in with it,
-// after Linux's readahead (mm/readahead.c), which decides which pages a later read finds in
-// the cache and so which later reads reach the disk (and its faults): at the start of the file,
-// the initial window (4x a 1-page read, 2x up to 8 pages, then the maximum, 32 pages); where
-// more pages just before `index` are cached than are asked for (a sequential reader's trail),
-// those pages and the request, up to the maximum; otherwise (a random read) only the pages
-// asked for. A reader's own position is not tracked (Linux keeps it per description).
-size_t Mapping::ReadaheadAfter(uint64_t index, size_t pages) {
-  constexpr size_t kMax = 32;  // 128 KiB, Linux's default for a disk
-  size_t window = pages;
-  if (index == 0) {
-    size_t p = std::bit_ceil(std::max<size_t>(pages, 1));
-    window = p <= kMax / 32 ? 4 * p : p <= kMax / 4 ? 2 * p : kMax;
+// Linux's readahead (mm/readahead.c) decides which pages a read brings into the cache, and so
+// which later reads reach the disk and its faults. SyncReadahead is page_cache_sync_ra: the
+// initial window for a read at the start of the file, one longer than the window allows, or
+// one that starts where the description's last read ended (its page or the next); else a
+// window grown from the run of cached pages before `index` (doubled when that run reaches the
+// start of the file) when the run is longer than the read; else only the pages asked for.
+void Mapping::SyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req) {
+  const size_t max = options_.readahead_pages;
+  if (max == 0) return ReadWindow(lock, index, req, UINT64_MAX);
+  const uint64_t prev_index = ra.prev_pos >> kPageShift;
+  if (index == 0 || req > max || index - prev_index <= 1) {
+    ra.start = index;
+    ra.size = InitialWindow(req, max);
+    ra.async_size = ra.size > req ? ra.size - req : ra.size / 2;
   } else {
-    size_t trail = 0;
-    while (trail < kMax && trail < index && Find(index - 1 - trail)) ++trail;
-    if (trail > pages) window = std::min(trail + pages, kMax);
+    size_t run = 0;
+    while (run < max && run < index && Find(index - 1 - run)) ++run;
+    if (run <= req) return ReadWindow(lock, index, req, UINT64_MAX);
+    if (run == index) run *= 2;
+    ra.start = index;
+    ra.size = std::min(run + req, max);
+    ra.async_size = 1;
   }
-  window = std::min<size_t>(std::max(window, pages), 256);
-  return window - 1;
+  ReadWindow(lock, ra.start, ra.size, ra.start + ra.size - ra.async_size);
 }
 
-Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_write,
-                                        size_t readahead) {
-  for (;;) {
-    if (Page* p = Find(index)) {
-      if (p->locked || (for_write && p->writeback)) {
-        cv_.wait(lock);
-        continue;
-      }
-      return p;
-    }
-    const uint64_t sz = size_.load(std::memory_order_relaxed);
-    if ((index << kPageShift) >= sz) {  // wholly past EOF: nothing on disk to read
-      Page& p = Insert(index);
-      std::memset(p.data.get(), 0, kPageSize);
-      p.uptodate = true;
-      return &p;
-    }
-    // Read in this page and up to `readahead` uncached pages after it, below EOF.
-    std::vector<uint64_t> idx{index};
-    for (size_t k = 1; k <= readahead; ++k) {
-      uint64_t j = index + k;
-      if ((j << kPageShift) >= sz || Find(j)) break;
-      idx.push_back(j);
-    }
+// page_cache_async_ra: a read's batch of cached pages ends at `index`, which carries the mark.
+// The description's window was the one that set it: the next window follows it, larger. Else
+// (another description's mark) a window after the cached run from `index` on, grown from it.
+void Mapping::AsyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req) {
+  const size_t max = options_.readahead_pages;
+  Page* p = Find(index);
+  if (max == 0 || p->writeback) return;
+  p->ra_mark = false;
+  if (index == ra.start + ra.size - ra.async_size) {
+    ra.start += ra.size;
+    ra.size = std::max(ra.size, NextWindow(ra.size, max));
+  } else {
+    size_t run = 1;
+    while (run <= max && Find(index + run)) ++run;
+    if (run > max) return;
+    ra.start = index + run;
+    ra.size = NextWindow(run + req, max);
+  }
+  ra.async_size = ra.size;
+  ReadWindow(lock, ra.start, ra.size, ra.start);
+}
+
+void Mapping::ReadWindow(Lock& lock, uint64_t first, size_t count, uint64_t mark) {
+  struct Run {
+    uint64_t first;
     std::vector<iovec> iov;
-    iov.reserve(idx.size());
-    for (uint64_t j : idx) {
-      Page& p = Insert(j);
-      p.locked = true;
-      ++nlocked_;
-      iov.push_back({p.data.get(), kPageSize});
-    }
-    lock.unlock();
-    Status s = ReadFailure(ops_->ReadPages(index, iov));
-    lock.lock();
-    for (uint64_t j : idx) {
+  };
+  std::vector<Run> runs;
+  const uint64_t sz = size_.load(std::memory_order_relaxed);
+  const uint64_t end_index = (sz + kPageSize - 1) >> kPageShift;
+  const uint64_t last = std::min<uint64_t>(first + std::min<size_t>(count, 256), end_index);
+  for (uint64_t j = first; j < last; ++j) {
+    if (Find(j)) continue;
+    if (runs.empty() || runs.back().first + runs.back().iov.size() != j) runs.push_back({j, {}});
+    Page& p = Insert(j);
+    p.locked = true;
+    p.ra_mark = j == mark;
+    ++nlocked_;
+    runs.back().iov.push_back({p.data.get(), kPageSize});
+  }
+  if (runs.empty()) return;
+  lock.unlock();
+  std::vector<bool> ok;
+  ok.reserve(runs.size());
+  for (const Run& run : runs) ok.push_back(ops_->ReadPages(run.first, run.iov).ok());
+  lock.lock();
+  for (size_t r = 0; r < runs.size(); ++r) {
+    for (size_t k = 0; k < runs[r].iov.size(); ++k) {
+      const uint64_t j = runs[r].first + k;
       Page* p = Find(j);
       p->locked = false;
       --nlocked_;
-      if (s.ok()) {
-        p->uptodate = true;
-      } else {
-        Erase(j);
-      }
+      // A page whose read failed stays, not uptodate (and marked, if it was): readahead is no
+      // error of its own; a read that needs the page reads it again alone (GetPage).
+      p->uptodate = ok[r];
     }
-    cv_.notify_all();
-    if (!s.ok() && idx.size() > 1) {
-      // As Linux: a failed readahead is no error of its own; the page asked for is read
-      // again alone, and its read decides (a fault in a page after it does not fail it).
-      readahead = 0;
+  }
+  cv_.notify_all();
+}
+
+Result<Mapping::Page*> Mapping::GetPage(Lock& lock, uint64_t index, bool for_write) {
+  for (;;) {
+    Page* p = Find(index);
+    if (p && (p->locked || (for_write && p->writeback))) {
+      cv_.wait(lock);
       continue;
     }
+    if (p && p->uptodate) return p;
+    const uint64_t sz = size_.load(std::memory_order_relaxed);
+    if ((index << kPageShift) >= sz) {  // wholly past EOF: nothing on disk to read
+      if (!p) p = &Insert(index);
+      std::memset(p->data.get(), 0, kPageSize);
+      p->uptodate = true;
+      return p;
+    }
+    // Not cached, or left by a read that failed: read this page alone (read_folio). A page
+    // that cannot be read stays, not uptodate, as Linux leaves its folio: readahead passes
+    // over it and the next read that needs it reads it again.
+    if (!p) p = &Insert(index);
+    p->locked = true;
+    ++nlocked_;
+    iovec iov{p->data.get(), kPageSize};
+    lock.unlock();
+    Status s = ReadFailure(ops_->ReadPages(index, std::span<const iovec>(&iov, 1)));
+    lock.lock();
+    p = Find(index);
+    p->locked = false;
+    --nlocked_;
+    p->uptodate = s.ok();
+    cv_.notify_all();
     if (!s.ok()) return s;
   }
 }
@@ -232,15 +274,12 @@ size_t Mapping::UncachedRun(uint64_t index, size_t max_pages) {
 Mapping::Page* Mapping::GetPageForOverwrite(Lock& lock, uint64_t index) {
   for (;;) {
     Page* p = Find(index);
-    if (!p) {
-      Page& fresh = Insert(index);
-      fresh.uptodate = true;  // about to be overwritten whole
-      return &fresh;
-    }
+    if (!p) p = &Insert(index);
     if (p->locked || p->writeback) {
       cv_.wait(lock);
       continue;
     }
+    p->uptodate = true;  // about to be overwritten whole
     return p;
   }
 }
@@ -276,7 +315,7 @@ Result<size_t> Mapping::Write(uint64_t offset, std::span<const std::byte> data, 
       if (in == 0 && n == kPageSize) {
         page = GetPageForOverwrite(lock, index);
       } else {
-        auto r = GetPage(lock, index, /*for_write=*/true, 0);
+        auto r = GetPage(lock, index, /*for_write=*/true);
         if (!r.ok()) {
           if (done == 0) return r.status();
           break;  // a short write, as write(2) would give
@@ -297,20 +336,25 @@ Result<size_t> Mapping::Write(uint64_t offset, std::span<const std::byte> data, 
   return done;
 }
 
-Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
+Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out, ReadaheadState* ra) {
+  ReadaheadState fresh;
+  if (!ra) ra = &fresh;
   size_t done = 0;
   {
     Lock lock(mu_);
     const uint64_t sz = size_.load(std::memory_order_relaxed);
     if (offset >= sz) return size_t{0};
     const size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), sz - offset));
+    const uint64_t end_index = (offset + want + kPageSize - 1) >> kPageShift;
     uint64_t pos = offset;
+    uint64_t last_pos = ra->prev_pos;  // where the description's last read ended, so far
+    uint64_t batch_last = 0;    // the cached pages being copied run to here (filemap_get_pages)
+    bool in_batch = false;
     bool one_by_one = false;  // a run of uncached pages failed: read the rest page by page
     while (done < want) {
       const uint64_t index = pos >> kPageShift;
       const size_t in = static_cast<size_t>(pos & kPageMask);
       const size_t n = std::min<size_t>(kPageSize - in, want - done);
-      size_t pages_left = (want - done + in + kPageSize - 1) / kPageSize;
       if (!options_.cache_reads && in == 0) {
         // Whole pages nobody has cached: from the store straight into `out`. Absence is
         // checked under the lock, so a write that finished before this read is seen.
@@ -334,10 +378,28 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
           }
           pos += k * kPageSize;
           done += k * kPageSize;
+          last_pos = pos;
           continue;
         }
       }
-      auto r = GetPage(lock, index, /*for_write=*/false, ReadaheadAfter(index, pages_left));
+      if (!in_batch || index > batch_last) {
+        // A new batch (filemap_get_pages): readahead first if this page is not cached; then
+        // the cached pages from here on within the read, at most a folio batch (31), ending at
+        // the first that is not uptodate. When the last carries the mark, the next window is
+        // read ahead.
+        const size_t req = static_cast<size_t>(end_index - index);
+        if (!Find(index)) SyncReadahead(lock, *ra, index, req);
+        batch_last = index;
+        if (Page* p = Find(index)) {
+          while (p->uptodate && batch_last + 1 < end_index && batch_last + 1 - index < 31 &&
+                 (p = Find(batch_last + 1))) {
+            ++batch_last;
+          }
+          if (Find(batch_last)->ra_mark) AsyncReadahead(lock, *ra, batch_last, req);
+        }
+        in_batch = true;
+      }
+      auto r = GetPage(lock, index, /*for_write=*/false);
       if (!r.ok()) {
         if (done == 0) return r.status();
         break;
@@ -345,7 +407,9 @@ Result<size_t> Mapping::Read(uint64_t offset, std::span<std::byte> out) {
       std::memcpy(out.data() + done, (*r)->data.get() + in, n);
       pos += n;
       done += n;
+      last_pos = pos;
     }
+    ra->prev_pos = last_pos;
   }
   if (wb_) wb_->ShrinkCache();
   return done;

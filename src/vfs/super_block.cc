@@ -36,6 +36,7 @@ File::~File() { sb_->Released(*this); }
 SuperBlock::SuperBlock(std::unique_ptr<FileSystem> fs, MountOptions options)
     : options_(options),
       fs_(std::move(fs)),
+      readahead_kb_(options.readahead_kb ? *options.readahead_kb : fs_->ReadaheadKb()),
       ledger_(options.ledger_capacity),
       wb_(std::make_unique<mm::Writeback>(options.writeback)) {}
 
@@ -128,6 +129,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;
     mo.cache_reads = options_.cache_reads;
+    mo.readahead_pages = readahead_kb_ / 4;
     mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
     wb_->Register(mapping);
   }
@@ -317,7 +319,7 @@ Status SuperBlock::CheckRead(File& f, uint64_t offset) {
 Result<size_t> SuperBlock::Pread(File& f, std::span<std::byte> buf, uint64_t offset) {
   if (Status s = CheckRead(f, offset); !s.ok()) return s;
   std::shared_lock io(f.inode().io_mu_);
-  auto r = f.inode().mapping().Read(offset, buf);
+  auto r = f.inode().mapping().Read(offset, buf, &f.ra_);
   if (r.ok()) f.inode().atime_ns = RealtimeNs();
   return r;
 }
@@ -335,7 +337,7 @@ Result<size_t> SuperBlock::Read(File& f, std::span<std::byte> buf) {
   if (Status s = CheckRead(f, 0); !s.ok()) return s;
   std::lock_guard pos(f.pos_mu_);
   std::shared_lock io(f.inode().io_mu_);
-  auto r = f.inode().mapping().Read(f.pos_, buf);
+  auto r = f.inode().mapping().Read(f.pos_, buf, &f.ra_);
   if (r.ok()) {
     f.pos_ += *r;
     f.inode().atime_ns = RealtimeNs();  // as Pread

@@ -26,6 +26,7 @@ class MemOps : public AddressSpaceOps {
   Status ReadPages(uint64_t first, std::span<const iovec> pages) override {
     std::lock_guard l(mu);
     ++reads;
+    read_calls.push_back({first, pages.size()});
     for (size_t k = 0; k < pages.size(); ++k) {
       auto* dst = static_cast<std::byte*>(pages[k].iov_base);
       const uint64_t off = (first + k) * kPageSize;
@@ -86,6 +87,7 @@ class MemOps : public AddressSpaceOps {
   bool hold_persist = false;
   std::condition_variable persist_cv;
   std::vector<std::pair<uint64_t, size_t>> write_calls;  // (first page, pages)
+  std::vector<std::pair<uint64_t, size_t>> read_calls;   // (first page, pages)
 };
 
 class Recorder final : public ErrorObserver {
@@ -607,25 +609,106 @@ TEST(Mapping, WithoutCacheReadsUncachedWholePagesComeFromTheStoreAndAreNotKept) 
   EXPECT_EQ(f.ops->write_calls.size(), 1u) << "only the written page goes out";
 }
 
-// A store whose reads fail: the error reaches the reader, and nothing is left cached.
+// Readahead follows Linux's per-description state (mm/readahead.c), with its default window
+// limit of 32 pages: which pages each read of the store covers.
+TEST(Mapping, ReadaheadFollowsTheReadingDescription) {
+  Fixture f(FailurePolicy::kClean, 64 * kPageSize);
+  f.ops->data.assign(64 * kPageSize, std::byte{1});
+  auto read = [&](uint64_t off, size_t len, ReadaheadState* ra) {
+    std::vector<std::byte> out(len);
+    f.ops->read_calls.clear();
+    auto r = f.m->Read(off, out, ra);
+    EXPECT_TRUE(r.ok() && *r == len);
+    return f.ops->read_calls;
+  };
+  using Calls = std::vector<std::pair<uint64_t, size_t>>;
+  ReadaheadState r;
+  EXPECT_EQ(read(34071, 1000, &r), (Calls{{8, 1}})) << "a random read: its page only";
+  EXPECT_EQ(read(36864, 5000, &r), (Calls{{9, 4}}))
+      << "where r's last read ended: the initial window for 2 pages";
+  ReadaheadState q;
+  EXPECT_EQ(read(0, 1, &q), (Calls{{0, 4}})) << "the start of the file: 4 pages, page 1 marked";
+  EXPECT_EQ(read(4096, 1, &q), (Calls{{4, 4}}))
+      << "page 1 carries the mark: the next window, pages 4-11, of which 8-11 are cached";
+  EXPECT_EQ(read(4096, 1, &q), Calls{}) << "the mark is gone";
+  EXPECT_EQ(read(20 * kPageSize, 1, nullptr), (Calls{{20, 1}})) << "a random read";
+  EXPECT_EQ(read(13 * kPageSize, 1, nullptr), (Calls{{13, 7}, {21, 19}}))
+      << "pages 0-12 cached: a run from the start of the file, doubled, and the read (27 "
+         "pages), passing over page 20";
+  EXPECT_EQ(InitialWindow(1, 32), 4u);
+  EXPECT_EQ(InitialWindow(3, 32), 8u);
+  EXPECT_EQ(InitialWindow(9, 32), 32u);
+  EXPECT_EQ(InitialWindow(2, 640), 8u);
+  EXPECT_EQ(NextWindow(4, 32), 8u);
+  EXPECT_EQ(NextWindow(4, 640), 16u);
+  EXPECT_EQ(NextWindow(32, 32), 32u);
+}
+
+// A failed readahead leaves its pages (not uptodate, as Linux leaves their folios): a later
+// window passes over them, and a read that needs one reads it alone.
+TEST(Mapping, PagesAFailedReadLeftAreReadAloneAndPassedOverByReadahead) {
+  struct FlakyOps : MemOps {
+    Status ReadPages(uint64_t first, std::span<const iovec> pages) override {
+      if (first <= bad && bad < first + pages.size() && failing) {
+        std::lock_guard l(mu);
+        read_calls.push_back({first, pages.size()});
+        return Status::Error(-EIO);
+      }
+      return MemOps::ReadPages(first, pages);
+    }
+    uint64_t bad = 2;
+    bool failing = true;
+  };
+  auto ops = std::make_shared<FlakyOps>();
+  ops->data.assign(16 * kPageSize, std::byte{1});
+  Mapping::Options o;
+  o.initial_size = 16 * kPageSize;
+  auto m = std::make_shared<Mapping>(ops, nullptr, o);
+  std::vector<std::byte> out(1);
+  ReadaheadState ra;
+  ASSERT_TRUE(m->Read(0, out, &ra).ok());  // window 0-3 fails; page 0 alone succeeds
+  EXPECT_EQ(ops->read_calls, (std::vector<std::pair<uint64_t, size_t>>{{0, 4}, {0, 1}}));
+  EXPECT_EQ(m->Read(2 * kPageSize, out, &ra).err(), -EIO) << "page 2 read alone, and fails";
+  ops->failing = false;
+  ops->read_calls.clear();
+  ASSERT_TRUE(m->Read(kPageSize, out).ok());
+  EXPECT_EQ(ops->read_calls, (std::vector<std::pair<uint64_t, size_t>>{{4, 8}, {1, 1}}))
+      << "page 1 kept the failed window's mark: the next window is read, after pages 1-3 (left "
+         "there), then page 1 alone";
+}
+
+// A store whose reads fail until told otherwise, then read 0x5a.
 class FailingReads final : public AddressSpaceOps {
  public:
-  Status ReadPages(uint64_t, std::span<const iovec>) override { return Status::Error(-EIO); }
+  Status ReadPages(uint64_t, std::span<const iovec> pages) override {
+    if (fail) return Status::Error(-EIO);
+    for (const iovec& v : pages) std::memset(v.iov_base, 0x5a, v.iov_len);
+    return Status::Ok();
+  }
   Status WritePages(uint64_t, std::span<const iovec>, uint64_t) override { return Status::Ok(); }
   Status Sync(bool) override { return Status::Ok(); }
   Result<uint64_t> BackingSize() override { return uint64_t{1} << 20; }
+  std::atomic<bool> fail{true};
 };
 
+// The error reaches the reader; the pages its read left (not uptodate, as Linux leaves their
+// folios) are read again by the next read, which sees the store's data.
 TEST(Mapping, ReadErrorsReachTheReaderWithOrWithoutCacheReads) {
   for (bool cache_reads : {true, false}) {
     Mapping::Options o;
     o.initial_size = 1 << 20;
     o.cache_reads = cache_reads;
-    auto m = std::make_shared<Mapping>(std::make_shared<FailingReads>(), nullptr, o);
+    auto store = std::make_shared<FailingReads>();
+    auto m = std::make_shared<Mapping>(store, nullptr, o);
     std::vector<std::byte> out(3 * kPageSize);
     auto r = m->Read(0, out);
     EXPECT_EQ(r.err(), -EIO) << "cache_reads=" << cache_reads;
-    EXPECT_EQ(m->CachedPages(), 0u);
+    store->fail = false;
+    r = m->Read(0, out);
+    ASSERT_TRUE(r.ok()) << "cache_reads=" << cache_reads;
+    EXPECT_EQ(*r, out.size());
+    EXPECT_EQ(out[0], std::byte{0x5a});
+    EXPECT_EQ(out.back(), std::byte{0x5a});
   }
 }
 

@@ -1102,6 +1102,27 @@ TEST(Api, AFailedReadaheadFailsOnlyThePagesThatCannotBeRead) {
   EXPECT_EQ(s.ReadByte(r, 12288, 4096), 1);
 }
 
+// MountOptions::readahead_kb bounds readahead (0: only the pages asked for); unset, the
+// window follows the store (for a passthrough directory, its device's read_ahead_kb, which
+// Linux never sets below 4 pages' worth for a read at the start of a file).
+TEST(Api, ReadaheadKbBoundsWhatAReadBringsIn) {
+  for (bool none : {false, true}) {
+    auto o = Stack::DefaultOptions();
+    if (none) o.readahead_kb = 0;
+    Stack s(o);
+    const int a = s.Open("f", O_RDWR | O_CREAT);
+    for (int i = 0; i < 4; ++i) ASSERT_EQ(s.Write(a, i * 4096, 4096, 1), 0);
+    ASSERT_EQ(s.Fsync(a), 0);
+    ASSERT_EQ(s.v().Close(a).err(), 0);
+    ASSERT_TRUE(s.sb().Evict("f").ok());
+    const int r = s.Open("f", O_RDONLY);
+    ASSERT_EQ(s.ReadByte(r, 0, 1), 1);
+    s.Fail("0 * read error EIO path=f");
+    EXPECT_EQ(s.ReadByte(r, 12288, 1), none ? -EIO : 1)
+        << "readahead_kb=" << (none ? "0" : "unset");
+  }
+}
+
 // Under legacy tracking the flags are an error's only record: a direct write that takes them
 // reports them (as before 4.13), or nobody would ever be told.
 TEST(Api, UnderLegacyTrackingADirectWriteReportsTheErrorItTakes) {

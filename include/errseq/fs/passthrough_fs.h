@@ -41,6 +41,9 @@ class PassthroughFs final : public vfs::FileSystem {
   Result<vfs::NodeAttr> GetAttrOf(mm::AddressSpaceOps& data) override;
   Status SetAttrOf(mm::AddressSpaceOps& data, const vfs::AttrChange& change) override;
   std::string FileIdentity(const std::string& path) override;
+  // The source directory's device's read_ahead_kb (/sys/class/bdi/MAJ:MIN), as Linux's page
+  // cache over that device reads ahead; the default where the device has no bdi entry.
+  size_t ReadaheadKb() override;
   void Renamed(mm::AddressSpaceOps& data, const std::string& path,
                const std::vector<std::string>& other_names) override;
   Status Truncate(const std::string& path, uint64_t size) override;

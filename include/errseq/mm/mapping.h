@@ -34,6 +34,7 @@
 #include "errseq/mm/error_observer.h"
 #include "errseq/mm/failure_policy.h"
 #include "errseq/mm/page_pool.h"
+#include "errseq/mm/readahead.h"
 
 namespace errseq::mm {
 
@@ -55,6 +56,9 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
     // already). Cached pages are always read from the cache, so a read shows exactly what
     // reading them in would have shown.
     bool cache_reads = true;
+    // The largest readahead window in pages (the device's read_ahead_kb / 4: Linux's
+    // bdi->ra_pages). 0: read only the pages asked for.
+    size_t readahead_pages = kDefaultReadaheadPages;
   };
 
   Mapping(std::shared_ptr<AddressSpaceOps> ops, Writeback* wb, Options options);
@@ -70,8 +74,13 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
                        uint64_t* landed = nullptr);
 
   // Buffered read of up to out.size() bytes at `offset`, stopping at i_size. Whole uncached
-  // pages skip the cache when Options::cache_reads is false.
-  Result<size_t> Read(uint64_t offset, std::span<std::byte> out);
+  // pages skip the cache when Options::cache_reads is false. Pages that are not cached are read
+  // in with Linux's readahead for the reading description `ra` (mm/readahead.c: an initial
+  // window for a read at the start of the file or where the description's last read ended, a
+  // window grown from the cached pages before a read that continues a run, only the pages
+  // asked for otherwise, and the next window when a read reaches the marked page of the last);
+  // null: a description that has not read before.
+  Result<size_t> Read(uint64_t offset, std::span<std::byte> out, ReadaheadState* ra = nullptr);
 
   // What Read(offset, size bytes) would return, as a range of the store for the caller to move
   // itself (AddressSpaceOps::ReadRange), when Read would take every byte from the store:
@@ -165,6 +174,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
     bool dirty = false;
     bool writeback = false;
     bool locked = false;
+    bool ra_mark = false;  // PG_readahead: a read that reaches it reads the next window
   };
   // The page index: 512-page chunks (2 MiB of file) in an ordered map, with dirty and
   // writeback bitmaps so that range scans are bit operations (the kernel's xarray with tags).
@@ -192,10 +202,17 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
 
   // Returns the page at `index`, uptodate and not locked, creating and reading it in as needed
   // (a page wholly at or past i_size is zero-filled without I/O). With `for_write`, also waits
-  // until it is not under writeback. May drop and retake `lock`. `readahead` pages after it
-  // that are not cached are read in the same call.
-  Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write, size_t readahead);
-  size_t ReadaheadAfter(uint64_t index, size_t pages);  // mu_ held
+  // until it is not under writeback. May drop and retake `lock`.
+  Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write);
+  // Readahead (mu_ held; may drop and retake `lock`): a read of `req` pages from `index`
+  // missed the cache (page_cache_sync_ra), or its batch of cached pages ends at `index`, which
+  // carries the mark (page_cache_async_ra). They choose a window, update `ra` and read it in.
+  void SyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req);
+  void AsyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req);
+  // Reads in the pages of [first, first + count) below i_size that are not cached, each run of
+  // them in one ReadPages call, and marks page `mark` if it is one of them. A run that fails
+  // leaves its pages uncached (no error: readahead only).
+  void ReadWindow(Lock& lock, uint64_t first, size_t count, uint64_t mark);
   // Page for a write that covers it whole: no read-in needed.
   Page* GetPageForOverwrite(Lock& lock, uint64_t index);
   // cache_reads=false: how many whole pages from `index` (at most max_pages) are not cached.

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "errseq/core/errseq.h"
+#include "errseq/mm/readahead.h"
 #include "errseq/vfs/file_system.h"
 #include "errseq/vfs/inode.h"
 
@@ -56,6 +57,7 @@ class File {
   const int pid_;
   std::mutex pos_mu_;         // held across a read/write that uses the position (f_pos_lock)
   uint64_t pos_ = 0;          // GUARDED_BY(pos_mu_)
+  mm::ReadaheadState ra_;     // GUARDED_BY(the inode's mapping's mu_): Mapping::Read uses it
   mutable std::mutex mu_;
   errseq_t f_wb_err_ = 0;     // GUARDED_BY(mu_)
   errseq_t f_sb_err_ = 0;     // GUARDED_BY(mu_)

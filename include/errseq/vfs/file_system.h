@@ -19,6 +19,7 @@
 #include "errseq/core/status.h"
 #include "errseq/mm/address_space_ops.h"
 #include "errseq/mm/mapping.h"
+#include "errseq/mm/readahead.h"
 
 namespace errseq::vfs {
 
@@ -132,6 +133,9 @@ class FileSystem {
   // a string that no other file, and no later file given the name, has. Empty where the file
   // system cannot tell (its rules then match by name).
   virtual std::string FileIdentity(const std::string& /*path*/) { return {}; }
+  // The largest readahead window of the device under the files, in KiB (its bdi's
+  // read_ahead_kb, which bounds Linux's readahead over it); 0: read only the pages asked for.
+  virtual size_t ReadaheadKb() { return mm::kDefaultReadaheadPages * 4; }
   // The file's names changed (rename, link, unlink of one of its links): fault rules match
   // `path` and any of `other_names`.
   virtual void Renamed(mm::AddressSpaceOps& /*data*/, const std::string& /*path*/,

@@ -37,6 +37,9 @@ struct MountOptions {
   // false: whole pages read but never written are not kept in the page cache (see
   // mm::Mapping::Options::cache_reads). errseqfs turns it off by default.
   bool cache_reads = true;
+  // The largest readahead window in KiB; unset: the store's (FileSystem::ReadaheadKb, for a
+  // directory its device's read_ahead_kb). 0: read only the pages asked for.
+  std::optional<size_t> readahead_kb;
   // Called after every writeback error and every failed file-system sync is recorded in the
   // errseqs (just before it enters the ledger), on the thread that recorded it, with no lock
   // held: a front end mirrors super-block errors from here. Event::seq is not stamped yet.
