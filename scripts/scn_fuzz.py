@@ -3,12 +3,13 @@
 
 Why it exists: the scenario files say what Linux does, but only for the cases someone thought
 of. This script writes random scenarios (../shared/scenarios/README.md format: several files,
-descriptions opened, duplicated and closed, writes, reads, every sync call, read and write faults
-armed and healed, evictions, unlinks, remounts), lets the kernel answer every command with
-`../shared/tools/scn_kernel.py` (ext4 on a loop device over a fault-injecting FUSE file, as for
-the checked-in scenarios), writes the kernel's answers into the files as expectations, runs
-them on the kernel again (a file whose answers change is dropped: not deterministic), and then
-runs the confirmed files with errseq-conform on the library and through an errseqfs mount.
+descriptions opened, duplicated and closed, writes, reads, every sync call (sync_file_range
+with its flags too), read and write faults armed and healed, evictions, unlinks, remounts),
+lets the kernel answer every command with `../shared/tools/scn_kernel.py` (ext4 on a loop
+device over a fault-injecting FUSE file, as for the checked-in scenarios), writes the kernel's
+answers into the files as expectations, runs them on the kernel again (a file whose answers
+change is dropped: not deterministic), and then runs the confirmed files with errseq-conform on
+the library and through an errseqfs mount.
 Every file errseq answers differently is a candidate fault, to be read by a person; one worth
 keeping is reduced by hand and added to tests/scenarios/.
 
@@ -96,11 +97,11 @@ class Gen:
     def step(self):
         r = self.rng
         ops = [("write", 26), ("read", 12), ("fsync", 10), ("fdatasync", 5), ("syncfs", 5),
-               ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4),
+               ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4), ("sync_file_range", 3),
                ("evict", 3), ("unlink", 1), ("remount", 1)]
         op = r.choices([o for o, _ in ops], [w for _, w in ops])[0]
         if op != "open" and not self.handles and op in ("write", "read", "fsync", "fdatasync",
-                                                        "syncfs", "close", "dup"):
+                                                        "syncfs", "close", "dup", "sync_file_range"):
             op = "open"
         if op == "open":
             f = r.choice(self.files)
@@ -128,6 +129,11 @@ class Gen:
             self.emit("read %s %d %d 0x00" % (h, off, n))
         elif op in ("fsync", "fdatasync", "syncfs"):
             self.emit("%s %s" % (op, self.pick()))
+        elif op == "sync_file_range":
+            off, n = self.range()
+            flags = r.choice(["write", "wait_before|write|wait_after", "write|wait_after",
+                              "wait_after", "wait_before"])
+            self.emit("sync_file_range %s %d %d %s" % (self.pick(), off, n, flags))
         elif op == "sync":
             self.emit("sync")
         elif op == "fail":
