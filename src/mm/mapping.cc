@@ -286,6 +286,9 @@ Mapping::Page* Mapping::GetPageForOverwrite(Lock& lock, uint64_t index) {
 
 void Mapping::MarkDirty(Lock& /*lock*/, uint64_t index, Page& page) {
   if (page.dirty) return;
+  if (inode_dirtied_ns_.load(std::memory_order_relaxed) == 0) {
+    inode_dirtied_ns_.store(NowNs(), std::memory_order_release);
+  }
   const bool was_clean = ndirty_.load(std::memory_order_relaxed) == 0;
   SetDirtyBit(index, page, true);
   if (wb_ && was_clean) {
@@ -632,6 +635,13 @@ uint64_t Mapping::NextWritten(uint64_t index) {
     const size_t found = idle.test(slot) ? slot : idle._Find_next(slot);
     if (found < kChunkPages) return base + found;
     i = base + kChunkPages;  // the whole rest of the chunk is unwritten
+  }
+}
+
+void Mapping::WrittenBackByWriteback() {
+  Lock lock(mu_);
+  if (ndirty_.load(std::memory_order_relaxed) == 0) {
+    inode_dirtied_ns_.store(0, std::memory_order_release);
   }
 }
 

@@ -176,18 +176,31 @@ void Writeback::SyncAll() {
     std::lock_guard lock(mu_);
     std::erase_if(registry_, [](const std::weak_ptr<Mapping>& w) { return w.expired(); });
   }
-  ForEachMapping([](Mapping& m) { m.WriteAll(SyncMode::kAll); });
+  // Oldest-dirtied first, as Linux's writeback takes a super block's inodes (by dirtied_when,
+  // which an fsync on ext4 does not reset): when several files fail, the super block's errseq
+  // keeps the errno of the one written last (docs/semantics.md, "Which file sync writes last").
+  // The times are taken once: writers may dirty files while this sorts.
+  std::vector<std::pair<int64_t, std::shared_ptr<Mapping>>> all;
+  for (auto& m : Registered()) all.emplace_back(m->inode_dirtied_ns(), std::move(m));
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [when, m] : all) {
+    m->WriteAll(SyncMode::kAll);
+    m->WrittenBackByWriteback();
+  }
+}
+
+std::vector<std::shared_ptr<Mapping>> Writeback::Registered() {
+  std::vector<std::shared_ptr<Mapping>> all;
+  std::lock_guard lock(mu_);
+  for (auto& w : registry_) {
+    if (auto m = w.lock()) all.push_back(std::move(m));
+  }
+  return all;
 }
 
 void Writeback::ForEachMapping(const std::function<void(Mapping&)>& fn) {
-  std::vector<std::shared_ptr<Mapping>> all;
-  {
-    std::lock_guard lock(mu_);
-    for (auto& w : registry_) {
-      if (auto m = w.lock()) all.push_back(std::move(m));
-    }
-  }
-  for (auto& m : all) fn(*m);
+  for (auto& m : Registered()) fn(*m);
 }
 
 void Writeback::BalanceDirty() {
@@ -199,7 +212,9 @@ void Writeback::BalanceDirty() {
     auto work = TakeDirty(true);
     lock.unlock();
     for (auto& m : work) {
-      if (m) m->WriteAll(SyncMode::kNone);
+      if (!m) continue;
+      m->WriteAll(SyncMode::kNone);
+      m->WrittenBackByWriteback();
     }
     return;
   }
@@ -261,7 +276,9 @@ void Writeback::FlusherLoop() {
     const uint64_t written_before = written_bytes_.load(std::memory_order_relaxed);
     lock.unlock();
     for (auto& m : work) {
-      if (m) m->WriteAll(SyncMode::kNone);
+      if (!m) continue;
+      m->WriteAll(SyncMode::kNone);
+      m->WrittenBackByWriteback();
     }
     work.clear();
     ShrinkCache();

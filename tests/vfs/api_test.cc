@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 
 #include "../support/stack.h"
@@ -1121,6 +1122,52 @@ TEST(Api, ReadaheadKbBoundsWhatAReadBringsIn) {
     EXPECT_EQ(s.ReadByte(r, 12288, 1), none ? -EIO : 1)
         << "readahead_kb=" << (none ? "0" : "unset");
   }
+}
+
+// sync and syncfs write files back in the order they were dirtied since writeback last left
+// them clean (Linux's inode dirtied_when, which an fsync on ext4 does not reset): when two files
+// fail, the super block keeps the errno of the one written last. On 6.18 (ext4, the same steps
+// as a scenario, 1 KiB and 4 KiB blocks) the kernel gave these answers in 51 of 54 runs of a
+// step; its order is not deterministic enough for a checked-in scenario.
+TEST(Api, SyncWritesFilesBackOldestDirtiedFirst) {
+  Stack s;
+  const int a = s.Open("f0", O_RDWR | O_CREAT);
+  const int b = s.Open("f1", O_RDWR | O_CREAT);
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_EQ(s.Write(a, i * 4096, 4096, 1), 0);
+    ASSERT_EQ(s.Write(b, i * 4096, 4096, 1), 0);
+  }
+  s.sb().Sync();
+  auto syncfs_after = [&](const std::function<void()>& dirty) {
+    dirty();
+    s.Fail("0 * write error EIO path=f0\n0 * write error ENOSPC path=f1");
+    const int r = s.Syncfs(a);
+    EXPECT_EQ(s.Fsync(a), -EIO);
+    EXPECT_EQ(s.Fsync(b), -ENOSPC);
+    s.Heal();
+    s.sb().Sync();
+    return r;
+  };
+  EXPECT_EQ(syncfs_after([&] {
+              ASSERT_EQ(s.Write(b, 0, 4096, 2), 0);
+              ASSERT_EQ(s.Write(a, 0, 4096, 2), 0);
+            }),
+            -EIO)
+      << "f1 dirtied first, f0 written last (creation order would write f1 last)";
+  EXPECT_EQ(syncfs_after([&] {
+              ASSERT_EQ(s.Write(a, 0, 4096, 3), 0);
+              ASSERT_EQ(s.Write(b, 0, 4096, 3), 0);
+            }),
+            -ENOSPC)
+      << "f0 dirtied first, f1 written last";
+  EXPECT_EQ(syncfs_after([&] {
+              ASSERT_EQ(s.Write(a, 0, 4096, 4), 0);
+              ASSERT_EQ(s.Fsync(a), 0);
+              ASSERT_EQ(s.Write(b, 0, 4096, 4), 0);
+              ASSERT_EQ(s.Write(a, 4096, 4096, 4), 0);
+            }),
+            -ENOSPC)
+      << "f0's fsync leaves it dirtied before f1: f1 written last";
 }
 
 // Under legacy tracking the flags are an error's only record: a direct write that takes them

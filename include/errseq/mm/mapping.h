@@ -161,6 +161,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   bool HasDirtyPages() const { return ndirty_.load(std::memory_order_acquire) != 0; }
   size_t CachedPages() const;
   size_t DirtyPages() const { return ndirty_.load(std::memory_order_acquire); }
+  // When the file went from clean to dirty as Linux's writeback sees it (inode->dirtied_when),
+  // the order sync and syncfs write files back in (Writeback::SyncAll): an fsync leaves it
+  // (ext4 keeps the inode dirty until the writeback machinery writes it); a writeback by sync,
+  // syncfs or the flusher that leaves no page dirty resets it (WrittenBackByWriteback). 0: clean.
+  int64_t inode_dirtied_ns() const { return inode_dirtied_ns_.load(std::memory_order_acquire); }
+  void WrittenBackByWriteback();
   // When the mapping last went from clean to dirty (for dirty expiry).
   std::chrono::steady_clock::time_point dirtied_when() const {
     return std::chrono::steady_clock::time_point(
@@ -252,6 +258,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   int pending_err_ = 0;  // delayed policy: error held back until the next sync call
   uint64_t pending_off_ = 0, pending_len_ = 0;
   std::atomic<int64_t> dirtied_when_ns_{0};  // steady_clock, written under mu_
+  std::atomic<int64_t> inode_dirtied_ns_{0}; // steady_clock, written under mu_; 0: clean
   std::atomic<size_t> ndirty_{0};             // dirty pages; written under mu_, read anywhere
   std::mutex store_sync_mu_;                  // held across each Sync and Persist of the store
   std::atomic<uint64_t> unpersisted_{0};      // bytes written back since the store's last sync

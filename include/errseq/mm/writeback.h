@@ -125,6 +125,7 @@ class Writeback {
   void Kick();
   // Takes the dirty list; returns the mappings to write (all, or only expired ones).
   std::vector<std::shared_ptr<Mapping>> TakeDirty(bool all);
+  std::vector<std::shared_ptr<Mapping>> Registered();  // every live mapping; takes mu_
   uint64_t DirtyBytes() const;
   uint64_t UnwrittenBytes() const;  // dirty + under writeback: what throttling counts
   bool OverBackground() const;
