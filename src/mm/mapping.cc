@@ -201,10 +201,13 @@ void Mapping::ReadWindow(Lock& lock, uint64_t first, size_t count, uint64_t mark
   std::vector<Run> runs;
   const uint64_t sz = size_.load(std::memory_order_relaxed);
   const uint64_t end_index = (sz + kPageSize - 1) >> kPageShift;
-  const uint64_t last = std::min<uint64_t>(first + std::min<size_t>(count, 256), end_index);
+  const uint64_t last = std::min<uint64_t>(first + count, end_index);
   for (uint64_t j = first; j < last; ++j) {
     if (Find(j)) continue;
-    if (runs.empty() || runs.back().first + runs.back().iov.size() != j) runs.push_back({j, {}});
+    if (runs.empty() || runs.back().first + runs.back().iov.size() != j ||
+        runs.back().iov.size() >= 256) {
+      runs.push_back({j, {}});
+    }
     Page& p = Insert(j);
     p.locked = true;
     p.ra_mark = j == mark;

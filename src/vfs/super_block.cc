@@ -129,7 +129,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;
     mo.cache_reads = options_.cache_reads;
-    mo.readahead_pages = readahead_kb_ / 4;
+    mo.readahead_pages = std::min<size_t>(readahead_kb_ / 4, 16384);  // at most 64 MiB
     mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
     wb_->Register(mapping);
   }

@@ -644,6 +644,23 @@ TEST(Mapping, ReadaheadFollowsTheReadingDescription) {
   EXPECT_EQ(NextWindow(32, 32), 32u);
 }
 
+// A window larger than a store call (256 pages) is read in several calls.
+TEST(Mapping, ALargeReadaheadWindowIsReadInRunsOf256Pages) {
+  auto ops = std::make_shared<MemOps>();
+  ops->data.assign(1024 * kPageSize, std::byte{1});
+  Mapping::Options o;
+  o.initial_size = 1024 * kPageSize;
+  o.readahead_pages = 640;  // a loop device's 2560 KiB on 6.18
+  auto m = std::make_shared<Mapping>(ops, nullptr, o);
+  std::vector<std::byte> out(600 * kPageSize);
+  ReadaheadState ra;
+  auto r = m->Read(0, out, &ra);
+  ASSERT_TRUE(r.ok() && *r == out.size());
+  EXPECT_EQ(ops->read_calls,
+            (std::vector<std::pair<uint64_t, size_t>>{{0, 256}, {256, 256}, {512, 128}}))
+      << "a 600-page read at the start: the initial window is the limit, 640 pages";
+}
+
 // A failed readahead leaves its pages (not uptodate, as Linux leaves their folios): a later
 // window passes over them, and a read that needs one reads it alone.
 TEST(Mapping, PagesAFailedReadLeftAreReadAloneAndPassedOverByReadahead) {
