@@ -20,7 +20,8 @@ minutes.
     python3 scripts/scn_fuzz.py --seed 1 --count 20 --out /var/tmp/scn-fuzz build/rel
 
 Generated files keep to what the kernel target can answer deterministically: every file is
-written and fsynced to 64 KiB first, and later writes stay inside it (so `fail ... data` names
+written and fsynced to 64 KiB first (each followed by a 4 KiB file, so that no two
+files' blocks are neighbours), and later writes stay inside it (so `fail ... data` names
 blocks that exist and do not move); faults are healed before an unlink; `evict` runs only
 when no description is open (the kernel's drop_caches drops every clean page, open or not).
 """
@@ -52,8 +53,15 @@ class Gen:
         self.gen = {f: 0 for f in self.files}
         self.armed = False
         self.next_handle = 0
-        for f in self.files:
+        for i, f in enumerate(self.files):
             self.create(f)
+            # A block between the files: the block layer merges writes to neighbouring blocks
+            # into one I/O, so a fault on one file's last block would fail the next file's
+            # first block too (seed 7063: an ENOSPC armed on f0 reached f1).
+            self.emit("open new pad%d rdwr creat trunc" % i)
+            self.emit("write new 0 %d 0x01" % PAGE)
+            self.emit("fsync new")
+            self.emit("close new")
         for _ in range(nops):
             self.step()
         for h in sorted(self.handles):
