@@ -5,7 +5,8 @@
 //  - error fan-out: recording a writeback error and the next fsync, with 1, 1,000 and 100,000
 //    open descriptions on the file (errseq makes this O(1));
 //  - W3's pattern without FUSE: 64 random 4 KiB overwrites of a 256 MiB file, then fsync,
-//    through the library against raw pwrite+fsync of the same offsets (the same file).
+//    through the library against raw pwrite+fsync of the same offsets (the same file);
+//  - a cold sequential read of a 256 MiB file through the library against read().
 // Files live under ERRSEQ_BENCH_DIR (default /var/tmp).
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
@@ -200,6 +201,55 @@ void BM_RandomWritesThenFsync(benchmark::State& state) {
   state.SetLabel(lib_path ? "library" : "raw pwrite+fsync");
 }
 BENCHMARK(BM_RandomWritesThenFsync)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// A cold sequential read of a 256 MiB file in 4 KiB or 128 KiB reads: through the library
+// (cache_reads on, the library's default: every page goes through its cache, read in by its
+// readahead) against read() of the same host file. Before each run the host's cached pages of
+// the file are dropped (POSIX_FADV_DONTNEED) and the library starts with an empty cache.
+void BM_ColdSequentialRead(benchmark::State& state) {
+  const bool lib_path = state.range(0) != 0;
+  const size_t n = static_cast<size_t>(state.range(1));
+  const std::string path = RandFile();
+  std::vector<std::byte> buf(n);
+  for (auto _ : state) {
+    state.PauseTiming();
+    int hfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ::posix_fadvise(hfd, 0, 0, POSIX_FADV_DONTNEED);
+    std::unique_ptr<Lib> lib;
+    std::shared_ptr<vfs::File> f;
+    if (lib_path) {
+      lib = std::make_unique<Lib>();
+      f = *lib->sb->Open("rand-256m", O_RDONLY);
+    }
+    state.ResumeTiming();
+    uint64_t total = 0;
+    for (;;) {
+      size_t got = 0;
+      if (lib_path) {
+        auto r = lib->sb->Read(*f, buf);
+        if (!r.ok()) state.SkipWithError("read");
+        got = r.ok() ? *r : 0;
+      } else {
+        ssize_t r = ::read(hfd, buf.data(), n);
+        got = r > 0 ? static_cast<size_t>(r) : 0;
+      }
+      if (got == 0) break;
+      total += got;
+    }
+    if (total != kRandFile) state.SkipWithError("short read");
+    state.PauseTiming();
+    f.reset();
+    lib.reset();
+    ::close(hfd);
+    state.ResumeTiming();
+  }
+  ::unlink(path.c_str());
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kRandFile));
+  state.SetLabel(lib_path ? "library" : "kernel read()");
+}
+BENCHMARK(BM_ColdSequentialRead)
+    ->Args({0, 4096})->Args({1, 4096})->Args({0, 128 << 10})->Args({1, 128 << 10})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Record one writeback error on a file with N open descriptions, then one fsync.
 void BM_ErrorFanOut(benchmark::State& state) {
