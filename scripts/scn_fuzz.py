@@ -105,11 +105,12 @@ class Gen:
     def step(self):
         r = self.rng
         ops = [("write", 26), ("read", 12), ("fsync", 10), ("fdatasync", 5), ("syncfs", 5),
-               ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4), ("sync_file_range", 3),
+               ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4),
+               ("sync_file_range", 3),
                ("evict", 3), ("unlink", 1), ("remount", 1)]
         op = r.choices([o for o, _ in ops], [w for _, w in ops])[0]
-        if op != "open" and not self.handles and op in ("write", "read", "fsync", "fdatasync",
-                                                        "syncfs", "close", "dup", "sync_file_range"):
+        if op != "open" and not self.handles and op in (
+                "write", "read", "fsync", "fdatasync", "syncfs", "close", "dup", "sync_file_range"):
             op = "open"
         if op == "open":
             f = r.choice(self.files)

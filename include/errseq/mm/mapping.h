@@ -207,7 +207,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   uint64_t LastTagged();  // highest dirty or writeback index + 1, or 0
 
   // Returns the page at `index`, uptodate and not locked, creating and reading it in as needed
-  // (a page wholly at or past i_size is zero-filled without I/O). With `for_write`, also waits
+  // (a page a failed read left not uptodate is read again; a page wholly at or past i_size is
+  // zero-filled without I/O). With `for_write`, also waits
   // until it is not under writeback. May drop and retake `lock`.
   Result<Page*> GetPage(Lock& lock, uint64_t index, bool for_write);
   // Readahead (mu_ held; may drop and retake `lock`): a read of `req` pages from `index`
@@ -216,8 +217,8 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   void SyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req);
   void AsyncReadahead(Lock& lock, ReadaheadState& ra, uint64_t index, size_t req);
   // Reads in the pages of [first, first + count) below i_size that are not cached, each run of
-  // them in one ReadPages call, and marks page `mark` if it is one of them. A run that fails
-  // leaves its pages uncached (no error: readahead only).
+  // them (at most 256 pages) in one ReadPages call, and marks page `mark` if it is one of them.
+  // A run that fails leaves its pages cached but not uptodate (no error: readahead only).
   void ReadWindow(Lock& lock, uint64_t first, size_t count, uint64_t mark);
   // Page for a write that covers it whole: no read-in needed.
   Page* GetPageForOverwrite(Lock& lock, uint64_t index);
@@ -258,7 +259,7 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   int pending_err_ = 0;  // delayed policy: error held back until the next sync call
   uint64_t pending_off_ = 0, pending_len_ = 0;
   std::atomic<int64_t> dirtied_when_ns_{0};  // steady_clock, written under mu_
-  std::atomic<int64_t> inode_dirtied_ns_{0}; // steady_clock, written under mu_; 0: clean
+  std::atomic<int64_t> inode_dirtied_ns_{0};  // steady_clock, written under mu_; 0: clean
   std::atomic<size_t> ndirty_{0};             // dirty pages; written under mu_, read anywhere
   std::mutex store_sync_mu_;                  // held across each Sync and Persist of the store
   std::atomic<uint64_t> unpersisted_{0};      // bytes written back since the store's last sync
