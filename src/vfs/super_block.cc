@@ -36,7 +36,8 @@ File::~File() { sb_->Released(*this); }
 SuperBlock::SuperBlock(std::unique_ptr<FileSystem> fs, MountOptions options)
     : options_(options),
       fs_(std::move(fs)),
-      readahead_kb_(options.readahead_kb ? *options.readahead_kb : fs_->ReadaheadKb()),
+      readahead_pages_(std::min<size_t>(
+          (options.readahead_kb ? *options.readahead_kb : fs_->ReadaheadKb()) / 4, 16384)),
       ledger_(options.ledger_capacity),
       wb_(std::make_unique<mm::Writeback>(options.writeback)) {}
 
@@ -129,7 +130,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;
     mo.cache_reads = options_.cache_reads;
-    mo.readahead_pages = std::min<size_t>(readahead_kb_ / 4, 16384);  // at most 64 MiB
+    mo.readahead_pages = readahead_pages_;
     mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
     wb_->Register(mapping);
   }

@@ -241,7 +241,8 @@ class SuperBlock final : public mm::ErrorObserver {
 
   const MountOptions options_;
   const std::unique_ptr<FileSystem> fs_;
-  const size_t readahead_kb_;  // MountOptions::readahead_kb, else the store's
+  // Each mapping's readahead limit: MountOptions::readahead_kb, else the store's, at most 64 MiB.
+  const size_t readahead_pages_;
   Errseq s_wb_err_;
   Ledger ledger_;
   std::atomic<int> sticky_err_{0};
