@@ -19,6 +19,10 @@ minutes.
 
     python3 scripts/scn_fuzz.py --seed 1 --count 20 --out /var/tmp/scn-fuzz build/rel
 
+With `--blockdev` every scenario works on the block device file `@dev` instead (the loop device
+itself on the kernel, `fs=blockdev` on errseq): its first 256 KiB written and synced first,
+then the same calls, faults on the whole device, no unlink or remount.
+
 Generated files keep to what the kernel target can answer deterministically: every file is
 written and fsynced to 64 KiB first (each followed by a 4 KiB file, so that no two
 files' blocks are neighbours), and later writes stay inside it (so `fail ... data` names
@@ -38,11 +42,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = os.path.dirname(HERE)
 KERNEL_TOOL = os.path.join(os.path.dirname(PROJECT), "shared", "tools", "scn_kernel.py")
 FILE_SIZE = 64 * 1024
+DEV_SPAN = 256 * 1024  # of the block device, in --blockdev runs (errseq-conform's is 1 MiB)
 PAGE = 4096
 
 
 class Gen:
     """One random scenario. Tracks which descriptions are open on which file."""
+
+    OPS = [("write", 26), ("read", 12), ("fsync", 10), ("fdatasync", 5), ("syncfs", 5),
+           ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4),
+           ("sync_file_range", 3),
+           ("evict", 3), ("unlink", 1), ("remount", 1)]
 
     def __init__(self, rng, name, nfiles, nops):
         self.rng = rng
@@ -80,6 +90,9 @@ class Gen:
         self.emit("fsync new")
         self.emit("close new")
 
+    def fault_target(self):
+        return "data " + self.rng.choice(self.files)
+
     def new_handle(self):
         self.next_handle += 1
         return "h%d" % self.next_handle
@@ -104,10 +117,7 @@ class Gen:
 
     def step(self):
         r = self.rng
-        ops = [("write", 26), ("read", 12), ("fsync", 10), ("fdatasync", 5), ("syncfs", 5),
-               ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4),
-               ("sync_file_range", 3),
-               ("evict", 3), ("unlink", 1), ("remount", 1)]
+        ops = self.OPS
         op = r.choices([o for o, _ in ops], [w for _, w in ops])[0]
         if op != "open" and not self.handles and op in (
                 "write", "read", "fsync", "fdatasync", "syncfs", "close", "dup", "sync_file_range"):
@@ -148,7 +158,7 @@ class Gen:
         elif op == "fail":
             kind = r.choices(["write", "read", "all"], [7, 2, 1])[0]
             err = r.choices(["EIO", "ENOSPC"], [4, 1])[0]
-            self.emit("fail %s data %s %s" % (kind, r.choice(self.files), err))
+            self.emit("fail %s %s %s" % (kind, self.fault_target(), err))
             self.armed = True
         elif op == "heal":
             self.emit("heal")
@@ -172,6 +182,42 @@ class Gen:
                 self.emit("close %s" % h)
             self.handles.clear()
             self.emit("remount")
+
+
+class DevGen(Gen):
+    """One random scenario on the block device file `@dev` (`needs blockdev`): the same calls
+    on the device's first DEV_SPAN bytes, faults on the whole device, no unlink or remount."""
+
+    OPS = [(o, w) for o, w in Gen.OPS if o not in ("unlink", "remount")]
+
+    def __init__(self, rng, name, nops):
+        self.rng = rng
+        self.lines = ["name     %s" % name,
+                      "about    random block-device scenario (scripts/scn_fuzz.py --blockdev); "
+                      "answers from the kernel",
+                      "needs    blockdev", ""]
+        self.files = ["@dev"]
+        self.handles = {}
+        self.gen = {"@dev": 0}
+        self.armed = False
+        self.next_handle = 0
+        self.emit("open new @dev wronly")  # every page of the span on the device once
+        for off in range(0, DEV_SPAN, PAGE):
+            self.emit("write new %d %d 0x01" % (off, PAGE))
+        self.emit("fsync new")
+        self.emit("close new")
+        for _ in range(nops):
+            self.step()
+        for h in sorted(self.handles):
+            self.emit("close %s" % h)
+
+    def fault_target(self):
+        return "device"
+
+    def range(self):
+        off, n = Gen.range(self)
+        off = off * DEV_SPAN // FILE_SIZE // PAGE * PAGE + off % PAGE
+        return off, max(1, min(n, DEV_SPAN - off))
 
 
 MISMATCH = re.compile(r"^(?P<path>\S+\.scn):(?P<line>\d+): \[[^\]]+\] (?P<text>.*): "
@@ -226,6 +272,8 @@ def main():
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--ops", type=int, default=40)
     ap.add_argument("--files", type=int, default=2)
+    ap.add_argument("--blockdev", action="store_true",
+                    help="scenarios on the block device file @dev instead of files on ext4")
     ap.add_argument("--out", default="/var/tmp/scn-fuzz")
     ap.add_argument("--mkfs-opts", default="-b 4096",
                     help="for the kernel's ext4 (errseq's page cache works in 4 KiB pages)")
@@ -248,7 +296,10 @@ def main():
     for i in range(args.count):
         seed = args.seed + i
         name = "fuzz-%d" % seed
-        g = Gen(random.Random(seed), name, args.files, args.ops)
+        if args.blockdev:
+            g = DevGen(random.Random(seed), name, args.ops)
+        else:
+            g = Gen(random.Random(seed), name, args.files, args.ops)
         path = os.path.join(args.out, name + ".scn")
         open(path, "w").write("\n".join(g.lines) + "\n")
         files.append(path)

@@ -1024,7 +1024,8 @@ Status FuseServer::Run(const std::function<void(vfs::SuperBlock&)>& ready) {
   }
   vfs::MountOptions mo = mount_options_;
   mo.on_error = [this, chained = mo.on_error](const vfs::Event& e) {
-    if (SyncfsMirror* m = mirror_ptr_.load()) m->Record(e.err);
+    // Only what the super block's errseq holds: a block device's errors reach no syncfs.
+    if (SyncfsMirror* m = mirror_ptr_.load(); m && e.in_sb_errseq) m->Record(e.err);
     // revert dropped pages (and maybe size) that the kernel may still hold a copy of.
     if (e.ino != 0 && mount_options_.policy == mm::FailurePolicy::kRevert) {
       if (CacheInvalidator* iv = inval_ptr_.load()) iv->Queue(e.ino);

@@ -62,16 +62,17 @@ SuperBlock::~SuperBlock() {
 
 Status SuperBlock::Unmount() {
   if (unmounted_.exchange(true)) return Status::Ok();
-  const errseq_t before = s_wb_err_.Load();
+  const errseq_t before = s_wb_err_.Load(), bdev_before = bdev_wb_err_.Load();
   Status fs_status = SyncWholeFs();
   FlushDelayedErrors();
   wb_->Stop();
-  const errseq_t after = s_wb_err_.Load();
-  if (after != before) {
-    return Status::Error(Errseq::ErrnoOf(after),
-                         fmt::format("writeback failed while unmounting ({}): data written "
-                                     "before the unmount is lost",
-                                     ErrnoName(Errseq::ErrnoOf(after))));
+  // The final writeback failed if its error is in this super block's errseq, or for a block
+  // device's file in the block devices'.
+  const errseq_t after = s_wb_err_.Load(), bdev_after = bdev_wb_err_.Load();
+  if (after != before || bdev_after != bdev_before) {
+    const int err = Errseq::ErrnoOf(after != before ? after : bdev_after);
+    return Status::Error(err, fmt::format("writeback failed while unmounting ({}): data written "
+                                          "before the unmount is lost", ErrnoName(err)));
   }
   // Errors recorded in a file that no fsync (or O_SYNC write, or sync_file_range) ever reported.
   int unseen_err = 0;
@@ -118,14 +119,14 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     }
   }
   std::shared_ptr<mm::Mapping> mapping;
-  if (S_ISREG(attr.mode) || attr.fixed_size) {
+  if (S_ISREG(attr.mode) || attr.block_device) {
     auto ops = data ? Result<std::shared_ptr<mm::AddressSpaceOps>>(std::move(data))
                     : fs_->OpenData(path, attr);
     if (!ops.ok()) return ops.status();
     mm::Mapping::Options mo;
     mo.owner = attr.ino;
     mo.policy = options_.policy;
-    mo.sb_err = &s_wb_err_;
+    mo.sb_err = attr.block_device ? &bdev_wb_err_ : &s_wb_err_;
     mo.observer = this;
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;
@@ -134,7 +135,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mapping = std::make_shared<mm::Mapping>(std::move(*ops), wb_.get(), mo);
     wb_->Register(mapping);
   }
-  auto inode = std::make_shared<Inode>(attr.ino, attr.mode, attr.fixed_size, std::move(mapping),
+  auto inode = std::make_shared<Inode>(attr.ino, attr.mode, attr.block_device, std::move(mapping),
                                        path);
   inode->mtime_ns = attr.mtime_ns;
   inode->ctime_ns = attr.ctime_ns;
@@ -155,17 +156,30 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
 }
 
 void SuperBlock::Released(File& f) {
-  bool shrink, gone;
+  bool shrink, gone, device;
   {
     std::lock_guard lock(inodes_mu_);
     const bool last = --f.inode_->open_count_ == 0;
     shrink = last && inodes_.size() > options_.inode_cache_limit;
     gone = last && f.inode_->unlinked_;
+    device = last && f.inode_->block_device() && f.inode_->has_data();
   }
   if (gone) Discard(*f.inode_);
+  if (device) LastDeviceClose(*f.inode_);
   // Files held open can grow the cache past its limit; it shrinks back as they are closed
   // (each cached file holds host descriptors), not only when the next file comes in.
   if (shrink) ShrinkInodeCache();
+}
+
+void SuperBlock::LastDeviceClose(Inode& inode) {
+  mm::Mapping& m = inode.mapping();
+  m.WriteAll(mm::SyncMode::kAll);
+  m.FlushDelayedErrors();
+  m.legacy().TestAndClear();
+  // Clean pages only: one that a description opened meanwhile dirtied stays (Linux holds the
+  // device's open_mutex across the flush; here a write must not be lost for the race). After
+  // the writeback above every page is clean but one a failed write left dirty (keep_dirty).
+  m.DropCleanPages(SIZE_MAX);
 }
 
 void SuperBlock::Discard(Inode& inode) {
@@ -206,7 +220,8 @@ void SuperBlock::ShrinkInodeCache() {
     for (auto it = inodes_.begin(); it != inodes_.end() && inodes_.size() > target;) {
       Inode& i = *it->second;
       // An error held back by the delayed policy must not go with the inode either.
-      bool busy = i.open_count_ > 0 ||
+      // A block device's inode lives as long as the device (Evict says why).
+      bool busy = i.open_count_ > 0 || i.block_device() ||
                   (i.has_data() && (i.mapping().HasDirtyPages() || i.mapping().HasDelayedError()));
       if (!busy && i.has_data() && options_.evict == EvictMode::kPin) {
         errseq_t v = i.mapping().wb_err().Load();
@@ -252,7 +267,7 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
     if (acc != O_RDONLY || (flags & O_TRUNC)) return Err(-EISDIR);
   } else {
     if (flags & O_DIRECTORY) return Err(-ENOTDIR);
-    if (!S_ISREG(attr->mode) && !attr->fixed_size) return Err(-ENXIO);
+    if (!S_ISREG(attr->mode) && !attr->block_device) return Err(-ENXIO);
   }
   std::unique_ptr<Directory> dir;
   if (S_ISDIR(attr->mode)) {
@@ -269,7 +284,7 @@ Result<std::shared_ptr<File>> SuperBlock::Open(std::string_view path, int flags,
                                      std::move(dir));
   // O_TRUNC truncates whatever the access mode (Linux asks for write permission, not a
   // writable description). A file this call created is empty already.
-  if ((flags & O_TRUNC) && !created && (*inode)->has_data() && !attr->fixed_size) {
+  if ((flags & O_TRUNC) && !created && (*inode)->has_data() && !attr->block_device) {
     if (Status s = TruncateInode(**inode, 0); !s.ok()) return s;
   }
   SampleCursors(*file);
@@ -303,7 +318,7 @@ Result<std::shared_ptr<File>> SuperBlock::Reopen(File& f, int flags) {
     ++inode->open_count_;  // File's destructor takes it off again
   }
   auto file = std::make_shared<File>(this, inode, flags, next_file_id_.fetch_add(1), CallerPid());
-  if ((flags & O_TRUNC) && inode->has_data() && !inode->fixed_size()) {
+  if ((flags & O_TRUNC) && inode->has_data() && !inode->block_device()) {
     if (Status s = TruncateInode(*inode, 0); !s.ok()) return s;
   }
   SampleCursors(*file);
@@ -355,7 +370,7 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   if (offset > static_cast<uint64_t>(INT64_MAX)) return Err(-EINVAL);
   mm::Mapping& m = inode.mapping();
   bool append = (f.flags() & O_APPEND) != 0 && !mapped_page;
-  if (inode.fixed_size()) {  // a device never grows
+  if (inode.block_device()) {  // a device never grows
     const uint64_t size = m.size();
     if (append) offset = size;
     append = false;
@@ -518,7 +533,7 @@ Result<uint64_t> SuperBlock::SeekDataOrHole(Inode& inode, uint64_t offset, int w
 
 Status SuperBlock::Ftruncate(File& f, uint64_t size) {
   Inode& inode = f.inode();
-  if (!f.writable() || inode.is_dir() || inode.fixed_size()) return Err(-EINVAL);
+  if (!f.writable() || inode.is_dir() || inode.block_device()) return Err(-EINVAL);
   if (size > static_cast<uint64_t>(INT64_MAX)) return Err(-EFBIG);
   return TruncateInode(inode, size);
 }
@@ -581,7 +596,7 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   mm::Mapping& m = inode.mapping();
   const bool zeroes = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
   std::unique_lock io(inode.io_mu_);
-  if (inode.fixed_size()) {
+  if (inode.block_device()) {
     // A device (blkdev_fallocate): nothing to allocate; a range within the device (KEEP_SIZE
     // cuts one that runs past its end) and aligned to its logical block size.
     if (!zeroes) return Err(-EOPNOTSUPP);
@@ -600,10 +615,10 @@ Status SuperBlock::Fallocate(File& f, int mode, uint64_t offset, uint64_t len) {
   // device is zeroed, so a failed zeroing leaves what the device holds (the error is the
   // call's, not a writeback error).
   if (zeroes) m.Freeze(offset, len);
-  Status s = zeroes && !inode.fixed_size() ? StoreCoversBeforeZeroing(m, offset, len)
+  Status s = zeroes && !inode.block_device() ? StoreCoversBeforeZeroing(m, offset, len)
                                            : Status::Ok();
   if (s.ok()) s = m.ops().Fallocate(mode, offset, len);
-  if (zeroes) m.Thaw(s.ok() || inode.fixed_size());
+  if (zeroes) m.Thaw(s.ok() || inode.block_device());
   if (!s.ok()) return s;
   const bool grows = !(mode & FALLOC_FL_KEEP_SIZE) && offset + len > m.size();
   if (grows) m.GrowSize(offset + len);
@@ -737,7 +752,11 @@ void SuperBlock::RecordFsError(int err, uint64_t ino, std::string path) {
 }
 
 Status SuperBlock::Syncfs(File& f) {
-  Status fs_status = SyncWholeFs();
+  // Through a block device's file: the device node's file system, which holds none of the
+  // device's data (Linux: the syncfs of /dev; the device's pages belong to the bdev
+  // pseudo file system, which no syncfs reaches).
+  const bool device = f.inode().block_device();
+  Status fs_status = device ? Status::Ok() : SyncWholeFs();
   int err = 0;
   if (options_.profile == Profile::kLegacy) {
     err = fs_status.err();  // before 5.8 syncfs reported only the fs's own sync error
@@ -751,7 +770,7 @@ Status SuperBlock::Syncfs(File& f) {
     if (err != 0) Report(f, err, cursor, "syncfs");
   }
   FlushDelayedErrors();
-  if (options_.profile == Profile::kSticky && err == 0 && Sticky() != 0) {
+  if (options_.profile == Profile::kSticky && !device && err == 0 && Sticky() != 0) {
     err = Sticky();
     Report(f, err, 0, "syncfs");
   }
@@ -779,7 +798,10 @@ void SuperBlock::OnWritebackError(const mm::ErrorRecord& r) {
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(r.owner);
-    if (it != inodes_.end()) e.path = it->second->path_;
+    if (it != inodes_.end()) {
+      e.path = it->second->path_;
+      e.in_sb_errseq = !it->second->block_device();
+    }
   }
   Recorded(std::move(e));
 }
@@ -848,7 +870,7 @@ NodeAttr SuperBlock::Fstat(File& f) {
   a.ino = i.ino();
   a.mode = i.mode();
   a.size = i.size();
-  a.fixed_size = i.fixed_size();
+  a.block_device = i.block_device();
   if (unlinked) a.nlink = 0;
   a.mtime_ns = i.mtime_ns;
   a.ctime_ns = i.ctime_ns;
@@ -1132,6 +1154,7 @@ const char* SuperBlock::EvictedName(Evicted e) {
     case Evicted::kOpen: return "open";
     case Evicted::kDirty: return "dirty";
     case Evicted::kPinned: return "pinned";
+    case Evicted::kDevice: return "device";
   }
   return "?";
 }
@@ -1150,6 +1173,11 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
     out = it == inodes_.end() ? Evicted::kNotInCore : Evicted::kOpen;
     if (it == inodes_.end() || it->second->open_count_ > 0) return false;
     inode = it->second;
+  }
+  if (inode->block_device()) {
+    if (inode->has_data()) inode->mapping().DropCleanPages(SIZE_MAX);  // drop_caches
+    out = Evicted::kDevice;
+    return false;
   }
   if (inode->has_data()) {
     inode->mapping().WriteAll(mm::SyncMode::kAll);  // as the flusher would before eviction

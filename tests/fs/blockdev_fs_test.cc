@@ -1,7 +1,8 @@
 // BlockdevFs on its own: a device shown as one fixed-size file in a fixed namespace. Bad
 // devices and names are refused with a message; every namespace change gets the errno the
 // kernel gives for a block device node's directory; the data path is the device's; fallocate
-// of the device file behaves as blkdev_fallocate.
+// of the device file behaves as blkdev_fallocate; the VFS treats the file as Linux treats a
+// block device (its last close, syncfs through it, the errno of its failed I/O, eviction).
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
@@ -28,10 +29,9 @@ std::unique_ptr<BlockdevFs> Make(std::shared_ptr<block::BlockDevice> dev) {
 // A 1 MiB device of `block_size`-byte blocks behind a fault device, mounted as the device file
 // "disk" with the flusher off, and the syscall-shaped API over it.
 struct Disk {
-  explicit Disk(uint32_t block_size)
+  explicit Disk(uint32_t block_size, vfs::MountOptions o = {})
       : mem(std::make_shared<block::MemoryDevice>(1 << 20, block_size)),
         faulty(std::make_shared<block::FaultDevice>(mem)) {
-    vfs::MountOptions o;
     o.writeback.start_flusher = false;
     auto r = vfs::SuperBlock::Mount(Make(faulty), o);
     EXPECT_TRUE(r.ok());
@@ -66,7 +66,7 @@ TEST(BlockdevFs, OneFixedSizeFileInAFixedNamespace) {
   ASSERT_TRUE(file.ok());
   EXPECT_TRUE(S_ISREG(file->mode));
   EXPECT_EQ(file->size, 1u << 20);
-  EXPECT_TRUE(file->fixed_size);
+  EXPECT_TRUE(file->block_device);
   EXPECT_EQ(fs->GetAttr("other").err(), -ENOENT);
 
   auto entries = fs->ReadDir("");
@@ -241,6 +241,139 @@ TEST(BlockdevFs, SectorsOfA4KiBDeviceTakeDirectWritesAndZeroing) {
   v.Close(fd).IgnoreError();
   v.Close(direct).IgnoreError();
   EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
+// Each helper below reads or writes one byte value over a range through the API.
+void Fill(vfs::Vfs& v, int fd, uint64_t off, size_t len, int value) {
+  std::vector<std::byte> b(len, std::byte(value));
+  ASSERT_EQ(*v.Pwrite(fd, b, off), len);
+}
+
+// The value of every byte of [off, off + len) read through `fd`, -1 if they differ, or the
+// negative errno of the read.
+int ReadValue(vfs::Vfs& v, int fd, uint64_t off, size_t len) {
+  std::vector<std::byte> b(len);
+  auto n = v.Pread(fd, b, off);
+  if (!n.ok()) return n.err();
+  for (std::byte x : b) {
+    if (x != b[0]) return -1;
+  }
+  return static_cast<int>(b[0]);
+}
+
+void Arm(Disk& d, block::IoOp op, int err = -EIO) {
+  block::FaultRule rule;
+  rule.ops = static_cast<uint32_t>(op);
+  rule.err = err;
+  d.faulty->faults().Load({rule});
+}
+
+// Linux's blkdev_release of the last opener: sync_blockdev, then kill_bdev. Its writeback
+// reaches the device, its pages are gone (a read needs the device again), and a failure is
+// recorded for the next opener; close itself returns 0. A close that is not the last leaves
+// the pages. (Checked on 6.18 with a loop device: tests/scenarios/blockdev-last-close.scn.)
+TEST(BlockdevFs, TheLastCloseWritesTheDeviceBackAndDropsItsPages) {
+  Disk d(512);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_RDWR), b = *v.Open("disk", O_RDONLY);
+  Fill(v, a, 0, 4096, 0x11);
+  ASSERT_TRUE(v.Close(a).ok());
+  Arm(d, block::IoOp::kRead);
+  EXPECT_EQ(ReadValue(v, b, 0, 4096), 0x11) << "not the last close: the page stays cached";
+  d.faulty->faults().Clear();
+  std::vector<std::byte> dev(4096);
+  ASSERT_TRUE(d.mem->Read(0, dev).ok());
+  EXPECT_EQ(dev[0], std::byte{0}) << "nor was it written back";
+
+  ASSERT_TRUE(v.Close(b).ok());
+  ASSERT_TRUE(d.mem->Read(0, dev).ok());
+  EXPECT_EQ(dev[0], std::byte{0x11}) << "the last close wrote it back";
+  Arm(d, block::IoOp::kRead);
+  int c = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(ReadValue(v, c, 0, 4096), -EIO) << "and dropped it";
+  d.faulty->faults().Clear();
+  ASSERT_TRUE(v.Close(c).ok());
+
+  int w = *v.Open("disk", O_WRONLY);
+  Fill(v, w, 8192, 4096, 0x22);
+  Arm(d, block::IoOp::kWrite);
+  EXPECT_TRUE(v.Close(w).ok()) << "close reports nothing";
+  d.faulty->faults().Clear();
+  int r = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(ReadValue(v, r, 8192, 4096), 0) << "the failed page went too; the device kept its 0s";
+  EXPECT_EQ(v.Fsync(r).err(), -EIO) << "nobody was told: the next opener is";
+  EXPECT_EQ(v.Fsync(r).err(), 0);
+  ASSERT_TRUE(v.Close(r).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
+// syncfs through a device file is the syncfs of the file system the node lives on (/dev),
+// which holds none of the device's pages: it writes nothing and never reports the device's
+// errors. Buffered I/O of a block device goes through buffer heads, which keep only that an
+// I/O failed: the device's ENOSPC is EIO, for writeback and for the read a partial write
+// needs. (Checked on 6.18: tests/scenarios/blockdev-syncfs-and-errno.scn.)
+TEST(BlockdevFs, SyncfsWritesNothingAndBufferedIoFailsWithEio) {
+  Disk d(512);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_RDWR);
+  Fill(v, a, 0, 4096, 0x11);
+  ASSERT_TRUE(v.Fsync(a).ok());
+  Arm(d, block::IoOp::kWrite, -ENOSPC);
+  Fill(v, a, 0, 4096, 0x22);
+  EXPECT_EQ(v.Syncfs(a).err(), 0);
+  EXPECT_TRUE(d.sb->HasCachedPages(v.Fstat(a)->ino));
+  EXPECT_EQ(d.sb->WritebackStats().failed_writes, 0u) << "syncfs wrote nothing";
+  EXPECT_EQ(v.Fsync(a).err(), -EIO) << "ENOSPC from the device, EIO from the buffer heads";
+  EXPECT_EQ(v.Syncfs(a).err(), 0) << "the device's error is not the node's file system's";
+  Arm(d, block::IoOp::kRead, -ENOSPC);
+  int b = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(ReadValue(v, b, 65536, 4096), -EIO);
+  std::vector<std::byte> part(100, std::byte{0x33});
+  EXPECT_EQ(v.Pwrite(a, part, 131072 + 10).err(), -EIO) << "reading the rest of the page failed";
+  d.faulty->faults().Clear();
+  ASSERT_TRUE(v.Close(b).ok());
+  ASSERT_TRUE(v.Close(a).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
+// The kernel keeps a block device's inode, and with it its errseq, as long as the device
+// exists: dropping caches drops its clean pages only, so an unseen error of its last close
+// still reaches the next opener, even where other files' inodes are evicted with theirs.
+TEST(BlockdevFs, EvictionKeepsTheDevicesInodeAndItsError) {
+  vfs::MountOptions o;
+  o.evict = vfs::EvictMode::kLinux;
+  Disk d(512, o);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_WRONLY);
+  Fill(v, a, 0, 4096, 0x11);
+  Arm(d, block::IoOp::kWrite);
+  ASSERT_TRUE(v.Close(a).ok());
+  d.faulty->faults().Clear();
+  vfs::SuperBlock::Evicted why;
+  EXPECT_EQ(*d.sb->Evict("disk", &why), false);
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kDevice);
+  EXPECT_STREQ(vfs::SuperBlock::EvictedName(why), "device");
+  int b = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(v.Fsync(b).err(), -EIO);
+  ASSERT_TRUE(v.Close(b).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
+// A device's writeback errors are recorded in the block devices' own super-block errseq, not
+// in the one syncfs reads; an unmount after a failed writeback of the device (here the last
+// close's, whose page keep_dirty keeps, and the unmount's own) must still fail and say so.
+TEST(BlockdevFs, AnUnmountAfterTheDevicesWritebackFailedSaysSo) {
+  vfs::MountOptions o;
+  o.policy = mm::FailurePolicy::kKeepDirty;  // the page stays dirty after the close's failure
+  Disk d(512, o);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_WRONLY);
+  Fill(v, a, 0, 4096, 0x11);
+  Arm(d, block::IoOp::kWrite);
+  ASSERT_TRUE(v.Close(a).ok());
+  Status s = d.sb->Unmount();
+  EXPECT_EQ(s.err(), -EIO);
+  EXPECT_NE(s.message().find("lost"), std::string::npos) << s.message();
 }
 
 }  // namespace

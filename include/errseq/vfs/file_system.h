@@ -31,7 +31,10 @@ struct NodeAttr {
   uid_t uid = 0;
   gid_t gid = 0;
   int64_t atime_ns = 0, mtime_ns = 0, ctime_ns = 0;
-  bool fixed_size = false;  // a device: writes never extend it, truncate is refused
+  // The data of a block device (a device file's, whose pages are the bdev mapping on Linux):
+  // writes never extend it, truncate is refused, and the VFS treats it as Linux treats a
+  // block device (SuperBlock: where its errors are recorded, its last close, syncfs).
+  bool block_device = false;
   // st_blocks (512-byte units) as the store counts them; -1: unknown (reported from the size).
   int64_t blocks = -1;
 };

@@ -25,16 +25,16 @@ class SuperBlock;
 
 class Inode {
  public:
-  Inode(uint64_t ino, mode_t mode, bool fixed_size, std::shared_ptr<mm::Mapping> mapping,
+  Inode(uint64_t ino, mode_t mode, bool block_device, std::shared_ptr<mm::Mapping> mapping,
         std::string path)
-      : ino_(ino), mode_(mode), fixed_size_(fixed_size), mapping_(std::move(mapping)),
+      : ino_(ino), mode_(mode), block_device_(block_device), mapping_(std::move(mapping)),
         path_(std::move(path)) {}
 
   uint64_t ino() const { return ino_; }
   mode_t mode() const { return mode_.load(std::memory_order_relaxed); }
   bool is_dir() const { return S_ISDIR(mode()); }
   bool has_data() const { return mapping_ != nullptr; }
-  bool fixed_size() const { return fixed_size_; }
+  bool block_device() const { return block_device_; }
   // REQUIRES: has_data()
   mm::Mapping& mapping() const { return *mapping_; }
   const std::shared_ptr<mm::Mapping>& mapping_ptr() const { return mapping_; }
@@ -48,7 +48,7 @@ class Inode {
   friend class SuperBlock;
   const uint64_t ino_;
   std::atomic<mode_t> mode_;  // the type bits never change
-  const bool fixed_size_;
+  const bool block_device_;
   const std::shared_ptr<mm::Mapping> mapping_;
   // The name it was last opened by (fault rules and the ledger name files by it), and the
   // other names (hard links) it is known to have. When path_ is unlinked, one of those takes

@@ -30,6 +30,9 @@ struct Event {
   std::string call;                 // kReported: fsync, fdatasync, syncfs, ...
   int pid = 0;                      // kReported: who called
   std::string path;                 // the file's path when it happened
+  // kRecorded: also set in the super block's errseq, so syncfs reports it. Not for a block
+  // device's file (SuperBlock::Syncfs), whose errors only its own errseq holds.
+  bool in_sb_errseq = true;
 };
 
 class Ledger {

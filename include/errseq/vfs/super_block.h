@@ -104,6 +104,9 @@ class SuperBlock final : public mm::ErrorObserver {
   Status Fsync(File& f);
   Status Fdatasync(File& f);
   Status SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags);
+  // syncfs(2). Through a block device's file it is the syncfs of the file system the device
+  // node lives on, which holds none of the device's pages: nothing is written, and only
+  // errors of this super block's own sync are reported (never the device's writeback errors).
   Status Syncfs(File& f);
   void Sync();  // sync(2): writes everything back, reports nothing, consumes nothing
 
@@ -155,8 +158,10 @@ class SuperBlock final : public mm::ErrorObserver {
 
   // Drops the in-core inode of `path` if no description holds it open (drop_caches for one
   // file), after writing it back. Under evict=pin an inode whose errseq holds an error nobody
-  // has seen stays in core. Returns whether it was evicted; `why` (if given) says which case.
-  enum class Evicted { kYes, kNotInCore, kOpen, kDirty, kPinned };
+  // has seen stays in core. A block device's inode is never dropped (Linux keeps a bdev's
+  // inode, and its errseq, as long as the device exists): its clean pages are, and kDevice
+  // says so. Returns whether it was evicted; `why` (if given) says which case.
+  enum class Evicted { kYes, kNotInCore, kOpen, kDirty, kPinned, kDevice };
   Result<bool> Evict(std::string_view path, Evicted* why = nullptr);
   static const char* EvictedName(Evicted e);
 
@@ -188,6 +193,12 @@ class SuperBlock final : public mm::ErrorObserver {
   Result<std::shared_ptr<Inode>> GetInode(const std::string& path, const NodeAttr& attr,
                                           std::shared_ptr<mm::AddressSpaceOps> data = nullptr);
   void Released(File& f);  // the last descriptor of `f` is gone
+  // The last open description of a block device's file is gone (Linux's blkdev_release of the
+  // last opener: sync_blockdev, then kill_bdev): its dirty pages are written back and waited
+  // for, the legacy flags that writeback set are taken (filemap_check_errors), and its pages
+  // are dropped, so the next opener reads the device. Errors go to its errseq, unseen: the
+  // next opener's fsync is told. Close itself still returns 0.
+  void LastDeviceClose(Inode& inode);
   // A file with no name left and no open description is gone (Linux: its last iput evicts it,
   // truncate_inode_pages_final): its pages are dropped, dirty ones too, never written back, so
   // no error can come of them. Called without inodes_mu_.
@@ -244,6 +255,10 @@ class SuperBlock final : public mm::ErrorObserver {
   // Each mapping's readahead limit: MountOptions::readahead_kb, else the store's, at most 64 MiB.
   const size_t readahead_pages_;
   Errseq s_wb_err_;
+  // The s_wb_err of the block devices' own super block (Linux's blockdev_superblock), where a
+  // device file's writeback errors are recorded besides its mapping: no syncfs reads it (a
+  // syncfs through a device file reports the file system its node lives on), Unmount does.
+  Errseq bdev_wb_err_;
   Ledger ledger_;
   std::atomic<int> sticky_err_{0};
   std::atomic<uint64_t> next_file_id_{1};
