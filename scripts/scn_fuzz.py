@@ -4,7 +4,8 @@
 Why it exists: the scenario files say what Linux does, but only for the cases someone thought
 of. This script writes random scenarios (../shared/scenarios/README.md format: several files,
 descriptions opened, duplicated and closed, writes, reads, every sync call (sync_file_range
-with its flags too), read and write faults armed and healed, evictions, unlinks, remounts),
+with its flags too), read and write faults armed and healed, evictions, unlinks, opens with
+O_TRUNC, remounts),
 lets the kernel answer every command with `../shared/tools/scn_kernel.py` (ext4 on a loop
 device over a fault-injecting FUSE file, as for the checked-in scenarios), writes the kernel's
 answers into the files as expectations, runs them on the kernel again (a file whose answers
@@ -52,7 +53,7 @@ class Gen:
     OPS = [("write", 26), ("read", 12), ("fsync", 10), ("fdatasync", 5), ("syncfs", 5),
            ("open", 9), ("close", 7), ("dup", 2), ("sync", 3), ("fail", 6), ("heal", 4),
            ("sync_file_range", 3),
-           ("evict", 3), ("unlink", 1), ("remount", 1)]
+           ("evict", 3), ("unlink", 1), ("trunc", 1), ("remount", 1)]
 
     def __init__(self, rng, name, nfiles, nops):
         self.rng = rng
@@ -177,6 +178,20 @@ class Gen:
             self.emit("unlink %s" % f)
             self.gen[f] += 1
             self.create(f)
+        elif op == "trunc":
+            # open(O_TRUNC) with other descriptions open, then the whole file written again
+            # and fsynced through it. Healed first: ext4 gives the file new blocks, and the
+            # kernel's faults name the old ones.
+            if self.armed:
+                self.emit("heal")
+                self.armed = False
+            f = r.choice(self.files)
+            h = self.new_handle()
+            self.handles[h] = (f, "rw", self.gen[f])
+            self.emit("open %s %s rdwr trunc" % (h, f))
+            for off in range(0, FILE_SIZE, PAGE):
+                self.emit("write %s %d %d 0x%02x" % (h, off, PAGE, r.randrange(0x10, 0xff)))
+            self.emit("fsync %s" % h)
         elif op == "remount":
             for h in sorted(self.handles):
                 self.emit("close %s" % h)
