@@ -55,15 +55,23 @@ class Gen:
            ("sync_file_range", 3),
            ("evict", 3), ("unlink", 1), ("trunc", 1), ("remount", 1)]
 
-    def __init__(self, rng, name, nfiles, nops):
+    HEADER = ["about    random scenario (scripts/scn_fuzz.py); answers from the kernel"]
+
+    def __init__(self, rng, name, files, nops):
         self.rng = rng
-        self.lines = ["name     %s" % name,
-                      "about    random scenario (scripts/scn_fuzz.py); answers from the kernel", ""]
-        self.files = ["f%d" % i for i in range(nfiles)]
+        self.lines = ["name     %s" % name] + self.HEADER + [""]
+        self.files = files
         self.handles = {}  # handle -> (file, access, generation of the file)
         self.gen = {f: 0 for f in self.files}
         self.armed = False
         self.next_handle = 0
+        self.setup()
+        for _ in range(nops):
+            self.step()
+        for h in sorted(self.handles):
+            self.emit("close %s" % h)
+
+    def setup(self):
         for i, f in enumerate(self.files):
             self.create(f)
             # A block between the files: the block layer merges writes to neighbouring blocks
@@ -73,10 +81,6 @@ class Gen:
             self.emit("write new 0 %d 0x01" % PAGE)
             self.emit("fsync new")
             self.emit("close new")
-        for _ in range(nops):
-            self.step()
-        for h in sorted(self.handles):
-            self.emit("close %s" % h)
 
     def emit(self, line):
         self.lines.append(line)
@@ -205,26 +209,16 @@ class DevGen(Gen):
 
     OPS = [(o, w) for o, w in Gen.OPS if o not in ("unlink", "remount")]
 
-    def __init__(self, rng, name, nops):
-        self.rng = rng
-        self.lines = ["name     %s" % name,
-                      "about    random block-device scenario (scripts/scn_fuzz.py --blockdev); "
-                      "answers from the kernel",
-                      "needs    blockdev", ""]
-        self.files = ["@dev"]
-        self.handles = {}
-        self.gen = {"@dev": 0}
-        self.armed = False
-        self.next_handle = 0
+    HEADER = ["about    random block-device scenario (scripts/scn_fuzz.py --blockdev); "
+              "answers from the kernel",
+              "needs    blockdev"]
+
+    def setup(self):
         self.emit("open new @dev wronly")  # every page of the span on the device once
         for off in range(0, DEV_SPAN, PAGE):
             self.emit("write new %d %d 0x01" % (off, PAGE))
         self.emit("fsync new")
         self.emit("close new")
-        for _ in range(nops):
-            self.step()
-        for h in sorted(self.handles):
-            self.emit("close %s" % h)
 
     def fault_target(self):
         return "device"
@@ -312,9 +306,9 @@ def main():
         seed = args.seed + i
         name = "fuzz-%d" % seed
         if args.blockdev:
-            g = DevGen(random.Random(seed), name, args.ops)
+            g = DevGen(random.Random(seed), name, ["@dev"], args.ops)
         else:
-            g = Gen(random.Random(seed), name, args.files, args.ops)
+            g = Gen(random.Random(seed), name, ["f%d" % i for i in range(args.files)], args.ops)
         path = os.path.join(args.out, name + ".scn")
         open(path, "w").write("\n".join(g.lines) + "\n")
         files.append(path)

@@ -268,6 +268,15 @@ void Arm(Disk& d, block::IoOp op, int err = -EIO) {
   d.faulty->faults().Load({rule});
 }
 
+// A page written through the device file's only description, which is then closed while the
+// device fails every write (the fault stays armed): the last close's writeback fails.
+void CloseWithTheDeviceFailingWrites(Disk& d) {
+  int a = *d.v->Open("disk", O_WRONLY);
+  Fill(*d.v, a, 0, 4096, 0x11);
+  Arm(d, block::IoOp::kWrite);
+  ASSERT_TRUE(d.v->Close(a).ok()) << "close reports nothing";
+}
+
 // Linux's blkdev_release of the last opener: sync_blockdev, then kill_bdev. Its writeback
 // reaches the device, its pages are gone (a read needs the device again), and a failure is
 // recorded for the next opener; close itself returns 0. A close that is not the last leaves
@@ -344,10 +353,7 @@ TEST(BlockdevFs, EvictionKeepsTheDevicesInodeAndItsError) {
   o.evict = vfs::EvictMode::kLinux;
   Disk d(512, o);
   vfs::Vfs& v = *d.v;
-  int a = *v.Open("disk", O_WRONLY);
-  Fill(v, a, 0, 4096, 0x11);
-  Arm(d, block::IoOp::kWrite);
-  ASSERT_TRUE(v.Close(a).ok());
+  CloseWithTheDeviceFailingWrites(d);
   d.faulty->faults().Clear();
   vfs::SuperBlock::Evicted why;
   EXPECT_EQ(*d.sb->Evict("disk", &why), false);
@@ -366,11 +372,7 @@ TEST(BlockdevFs, AnUnmountAfterTheDevicesWritebackFailedSaysSo) {
   vfs::MountOptions o;
   o.policy = mm::FailurePolicy::kKeepDirty;  // the page stays dirty after the close's failure
   Disk d(512, o);
-  vfs::Vfs& v = *d.v;
-  int a = *v.Open("disk", O_WRONLY);
-  Fill(v, a, 0, 4096, 0x11);
-  Arm(d, block::IoOp::kWrite);
-  ASSERT_TRUE(v.Close(a).ok());
+  CloseWithTheDeviceFailingWrites(d);
   Status s = d.sb->Unmount();
   EXPECT_EQ(s.err(), -EIO);
   EXPECT_NE(s.message().find("lost"), std::string::npos) << s.message();
