@@ -394,9 +394,13 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   }
   RequestScope scope(req);
   vfs::File& file = *FileOf(fi);
-  // The kernel sends no FSYNC after an O_SYNC / O_DSYNC / RWF_DSYNC write of a direct_io
-  // description (see OpenReply): it passes the flags with the WRITE, and the sync is ours.
-  const int sync_flags = DirectIo(s, file.flags()) ? (fi->flags & kKernelSyncFlags) : 0;
+  // An O_SYNC / O_DSYNC / RWF_DSYNC write comes with those flags, and its range is synced
+  // here, as Linux's generic_write_sync does. Through a direct_io description (see OpenReply)
+  // the kernel sends nothing more; through any other it sends an FSYNC of the whole file
+  // right after, which must then not write back the rest of the file (SyncedWrites). A
+  // mapped page's writeback is never such a write.
+  const bool direct_io = DirectIo(s, file.flags());
+  const int sync_flags = fi->writepage ? 0 : (fi->flags & kKernelSyncFlags);
   // An O_DIRECT description's write goes past our cache to the source, its error its own
   // (SuperBlock::WriteDirect); a mapped page's writeback never does.
   const int direct = fi->flags & O_DIRECT;
@@ -408,7 +412,17 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   auto n = fi->writepage ? s->sb().WriteMappedPage(file, buf, static_cast<uint64_t>(off))
                          : s->sb().Pwrite(file, buf, static_cast<uint64_t>(off),
                                           sync_flags | direct);
-  if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
+  // An error the write's sync recorded must be in the kernel's super-block errseq before the
+  // caller can call syncfs (as OnFsync).
+  if (SyncfsMirror* m = s->mirror(); m && sync_flags) m->WaitHandedOver(std::chrono::seconds(1));
+  if (!n.ok()) {
+    // The kernel records a failed writeback of a mapped page in its own mapping.
+    if (fi->writepage) s->synced_writes().KernelHoldsError(ino);
+    return (void)fuse_reply_err(req, -n.err());
+  }
+  if (sync_flags && !direct_io) {
+    s->synced_writes().Synced(fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid), ino);
+  }
   fuse_reply_write(req, *n);
 }
 
@@ -418,6 +432,7 @@ void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
 
 void OnRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);
+  Server(req)->synced_writes().Forget(fi->fh);
   Server(req)->handles().Release(fi->fh);
   fuse_reply_err(req, 0);
 }
@@ -425,6 +440,11 @@ void OnRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);  // its WRITEs were answered already
+  // The kernel's sync of an O_SYNC / O_DSYNC write whose range the WRITE synced already.
+  if (s->synced_writes().TakeFollowUp(fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid),
+                                      ino)) {
+    return (void)fuse_reply_err(req, 0);
+  }
   RequestScope scope(req);
   Status r = datasync ? s->sb().Fdatasync(*FileOf(fi)) : s->sb().Fsync(*FileOf(fi));
   // An error this fsync recorded must be in the kernel's super-block errseq before the caller

@@ -207,8 +207,25 @@ int MountTarget::Dup(int h) {
 }
 
 int MountTarget::Close(int h) {
+  auto it = handles_.find(h);
+  const bool dev = it != handles_.end() && it->second == "@dev";
   handles_.erase(h);
-  return Errno(::close(h));
+  const int r = Errno(::close(h));
+  const bool last = std::none_of(handles_.begin(), handles_.end(),
+                                 [](const auto& x) { return x.second == "@dev"; });
+  // The device's last close writes it back and drops its pages (Linux's blkdev_release, done
+  // before close(2) returns); errseqfs does it at the RELEASE, which close(2) on a FUSE mount
+  // does not wait for. So wait until errseqfs holds no description of the device (2 s at
+  // most): its `evict` answers "open" until then, and drops nothing a last close left.
+  if (dev && last && managed_) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    nlohmann::json reply;
+    while (CtlCall(dev_.socket, "evict", "dev.img", "", 0, &reply) == 0 &&
+           reply.value("why", "") == "open" && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return r;
 }
 
 int64_t MountTarget::Pwrite(int h, uint64_t off, const std::vector<uint8_t>& data) {

@@ -33,6 +33,7 @@
 
 #include "errseq/fuse/cache_invalidator.h"
 #include "errseq/fuse/open_handles.h"
+#include "errseq/fuse/synced_writes.h"
 #include "errseq/fuse/syncfs_mirror.h"
 #include "errseq/vfs/super_block.h"
 
@@ -100,6 +101,7 @@ class FuseServer {
   // Internal: request handlers reach the server through these.
   vfs::SuperBlock& sb() { return *sb_; }
   OpenHandles& handles() { return handles_; }
+  SyncedWrites& synced_writes() { return synced_writes_; }
   const Options& options() const { return options_; }
   // A name the kernel's inode `ino` is known by (the one looked up last).
   Result<std::string> PathOf(uint64_t ino);
@@ -177,6 +179,7 @@ class FuseServer {
   std::unique_ptr<vfs::SuperBlock> sb_;
   // Handles the kernel holds (files, directories); after sb_, so destroyed before it.
   OpenHandles handles_;
+  SyncedWrites synced_writes_;
   std::unique_ptr<SyncfsMirror> mirror_;  // created with sb_, before the loop runs
   std::unique_ptr<CacheInvalidator> invalidator_;
   std::atomic<CacheInvalidator*> inval_ptr_{nullptr};  // for on_error
