@@ -394,13 +394,14 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
   }
   RequestScope scope(req);
   vfs::File& file = *FileOf(fi);
-  // An O_SYNC / O_DSYNC / RWF_DSYNC write comes with those flags, and its range is synced
-  // here, as Linux's generic_write_sync does. Through a direct_io description (see OpenReply)
-  // the kernel sends nothing more; through any other it sends an FSYNC of the whole file
-  // right after, which must then not write back the rest of the file (SyncedWrites). A
-  // mapped page's writeback is never such a write.
+  // An O_SYNC / O_DSYNC / RWF_DSYNC write comes with those flags, and its range is synced as
+  // Linux's generic_write_sync does. Through a direct_io description (see OpenReply) the
+  // kernel sends nothing more: the sync is done here. Through any other it sends the write's
+  // WRITEs, then an FSYNC of the whole file: the range is noted here and synced there
+  // (SyncedWrites). A mapped page's writeback is never such a write.
   const bool direct_io = DirectIo(s, file.flags());
-  const int sync_flags = fi->writepage ? 0 : (fi->flags & kKernelSyncFlags);
+  const int write_sync = fi->writepage ? 0 : (fi->flags & kKernelSyncFlags);
+  const int sync_flags = direct_io ? write_sync : 0;
   // An O_DIRECT description's write goes past our cache to the source, its error its own
   // (SuperBlock::WriteDirect); a mapped page's writeback never does.
   const int direct = fi->flags & O_DIRECT;
@@ -420,8 +421,13 @@ void OnWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_
     if (fi->writepage) s->synced_writes().KernelHoldsError(ino);
     return (void)fuse_reply_err(req, -n.err());
   }
-  if (sync_flags && !direct_io) {
-    s->synced_writes().Synced(fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid), ino);
+  if (write_sync && !direct_io) {
+    // An O_APPEND description's write landed at an end of file another append may have moved
+    // since: its sync covers the whole file rather than miss the bytes.
+    const bool append = file.flags() & O_APPEND;
+    s->synced_writes().Wrote(fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid), ino,
+                             append ? 0 : static_cast<uint64_t>(off),
+                             append ? UINT64_MAX : *n, write_sync);
   }
   fuse_reply_write(req, *n);
 }
@@ -440,13 +446,14 @@ void OnRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void OnFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   FuseServer* s = Server(req);
   if (IsMirror(ino)) return (void)fuse_reply_err(req, 0);  // its WRITEs were answered already
-  // The kernel's sync of an O_SYNC / O_DSYNC write whose range the WRITE synced already.
-  if (s->synced_writes().TakeFollowUp(fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid),
-                                      ino)) {
-    return (void)fuse_reply_err(req, 0);
-  }
   RequestScope scope(req);
-  Status r = datasync ? s->sb().Fdatasync(*FileOf(fi)) : s->sb().Fsync(*FileOf(fi));
+  // The kernel's sync of an O_SYNC / O_DSYNC write: its range only (SyncedWrites).
+  auto written = s->synced_writes().TakeFollowUp(
+      fi->fh, static_cast<uint32_t>(fuse_req_ctx(req)->pid), ino);
+  Status r = written ? s->sb().SyncWritten(*FileOf(fi), written->start,
+                                           written->end - written->start, written->sync_flags)
+             : datasync ? s->sb().Fdatasync(*FileOf(fi))
+                        : s->sb().Fsync(*FileOf(fi));
   // An error this fsync recorded must be in the kernel's super-block errseq before the caller
   // can call syncfs. Bounded: every worker thread might be waiting here.
   if (SyncfsMirror* m = s->mirror()) m->WaitHandedOver(std::chrono::seconds(1));

@@ -394,14 +394,18 @@ Status SuperBlock::WriteAt(File& f, std::span<const std::byte> buf, uint64_t off
   // A mapped page's writeback is no write call: it syncs nothing and reports nothing.
   const int sync = mapped_page ? 0 : (f.flags() | sync_flags) & (O_SYNC | O_DSYNC);
   if (sync != 0 && *n > 0) {
-    // generic_write_sync: an fsync of the range just written, with fsync's reporting. It can
-    // fail with an earlier writeback error of the file (SEMANTICS.md §3).
-    const bool datasync = (sync & O_SYNC) != O_SYNC;
-    Status s = SyncRange(f, landed, landed + *n - 1, datasync,
-                         datasync ? "write(O_DSYNC)" : "write(O_SYNC)");
-    if (!s.ok()) return s;
+    if (Status s = SyncWritten(f, landed, *n, sync); !s.ok()) return s;
   }
   return Status::Ok();
+}
+
+Status SuperBlock::SyncWritten(File& f, uint64_t offset, uint64_t len, int sync_flags) {
+  if (len == 0) return Status::Ok();
+  // An fsync of the range just written, with fsync's reporting. It can fail with an earlier
+  // writeback error of the file (SEMANTICS.md §3).
+  const bool datasync = (sync_flags & O_SYNC) != O_SYNC;
+  return SyncRange(f, offset, offset + len - 1, datasync,
+                   datasync ? "write(O_DSYNC)" : "write(O_SYNC)");
 }
 
 Result<size_t> SuperBlock::WriteDirect(File& f, std::span<const std::byte> buf, uint64_t offset,

@@ -103,6 +103,11 @@ class SuperBlock final : public mm::ErrorObserver {
 
   Status Fsync(File& f);
   Status Fdatasync(File& f);
+  // generic_write_sync: the sync an O_SYNC / O_DSYNC write (`sync_flags`) makes of the `len`
+  // bytes it wrote through `f` at `offset`, with fsync's reporting. Pwrite does it itself; a
+  // front end that learns of the write and of its sync in separate requests (FUSE without
+  // direct_io: WRITEs, then an FSYNC) calls it at the second.
+  Status SyncWritten(File& f, uint64_t offset, uint64_t len, int sync_flags);
   Status SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags);
   // syncfs(2). Through a block device's file it is the syncfs of the file system the device
   // node lives on, which holds none of the device's pages: nothing is written, and only
