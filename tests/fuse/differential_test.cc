@@ -9,7 +9,8 @@
 // "..", punch-shrinks-the-file and unlinked-FIFO bugs of 2026-11-27 (docs/errseqfs.md).
 // Now and then `errseqctl evict` or `errseqctl sync` runs in between, which nothing may show.
 // A quarter of the opens are O_DIRECT (the buffers are aligned, offsets and lengths sometimes;
-// unaligned direct writes are not run, see UnalignedDirectWrite).
+// unaligned direct writes are not run, see UnalignedDirectWrite), a third O_SYNC or O_DSYNC
+// (their writes are synced by the FSYNC the kernel sends after them: SyncedWrites).
 // Needs root and /dev/fuse (skips otherwise); run through /dev/fuse and again on io_uring.
 // ERRSEQ_DIFF_SEEDS=FIRST:COUNT chooses the seeds (default 1:4).
 #include <dirent.h>
@@ -514,7 +515,8 @@ class Generator {
         op.flags = Pick(std::vector<int>{O_RDONLY, O_WRONLY, O_RDWR}) |
                    Pick(std::vector<int>{0, O_CREAT, O_CREAT | O_EXCL, O_CREAT | O_TRUNC,
                                          O_CREAT | O_APPEND, O_DIRECTORY, O_TRUNC}) |
-                   Pick(std::vector<int>{0, 0, 0, O_DIRECT});
+                   Pick(std::vector<int>{0, 0, 0, O_DIRECT}) |
+                   Pick(std::vector<int>{0, 0, 0, 0, O_DSYNC, O_SYNC});
         break;
       case Kind::kPwrite:
       case Kind::kWrite:
