@@ -18,16 +18,18 @@ class DeviceData final : public mm::AddressSpaceOps {
  public:
   explicit DeviceData(std::shared_ptr<block::BlockDevice> dev) : dev_(std::move(dev)) {}
 
-  // Linux reads and writes a block device's cached pages through buffer heads, which keep
-  // only whether an I/O failed: a failed read is EIO, and so is every failed writeback
-  // (mark_buffer_write_io_error), whatever the device said (checked on 6.18: a loop device
-  // whose file answered ENOSPC). Direct writes (WriteDirect) keep the device's errno.
   Status ReadPages(uint64_t first_index, std::span<const iovec> pages) override {
-    return AsEio(dev_->ReadV(first_index << mm::kPageShift, pages));
+    return dev_->ReadV(first_index << mm::kPageShift, pages);
   }
 
+  // Linux writes a block device's cached pages back through buffer heads, which keep only
+  // that a write failed (mark_buffer_write_io_error): every failed writeback is EIO, whatever
+  // the device said (checked on 6.18: a loop device whose file answered ENOSPC). Direct
+  // writes (WriteDirect) keep the device's errno; a failed read is EIO for every store
+  // (Mapping).
   Status WritePages(uint64_t first_index, std::span<const iovec> pages, uint64_t) override {
-    return AsEio(dev_->WriteV(first_index << mm::kPageShift, pages));
+    Status s = dev_->WriteV(first_index << mm::kPageShift, pages);
+    return s.ok() ? s : Status::Error(-EIO, s.message());
   }
 
   // The device file presents 512-byte logical sectors, as a disk with 512-byte sectors on
@@ -59,8 +61,6 @@ class DeviceData final : public mm::AddressSpaceOps {
 
  private:
   static constexpr uint32_t kSector = 512;
-
-  static Status AsEio(Status s) { return s.ok() ? s : Status::Error(-EIO, s.message()); }
 
   // Writes `len` bytes at `offset` (zeros when `src` is null): whole device blocks as they are,
   // a part of one by reading it, changing it and writing it back.

@@ -62,19 +62,20 @@ SuperBlock::~SuperBlock() {
 
 Status SuperBlock::Unmount() {
   if (unmounted_.exchange(true)) return Status::Ok();
-  const errseq_t before = s_wb_err_.Load(), bdev_before = bdev_wb_err_.Load();
+  const errseq_t before = s_wb_err_.Load();
   Status fs_status = SyncWholeFs();
   FlushDelayedErrors();
   wb_->Stop();
-  // The final writeback failed if its error is in this super block's errseq, or for a block
-  // device's file in the block devices'.
-  const errseq_t after = s_wb_err_.Load(), bdev_after = bdev_wb_err_.Load();
-  if (after != before || bdev_after != bdev_before) {
-    const int err = Errseq::ErrnoOf(after != before ? after : bdev_after);
-    return Status::Error(err, fmt::format("writeback failed while unmounting ({}): data written "
-                                          "before the unmount is lost", ErrnoName(err)));
+  const errseq_t after = s_wb_err_.Load();
+  if (after != before) {
+    return Status::Error(Errseq::ErrnoOf(after),
+                         fmt::format("writeback failed while unmounting ({}): data written "
+                                     "before the unmount is lost",
+                                     ErrnoName(Errseq::ErrnoOf(after))));
   }
-  // Errors recorded in a file that no fsync (or O_SYNC write, or sync_file_range) ever reported.
+  // Errors recorded in a file that no fsync (or O_SYNC write, or sync_file_range) ever reported
+  // (a block device's too: its errors are not in s_wb_err_, and its last close, before any
+  // unmount, leaves a failure of its writeback unseen).
   int unseen_err = 0;
   size_t unseen_files = 0;
   // Under legacy tracking "reported" means the flags were consumed; else the errseq was seen.
@@ -126,7 +127,7 @@ Result<std::shared_ptr<Inode>> SuperBlock::GetInode(const std::string& path, con
     mm::Mapping::Options mo;
     mo.owner = attr.ino;
     mo.policy = options_.policy;
-    mo.sb_err = attr.block_device ? &bdev_wb_err_ : &s_wb_err_;
+    mo.sb_err = attr.block_device ? nullptr : &s_wb_err_;
     mo.observer = this;
     mo.initial_size = attr.size;
     mo.max_write_pages = options_.writeback.max_write_pages;

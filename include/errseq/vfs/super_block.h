@@ -259,11 +259,10 @@ class SuperBlock final : public mm::ErrorObserver {
   const std::unique_ptr<FileSystem> fs_;
   // Each mapping's readahead limit: MountOptions::readahead_kb, else the store's, at most 64 MiB.
   const size_t readahead_pages_;
+  // Every regular file's mapping records its errors here too; a block device's file does not
+  // (Linux records them in the bdev pseudo file system's super block, which no syncfs reads:
+  // a syncfs through a device file reports the file system its node lives on).
   Errseq s_wb_err_;
-  // The s_wb_err of the block devices' own super block (Linux's blockdev_superblock), where a
-  // device file's writeback errors are recorded besides its mapping: no syncfs reads it (a
-  // syncfs through a device file reports the file system its node lives on), Unmount does.
-  Errseq bdev_wb_err_;
   Ledger ledger_;
   std::atomic<int> sticky_err_{0};
   std::atomic<uint64_t> next_file_id_{1};
