@@ -366,13 +366,16 @@ void OnRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     return (void)fuse_reply_buf(req, zeros.data(), n);
   }
   vfs::File& file = *FileOf(fi);
-  if (size <= s->splice_max()) {
+  // O_DIRECT comes with every READ as with every WRITE: such a read goes to the source past
+  // our cache (SuperBlock::Pread), never spliced from it.
+  const int direct = fi->flags & O_DIRECT;
+  if (size <= s->splice_max() && !direct) {
     auto range = s->sb().PreadFromStore(file, size, static_cast<uint64_t>(off));
     if (!range.ok()) return (void)fuse_reply_err(req, -range.err());
     if (range->has_value()) return ReplyFromStore(req, s, **range);
   }
   std::unique_ptr<std::byte[]> buf(new std::byte[size]);  // filled by Pread, no zeroing
-  auto n = s->sb().Pread(file, {buf.get(), size}, static_cast<uint64_t>(off));
+  auto n = s->sb().Pread(file, {buf.get(), size}, static_cast<uint64_t>(off), direct);
   if (!n.ok()) return (void)fuse_reply_err(req, -n.err());
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
 }

@@ -441,6 +441,55 @@ Result<std::optional<StoreRange>> Mapping::ReadFromStore(uint64_t offset, size_t
   return std::optional<StoreRange>(*r);
 }
 
+Result<size_t> Mapping::ReadDirect(uint64_t offset, std::span<std::byte> out) {
+  uint64_t sz;
+  {
+    Lock lock(mu_);
+    sz = size_.load(std::memory_order_relaxed);
+  }
+  if (offset >= sz || out.empty()) return size_t{0};
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), sz - offset));
+  const size_t head = static_cast<size_t>(offset & kPageMask);
+  // Whole pages the read covers go straight into `out` when it starts on a page; the rest
+  // (a page the read starts or ends inside) through a page of its own.
+  constexpr size_t kMaxRun = 256;
+  std::vector<std::byte> bounce;
+  size_t done = 0;
+  uint64_t index = offset >> kPageShift;
+  while (done < want) {
+    const size_t skip = done == 0 ? head : 0;
+    std::vector<iovec> iov;
+    std::vector<size_t> bounced;  // which iovecs are bounce pages
+    size_t covered = 0;           // bytes of `out` this run fills
+    while (iov.size() < kMaxRun && done + covered < want) {
+      const size_t in = iov.empty() ? skip : 0;
+      const size_t n = std::min<size_t>(kPageSize - in, want - done - covered);
+      if (in == 0 && n == kPageSize) {
+        iov.push_back({out.data() + done + covered, kPageSize});
+      } else {
+        if (bounce.size() < 2 * kPageSize) bounce.resize(2 * kPageSize);
+        iov.push_back({bounce.data() + (bounced.size() % 2) * kPageSize, kPageSize});
+        bounced.push_back(iov.size() - 1);
+      }
+      covered += n;
+    }
+    if (Status s = ops_->ReadPages(index, iov); !s.ok()) return s;
+    // Copy out of the bounce pages: at most the first and the last of the run.
+    size_t pos = 0;
+    for (size_t k = 0; k < iov.size(); ++k) {
+      const size_t in = k == 0 ? skip : 0;
+      const size_t n = std::min<size_t>(kPageSize - in, covered - pos);
+      if (std::find(bounced.begin(), bounced.end(), k) != bounced.end()) {
+        std::memcpy(out.data() + done + pos, static_cast<std::byte*>(iov[k].iov_base) + in, n);
+      }
+      pos += n;
+    }
+    index += iov.size();
+    done += covered;
+  }
+  return done;
+}
+
 // ---- writeback -----------------------------------------------------------------------------
 
 void Mapping::WriteRange(uint64_t first, uint64_t last, SyncMode mode) {

@@ -345,6 +345,40 @@ TEST(BlockdevFs, SyncfsWritesNothingAndBufferedIoFailsWithEio) {
   EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
+// O_DIRECT reads of a block device as a loop device on 6.18 answered them (2026-11-28): the
+// range written back first, the device read whatever is cached, its errno kept (a buffered
+// read of the same device is EIO), every read aligned to the logical block, short at the end.
+TEST(BlockdevFs, AnODirectReadGoesToTheDeviceWithItsErrno) {
+  Disk d(512);
+  vfs::Vfs& v = *d.v;
+  int w = *v.Open("disk", O_RDWR);
+  for (uint64_t off = 0; off < 65536; off += 4096) Fill(v, w, off, 4096, 1);
+  ASSERT_TRUE(v.Fsync(w).ok());
+  int r = *v.Open("disk", O_RDONLY | O_DIRECT);
+  EXPECT_EQ(ReadValue(v, r, 0, 4096), 1);
+  EXPECT_EQ(ReadValue(v, r, 100, 512), -EINVAL);
+  EXPECT_EQ(ReadValue(v, r, 0, 1000), -EINVAL);
+  Arm(d, block::IoOp::kRead, -ENOSPC);
+  EXPECT_EQ(ReadValue(v, w, 0, 4096), 1) << "cached";
+  EXPECT_EQ(ReadValue(v, r, 0, 4096), -ENOSPC);
+  EXPECT_EQ(ReadValue(v, w, 524288, 4096), -EIO) << "buffered, not cached";
+  Arm(d, block::IoOp::kWrite);
+  Fill(v, w, 8192, 4096, 2);
+  EXPECT_EQ(ReadValue(v, r, 0, 4096), 1) << "another page's writeback is not this read's";
+  EXPECT_EQ(ReadValue(v, r, 8192, 4096), -EIO);
+  EXPECT_EQ(ReadValue(v, r, 8192, 4096), 1) << "the device's bytes";
+  d.faulty->faults().Clear();
+  EXPECT_EQ(v.Fsync(w).err(), -EIO);
+  EXPECT_EQ(v.Fsync(r).err(), -EIO);
+  std::vector<std::byte> b(8192);
+  EXPECT_EQ(*v.Pread(r, b, 1 << 20), 0u);
+  EXPECT_EQ(*v.Pread(r, std::span(b).first(100), 1 << 20), 0u);
+  EXPECT_EQ(*v.Pread(r, b, (1 << 20) - 4096), 4096u);
+  ASSERT_TRUE(v.Close(r).ok());
+  ASSERT_TRUE(v.Close(w).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
 // The kernel keeps a block device's inode, and with it its errseq, as long as the device
 // exists: dropping caches drops its clean pages only, so an unseen error of its last close
 // still reaches the next opener, even where other files' inodes are evicted with theirs.
@@ -365,9 +399,9 @@ TEST(BlockdevFs, EvictionKeepsTheDevicesInodeAndItsError) {
   EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
-// A device's writeback errors are recorded in the block devices' own super-block errseq, not
-// in the one syncfs reads; an unmount after a failed writeback of the device (here the last
-// close's, whose page keep_dirty keeps, and the unmount's own) must still fail and say so.
+// A device's writeback errors are recorded in no super-block errseq (syncfs never reads
+// them); an unmount after a failed writeback of the device (here the last close's, whose page
+// keep_dirty keeps, and the unmount's own) must still fail and say so.
 TEST(BlockdevFs, AnUnmountAfterTheDevicesWritebackFailedSaysSo) {
   vfs::MountOptions o;
   o.policy = mm::FailurePolicy::kKeepDirty;  // the page stays dirty after the close's failure

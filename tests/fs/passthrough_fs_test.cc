@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -251,6 +252,36 @@ TEST(PassthroughFs, DataPathReadsAndWritesWholePagesAndStopsAtSize) {
   EXPECT_EQ(Slurp(f.dir / "f"), std::string(4096, 'b') + std::string(10, 'c') +
                                     std::string(5000 - 4106, 'a'))
       << "bytes at or past file_size are not written";
+}
+
+// What an O_DIRECT read must read aligned: the host's written blocks, including data only in
+// the host's page cache (written back first), without holes and unwritten (fallocated) ones.
+TEST(PassthroughFs, WrittenExtentsAreTheHostsWrittenBlocks) {
+  Fixture f;
+  struct statfs sfs;
+  ASSERT_EQ(::statfs(f.dir.path().c_str(), &sfs), 0);
+  if (sfs.f_type != 0xEF53) GTEST_SKIP() << "the host's extents are ext4's only on ext4 (TMPDIR)";
+  const std::string path = f.dir / "x";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, 1 << 20), 0);
+  std::vector<char> page(4096, 'w');
+  ASSERT_EQ(::pwrite(fd, page.data(), page.size(), 65536), 4096);  // in the page cache only
+  ASSERT_EQ(::fallocate(fd, FALLOC_FL_KEEP_SIZE, 131072, 8192), 0);
+  ::close(fd);
+  auto data = f.fs->OpenData("x", *f.fs->GetAttr("x"));
+  ASSERT_TRUE(data.ok());
+  auto all = (*data)->WrittenExtents(0, 1 << 20);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].start, 65536u);
+  EXPECT_EQ((*all)[0].end, 69632u);
+  auto none = (*data)->WrittenExtents(0, 65536);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "a hole";
+  auto unwritten = (*data)->WrittenExtents(131072, 8192);
+  ASSERT_TRUE(unwritten.ok());
+  EXPECT_TRUE(unwritten->empty()) << "fallocated, never written";
 }
 
 TEST(PassthroughFs, LongRunsGoOutWhole) {

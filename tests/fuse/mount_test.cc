@@ -2250,6 +2250,71 @@ TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
 }
 
 
+// O_DIRECT reads through the mount as on ext4 (Linux 6.18, 2026-11-28; Api's test of the same
+// name has the rest): the disk's bytes and its errors, whatever errseqfs's cache holds; an
+// error nobody was told of fails one direct read and every description's fsync still.
+TEST(Mount, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
+  SKIP_WITHOUT_FUSE();
+  Mount m;
+  ASSERT_TRUE(m.Start()) << m.Log();
+  const std::string f = m.Path("f");
+  const int a = ::open(f.c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(a, 0);
+  std::vector<char> ones(16384, 1);
+  ASSERT_EQ(::pwrite(a, ones.data(), ones.size(), 0), 16384);
+  ASSERT_EQ(::fsync(a), 0);
+  const int b = ::open(f.c_str(), O_RDONLY);
+  ASSERT_GE(b, 0);
+  const int d = ::open(f.c_str(), O_RDONLY | O_DIRECT);
+  ASSERT_GE(d, 0) << strerror(errno);
+  void* mem = nullptr;
+  ASSERT_EQ(::posix_memalign(&mem, 4096, 4096), 0);
+  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(mem), &std::free);
+  // The byte a direct read of [off, off + len) found at its start, or -errno.
+  auto direct = [&](off_t off, size_t len) -> int {
+    const ssize_t n = ::pread(d, buf.get(), len, off);
+    if (n < 0) return -errno;
+    return n == static_cast<ssize_t>(len) ? buf.get()[0] : -1000;
+  };
+  EXPECT_EQ(direct(0, 4096), 1);
+  EXPECT_EQ(direct(100, 512), -EINVAL);
+
+  ASSERT_EQ(m.Ctl({"fail", "read", "data", "f"}), 0);
+  char c = 0;
+  EXPECT_EQ(::pread(b, &c, 1, 0), 1) << "errseqfs's cache holds the page";
+  EXPECT_EQ(c, 1);
+  EXPECT_EQ(direct(0, 4096), -EIO) << "the disk does not";
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+
+  ASSERT_EQ(m.Ctl({"fail", "write", "data", "f"}), 0);
+  std::vector<char> threes(4096, 3);
+  ASSERT_EQ(::pwrite(a, threes.data(), threes.size(), 8192), 4096);
+  ASSERT_EQ(m.Ctl({"sync"}), 0);  // writeback fails; nobody is told
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(direct(0, 4096), -EIO) << "the error nobody was told of";
+  EXPECT_EQ(direct(0, 4096), 1) << "once";
+  EXPECT_EQ(direct(8192, 4096), 1) << "the disk's bytes";
+  EXPECT_EQ(::pread(b, &c, 1, 8192), 1);
+  EXPECT_EQ(c, 3) << "the cache's";
+  EXPECT_EQ(::fsync(a), -1);
+  EXPECT_EQ(::fsync(b), -1);
+  EXPECT_EQ(::fsync(d), -1);
+  EXPECT_EQ(::fsync(d), 0);
+
+  // O_DIRECT comes with each READ: F_SETFL makes a buffered description's reads direct.
+  ASSERT_EQ(m.Ctl({"fail", "read", "data", "f"}), 0);
+  ASSERT_EQ(::fcntl(b, F_SETFL, ::fcntl(b, F_GETFL) | O_DIRECT), 0);
+  errno = 0;
+  EXPECT_EQ(::pread(b, buf.get(), 4096, 0), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+
+  ::close(a);
+  ::close(b);
+  ::close(d);
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 // A kernel file system on errseqfs's device file: ext4 on a loop device that reads and writes
 // the file with direct I/O (512-byte sectors), errseqfs the disk that fails when told. Until
 // 2026-11-27 night, once direct writes went to the device, the loop device's 512-byte writes

@@ -698,7 +698,7 @@ TEST(Mapping, PagesAFailedReadLeftAreReadAloneAndPassedOverByReadahead) {
 class FailingReads final : public AddressSpaceOps {
  public:
   Status ReadPages(uint64_t, std::span<const iovec> pages) override {
-    if (fail) return Status::Error(-EIO);
+    if (fail) return Status::Error(err);
     for (const iovec& v : pages) std::memset(v.iov_base, 0x5a, v.iov_len);
     return Status::Ok();
   }
@@ -706,6 +706,7 @@ class FailingReads final : public AddressSpaceOps {
   Status Sync(bool) override { return Status::Ok(); }
   Result<uint64_t> BackingSize() override { return uint64_t{1} << 20; }
   std::atomic<bool> fail{true};
+  int err = -EIO;
 };
 
 // The error reaches the reader; the pages its read left (not uptodate, as Linux leaves their
@@ -727,6 +728,47 @@ TEST(Mapping, ReadErrorsReachTheReaderWithOrWithoutCacheReads) {
     EXPECT_EQ(out[0], std::byte{0x5a});
     EXPECT_EQ(out.back(), std::byte{0x5a});
   }
+}
+
+// An O_DIRECT read takes the store's bytes whatever the cache holds, leaves the cache as it
+// was, stops at i_size, goes in runs of at most 256 pages, and returns the store's errno.
+TEST(Mapping, ADirectReadTakesTheStoresBytesAndLeavesTheCache) {
+  Fixture f(FailurePolicy::kClean, /*initial_size=*/300 * kPageSize + 100);
+  f.ops->data.resize(300 * kPageSize + 100);
+  for (size_t k = 0; k < f.ops->data.size(); ++k) f.ops->data[k] = std::byte(k % 251);
+  f.Write(kPageSize, kPageSize, 0x77);  // cached and dirty: the store still has its bytes
+  const int reads_before = f.ops->reads;
+  // Starting and ending inside pages, across the cached one.
+  std::vector<std::byte> out(3 * kPageSize);
+  auto r = f.m->ReadDirect(512, out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, out.size());
+  for (size_t k = 0; k < out.size(); k += 997) {
+    EXPECT_EQ(out[k], f.ops->data[512 + k]) << k;
+  }
+  EXPECT_EQ(out.back(), f.ops->data[512 + out.size() - 1]);
+  EXPECT_EQ(f.m->DirtyPages(), 1u) << "the cache is left as it was";
+  EXPECT_EQ(f.Read(kPageSize, 1), Bytes(1, 0x77));
+  // A long read: runs of at most 256 pages, short at i_size.
+  std::vector<std::byte> big(400 * kPageSize);
+  f.ops->read_calls.clear();
+  r = f.m->ReadDirect(0, big);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 300 * kPageSize + 100);
+  EXPECT_EQ(big[300 * kPageSize + 99], f.ops->data[300 * kPageSize + 99]);
+  ASSERT_EQ(f.ops->read_calls.size(), 2u);
+  EXPECT_EQ(f.ops->read_calls[0], (std::pair<uint64_t, size_t>(0, 256)));
+  EXPECT_EQ(f.ops->read_calls[1], (std::pair<uint64_t, size_t>(256, 45)));
+  EXPECT_GT(f.ops->reads, reads_before);
+  EXPECT_EQ(*f.m->ReadDirect(300 * kPageSize + 100, out), 0u) << "at i_size";
+
+  Mapping::Options o;
+  o.initial_size = 1 << 20;
+  auto store = std::make_shared<FailingReads>();
+  store->err = -ENOSPC;
+  auto failing = std::make_shared<Mapping>(store, nullptr, o);
+  EXPECT_EQ(failing->ReadDirect(0, out).err(), -ENOSPC) << "the store's errno";
+  EXPECT_EQ(failing->Read(0, out).err(), -EIO) << "a read into the cache: EIO";
 }
 
 }  // namespace

@@ -1028,6 +1028,152 @@ TEST(Api, AnODirectWriteAfterAnUnseenErrorLeavesItToFsync) {
 }
 
 
+// What an O_DIRECT read through `fd` gave: its length and the value of every byte read (-1 if
+// they differ, -2 if none), or the negative errno and -2.
+std::pair<int64_t, int> DirectRead(Stack& s, int fd, uint64_t off, size_t len) {
+  std::vector<std::byte> b(len);
+  auto n = s.v().Pread(fd, b, off);
+  if (!n.ok()) return {n.err(), -2};
+  if (*n == 0) return {0, -2};
+  for (size_t k = 1; k < *n; ++k) {
+    if (b[k] != b[0]) return {static_cast<int64_t>(*n), -1};
+  }
+  return {static_cast<int64_t>(*n), static_cast<int>(b[0])};
+}
+
+// O_DIRECT reads as ext4 (4 KiB blocks) on Linux 6.18 answered the same calls, 2026-11-28 (a
+// loop device over a fault-injecting FUSE file; docs/semantics.md, "O_DIRECT"): the disk's
+// bytes, whatever the cache holds, and the disk's errno; the range written back first; an
+// error nobody was told of fails one direct read (the legacy flags), and every fsync still.
+TEST(Api, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
+  using R = std::pair<int64_t, int>;
+  Stack s;
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 16384, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  const int b = s.Open("f", O_RDWR);
+  const int d = s.Open("f", O_RDONLY | O_DIRECT);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096), R(4096, 1));
+  EXPECT_EQ(DirectRead(s, d, 100, 512).first, -EINVAL);
+  EXPECT_EQ(DirectRead(s, d, 0, 1000).first, -EINVAL);
+  EXPECT_EQ(DirectRead(s, d, 0, 512), R(512, 1));
+  EXPECT_EQ(DirectRead(s, d, 16384, 4096), R(0, -2)) << "at the end";
+  EXPECT_EQ(DirectRead(s, d, 16384, 100), R(0, -2)) << "at the end, unaligned";
+  EXPECT_EQ(DirectRead(s, d, 12288, 8192), R(4096, 1));
+  EXPECT_EQ(DirectRead(s, d, 12288, 5000), R(4096, 1)) << "unaligned past the last block only";
+
+  // The cache serves buffered reads; a direct read meets the disk, with its errno.
+  s.Fail("0 * read error EIO path=f");
+  EXPECT_EQ(s.ReadByte(b, 0, 4096), 1);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
+  s.Heal();
+  s.Fail("0 * read error ENOSPC path=f");
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -ENOSPC);
+  EXPECT_EQ(DirectRead(s, d, 0, 100).first, -EINVAL) << "refused before the disk is asked";
+  s.Heal();
+
+  // A dirty page of the range is written back first.
+  ASSERT_EQ(s.Write(a, 4096, 4096, 2), 0);
+  EXPECT_EQ(DirectRead(s, d, 4096, 4096), R(4096, 2));
+
+  // An error nobody was told of, from another range: one direct read fails with it.
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 8192, 4096, 3), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096), R(4096, 1));
+  EXPECT_EQ(DirectRead(s, d, 8192, 4096), R(4096, 1)) << "the disk's bytes";
+  EXPECT_EQ(s.ReadByte(b, 8192, 4096), 3) << "the cache's";
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(s.Fsync(b), -EIO);
+  EXPECT_EQ(s.Fsync(d), -EIO);
+
+  // An fsync that reported it took the flags: the direct read after it succeeds.
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 4), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(DirectRead(s, d, 12288, 4096), R(4096, 1));
+  EXPECT_EQ(s.Fsync(b), -EIO);
+
+  // The range's own dirty page fails to reach the disk: the read fails with its errno.
+  s.Fail("0 * write error ENOSPC path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 5), 0);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -ENOSPC);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096), R(4096, 1));
+  s.Heal();
+  EXPECT_EQ(s.Fsync(a), -ENOSPC);
+  EXPECT_EQ(s.Fsync(d), -ENOSPC);
+
+  // A read at the end takes nothing; an unaligned one takes the error before it is refused.
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 0, 4096, 6), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(DirectRead(s, d, 16384, 4096), R(0, -2));
+  EXPECT_EQ(DirectRead(s, d, 100, 100).first, -EIO);
+  EXPECT_EQ(DirectRead(s, d, 100, 100).first, -EINVAL);
+  EXPECT_EQ(s.Fsync(a), -EIO);
+  EXPECT_EQ(s.Fsync(b), -EIO);
+
+  // read(2) at the file position goes the same way and moves it.
+  ASSERT_TRUE(s.v().Lseek(d, 8192, SEEK_SET).ok());
+  std::vector<std::byte> page(4096);
+  EXPECT_EQ(*s.v().Read(d, page), 4096u);
+  EXPECT_EQ(page[0], std::byte{1});
+  EXPECT_EQ(*s.v().Lseek(d, 0, SEEK_CUR), 12288u);
+}
+
+// ext4 checks a direct read's alignment extent by extent: holes and unwritten extents read as
+// zeros unchecked, written blocks must be read aligned, also at an aligned place of the buffer
+// (the same calls on 6.18, 2026-11-28).
+TEST(Api, AnUnalignedODirectReadOfHolesReadsZeros) {
+  using R = std::pair<int64_t, int>;
+  Stack s;
+  const int h = s.Open("h", O_RDWR | O_CREAT);
+  ASSERT_TRUE(s.v().Ftruncate(h, 1 << 20).ok());
+  ASSERT_EQ(s.Fsync(h), 0);
+  const int d = s.Open("h", O_RDONLY | O_DIRECT);
+  EXPECT_EQ(DirectRead(s, d, 100, 100), R(100, 0));
+  ASSERT_EQ(s.Write(h, 65536, 4096, 7), 0);
+  ASSERT_EQ(s.Fsync(h), 0);
+  EXPECT_EQ(DirectRead(s, d, 100, 69532).first, -EINVAL) << "the block lands unaligned";
+  EXPECT_EQ(DirectRead(s, d, 100, 69000).first, -EINVAL);
+  EXPECT_EQ(DirectRead(s, d, 65636, 100).first, -EINVAL);
+  EXPECT_EQ(DirectRead(s, d, 65536, 4096), R(4096, 7));
+  ASSERT_TRUE(s.v().Fallocate(h, 0, 131072, 8192).ok());
+  ASSERT_EQ(s.Fsync(h), 0);
+  EXPECT_EQ(DirectRead(s, d, 131172, 100), R(100, 0)) << "unwritten";
+}
+
+// Before 4.13 the legacy flags were the only record: the direct read that takes them is the
+// one told, and an fsync after it is not.
+TEST(Api, UnderLegacyTrackingAnODirectReadTakesTheError) {
+  Stack s(testing::WithProfile(vfs::Profile::kLegacy));
+  const int a = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(a), 0);
+  const int d = s.Open("f", O_RDONLY | O_DIRECT);
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(a, 4096, 4096, 2), 0);
+  s.sb().Sync();
+  s.Heal();
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
+  EXPECT_EQ(s.Fsync(a), 0);
+  bool read_told = false;
+  for (const vfs::Event& e : s.sb().ledger().Since(0, 1000)) {
+    if (e.kind == vfs::Event::Kind::kReported) {
+      EXPECT_EQ(e.call, "read(O_DIRECT)");
+      EXPECT_EQ(e.err, -EIO);
+      read_told = true;
+    }
+  }
+  EXPECT_TRUE(read_told) << "the ledger says who was told";
+}
+
+
 // A fault rule's path that names a host file errseq never opened is resolved to that file
 // (a hard link made on the source). Once the file is removed, a new file the host gives the
 // same inode number is another file: the rule does not fail its writes (until 2026-11-27 it did

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "errseq/core/status.h"
 
@@ -91,6 +92,21 @@ class AddressSpaceOps {
   // lseek(2) SEEK_DATA or SEEK_HOLE in the store's own copy of the file (its holes). -ENXIO
   // past the store's end; -EOPNOTSUPP: the store has no holes to tell of.
   virtual Result<uint64_t> SeekStore(uint64_t /*offset*/, int /*whence*/) {
+    return Status::Error(-95 /*EOPNOTSUPP*/);
+  }
+
+  // A run of bytes [start, end) of the store.
+  struct Extent {
+    uint64_t start = 0;
+    uint64_t end = 0;
+  };
+
+  // The store's written blocks that meet [offset, offset + len), in order, whole blocks (the
+  // last may reach past the end of the file): what an O_DIRECT read must read aligned, since
+  // ext4 checks a direct read's alignment only where blocks are written (holes and unwritten
+  // extents read as zeros unchecked). -EOPNOTSUPP (the default): every byte is written (a
+  // device).
+  virtual Result<std::vector<Extent>> WrittenExtents(uint64_t /*offset*/, uint64_t /*len*/) {
     return Status::Error(-95 /*EOPNOTSUPP*/);
   }
 

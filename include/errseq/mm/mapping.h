@@ -89,6 +89,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // nullopt: call Read instead.
   Result<std::optional<StoreRange>> ReadFromStore(uint64_t offset, size_t size);
 
+  // An O_DIRECT read: up to out.size() bytes at `offset` straight from the store, stopping
+  // at i_size. Cached pages are neither read nor changed, and the store's error is returned as
+  // the store gave it (a direct read's own I/O error; a read into the cache makes every error
+  // EIO). The caller writes the range back first.
+  Result<size_t> ReadDirect(uint64_t offset, std::span<std::byte> out);
+
   // Writes back dirty pages with index in [first, last]. kAll also waits for writeback already
   // in flight in that range. Page I/O errors are recorded with SetError (per the policy), never
   // returned: the caller learns of them through its errseq cursor.

@@ -69,8 +69,15 @@ class SuperBlock final : public mm::ErrorObserver {
   // O_CREAT; its cursors are sampled now, as at any open.
   Result<std::shared_ptr<File>> Reopen(File& f, int flags);
 
+  // A read through an O_DIRECT description (or, for Pread, with `read_flags` O_DIRECT: a
+  // front end that learns of it per read) goes to the store past the cache, as ext4's direct
+  // read does on Linux 6.18: the range's dirty pages are written back and waited for first,
+  // and an error that took from the file's legacy flags is the read's (once); then the store
+  // is read, cached pages or not, and its error is the read's own, errno kept. A read of
+  // mapped data must be aligned to the store's direct-I/O unit (EINVAL; holes need not be).
+  // A store that takes no direct I/O reads through the cache.
   Result<size_t> Read(File& f, std::span<std::byte> buf);
-  Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset);
+  Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset, int read_flags = 0);
   // Pread of `size` bytes as a range of the store for the caller to move itself (splice), when
   // every byte would come from the store uncached (mm::Mapping::ReadFromStore); nullopt: call
   // Pread. Makes Pread's checks and, on a range, its atime update.
@@ -219,6 +226,8 @@ class SuperBlock final : public mm::ErrorObserver {
   // error taken from the flags is this write's (pre-4.13). Takes the io lock exclusively.
   Result<size_t> WriteDirect(File& f, std::span<const std::byte> buf, uint64_t offset,
                              bool append, uint64_t* landed);
+  // O_DIRECT read (Read's comment says what it does). Takes the io lock shared.
+  Result<size_t> ReadDirect(File& f, std::span<std::byte> buf, uint64_t offset);
   // `mapped_page`: WriteMappedPage (neither O_APPEND nor O_SYNC nor O_DIRECT applies).
   Status WriteAt(File& f, std::span<const std::byte> buf, uint64_t offset, bool use_pos,
                  size_t* written, int sync_flags = 0, bool mapped_page = false);
