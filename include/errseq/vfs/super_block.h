@@ -72,10 +72,11 @@ class SuperBlock final : public mm::ErrorObserver {
   // A read through an O_DIRECT description (or, for Pread, with `read_flags` O_DIRECT: a
   // front end that learns of it per read) goes to the store past the cache, as ext4's direct
   // read does on Linux 6.18: the range's dirty pages are written back and waited for first,
-  // and an error that took from the file's legacy flags is the read's (once); then the store
-  // is read, cached pages or not, and its error is the read's own, errno kept. A read of
-  // mapped data must be aligned to the store's direct-I/O unit (EINVAL; holes need not be).
-  // A store that takes no direct I/O reads through the cache.
+  // and an error taken from the file's legacy flags there is the read's (once); then the
+  // store is read, cached pages or not, and its error is the read's own, errno kept. Where
+  // the store's blocks are written the read must be aligned to its direct-I/O unit (EINVAL;
+  // holes and unwritten extents need not be). A store that takes no direct I/O reads through
+  // the cache.
   Result<size_t> Read(File& f, std::span<std::byte> buf);
   Result<size_t> Pread(File& f, std::span<std::byte> buf, uint64_t offset, int read_flags = 0);
   // Pread of `size` bytes as a range of the store for the caller to move itself (splice), when
