@@ -4,12 +4,16 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
+
+#include "errseq/core/read_file.h"
 
 namespace errseq::fs {
 namespace {
@@ -92,7 +96,8 @@ class DeviceData final : public mm::AddressSpaceOps {
 }  // namespace
 
 Result<std::unique_ptr<BlockdevFs>> BlockdevFs::Open(std::shared_ptr<block::BlockDevice> device,
-                                                     std::string file_name) {
+                                                     std::string file_name,
+                                                     size_t readahead_kb) {
   if (device->Size() == 0 || device->Size() % mm::kPageSize != 0 ||
       mm::kPageSize % device->BlockSize() != 0) {
     return Status::Error(-EINVAL, fmt::format("device '{}': size {} is not a non-zero multiple "
@@ -104,7 +109,21 @@ Result<std::unique_ptr<BlockdevFs>> BlockdevFs::Open(std::shared_ptr<block::Bloc
       file_name == "..") {
     return Status::Error(-EINVAL, fmt::format("bad device file name '{}'", file_name));
   }
-  return std::unique_ptr<BlockdevFs>(new BlockdevFs(std::move(device), std::move(file_name)));
+  return std::unique_ptr<BlockdevFs>(
+      new BlockdevFs(std::move(device), std::move(file_name), readahead_kb));
+}
+
+size_t BlockdevFs::ReadaheadKbOf(const std::string& source) {
+  struct stat st;
+  if (::stat(source.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return kLoopReadaheadKb;
+  const std::string dev =
+      fmt::format("/sys/dev/block/{}:{}", major(st.st_rdev), minor(st.st_rdev));
+  for (const char* queue : {"/queue/read_ahead_kb", "/../queue/read_ahead_kb"}) {
+    auto text = ReadFile(dev + queue);  // a partition has no queue: its disk's
+    size_t kb = 0;
+    if (text.ok() && std::sscanf(text->c_str(), "%zu", &kb) == 1) return kb;
+  }
+  return kLoopReadaheadKb;
 }
 
 vfs::NodeAttr BlockdevFs::RootAttr() const {

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "errseq/block/fault_device.h"
@@ -112,6 +114,28 @@ TEST(BlockdevFs, DataPathIsTheDevice) {
   ASSERT_TRUE(fs->SyncFs().ok());
   EXPECT_EQ(dev->FlushCount(), flushes + 2);
   EXPECT_EQ(*(*data)->BackingSize(), 1u << 20);
+}
+
+// The device file reads ahead as far as Linux would over the same source: a loop device's
+// 2560 KiB for an image file, a block device's own read_ahead_kb.
+TEST(BlockdevFs, ReadsAheadAsTheDeviceWould) {
+  auto fs = Make(std::make_shared<block::MemoryDevice>(1 << 20));
+  ASSERT_TRUE(fs);
+  EXPECT_EQ(fs->ReadaheadKb(), BlockdevFs::kLoopReadaheadKb);
+  auto none = BlockdevFs::Open(std::make_shared<block::MemoryDevice>(1 << 20), "disk", 0);
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ((*none)->ReadaheadKb(), 0u);
+  EXPECT_EQ(BlockdevFs::ReadaheadKbOf("/no/such/image"), BlockdevFs::kLoopReadaheadKb);
+  EXPECT_EQ(BlockdevFs::ReadaheadKbOf("/proc/self/status"), BlockdevFs::kLoopReadaheadKb);
+  for (const auto& e : std::filesystem::directory_iterator("/sys/block")) {
+    const std::string node = "/dev/" + e.path().filename().string();
+    std::ifstream ra(e.path() / "queue/read_ahead_kb");
+    size_t kb = 0;
+    if (!std::filesystem::exists(node) || !(ra >> kb)) continue;
+    EXPECT_EQ(BlockdevFs::ReadaheadKbOf(node), kb) << node;
+    return;
+  }
+  GTEST_SKIP() << "no block device with a node in /dev to compare with";
 }
 
 // blkdev_fallocate: punch (with KEEP_SIZE) and zero-range write zeroes to the device at once

@@ -352,7 +352,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto fdev = std::make_shared<block::FaultDevice>(std::shared_ptr<block::BlockDevice>(std::move(*dev)), faults);
-    auto b = fs::BlockdevFs::Open(fdev, std::filesystem::path(source).filename().string());
+    auto b = fs::BlockdevFs::Open(fdev, std::filesystem::path(source).filename().string(),
+                                  fs::BlockdevFs::ReadaheadKbOf(source));
     if (!b.ok()) {
       std::fprintf(stderr, "errseqfs: %s\n", b.status().message().c_str());
       return 1;

@@ -15,10 +15,20 @@ namespace errseq::fs {
 
 class BlockdevFs final : public vfs::FileSystem {
  public:
+  // What a loop device reads ahead on Linux 6.18 (its read_ahead_kb; measured: loop devices
+  // over regular files, and one not bound to any, all said 2560): the device an image file is
+  // on Linux.
+  static constexpr size_t kLoopReadaheadKb = 2560;
+
   // REQUIRES: device->Size() is a multiple of the page size (4 KiB) and the device's block
-  // size divides it; else Open fails with a message.
+  // size divides it; else Open fails with a message. `readahead_kb`: the device's
+  // read_ahead_kb, which bounds readahead of the device file (ReadaheadKbOf).
   static Result<std::unique_ptr<BlockdevFs>> Open(std::shared_ptr<block::BlockDevice> device,
-                                                  std::string file_name);
+                                                  std::string file_name,
+                                                  size_t readahead_kb = kLoopReadaheadKb);
+  // The read_ahead_kb Linux gives `source`: a block device's own (sysfs; its disk's for a
+  // partition), a loop device's for an image file or where sysfs does not say.
+  static size_t ReadaheadKbOf(const std::string& source);
 
   std::string TypeName() const override { return "blockdev"; }
   Result<vfs::NodeAttr> GetAttr(const std::string& path) override;
@@ -39,17 +49,19 @@ class BlockdevFs final : public vfs::FileSystem {
   Status Link(const std::string& from, const std::string& to) override;
   Result<std::vector<vfs::DirEntry>> ReadDir(const std::string& path) override;
   Status SyncFs() override;
+  size_t ReadaheadKb() override { return readahead_kb_; }
 
   const std::string& file_name() const { return name_; }
 
  private:
-  BlockdevFs(std::shared_ptr<block::BlockDevice> dev, std::string name)
-      : dev_(std::move(dev)), name_(std::move(name)) {}
+  BlockdevFs(std::shared_ptr<block::BlockDevice> dev, std::string name, size_t readahead_kb)
+      : dev_(std::move(dev)), name_(std::move(name)), readahead_kb_(readahead_kb) {}
   vfs::NodeAttr RootAttr() const;
   vfs::NodeAttr FileAttr() const;
 
   const std::shared_ptr<block::BlockDevice> dev_;
   const std::string name_;
+  const size_t readahead_kb_;
   const int64_t mounted_ns_ = 0;
 };
 
