@@ -1247,24 +1247,31 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
     return false;
   }
   if (inode->has_data()) {
-    inode->mapping().WriteAll(mm::SyncMode::kAll);  // as the flusher would before eviction
+    // drop_caches writes nothing back: a file with dirty pages stays in core, and its errseq
+    // with it (Linux keeps an inode whose state says dirty off its LRU). Writeback in flight
+    // is waited for; the pages it leaves dirty (keep_dirty) keep the file.
+    inode->mapping().WaitRange(0, UINT64_MAX);
     inode->mapping().FlushDelayedErrors();
   }
+  bool kept = true;
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr->ino);
     out = Evicted::kOpen;  // or opened again meanwhile
-    if (it == inodes_.end() || it->second != inode || inode->open_count_ > 0) return false;
-    if (inode->has_data()) {
-      out = Evicted::kDirty;
-      if (inode->mapping().HasDirtyPages()) return false;  // keep_dirty: data still unwritten
-      errseq_t v = inode->mapping().wb_err().Load();
-      out = Evicted::kPinned;
-      if (options_.evict == EvictMode::kPin && v != 0 && !Errseq::IsSeen(v)) {
-        return false;  // pinned until somebody is told (SEMANTICS.md §6)
-      }
+    if (it != inodes_.end() && it->second == inode && inode->open_count_ == 0) {
+      out = inode->has_data() && inode->mapping().HasDirtyPages() ? Evicted::kDirty
+                                                                  : Evicted::kPinned;
+      const errseq_t v = inode->has_data() ? inode->mapping().wb_err().Load() : 0;
+      // kPinned: kept until somebody is told (SEMANTICS.md §6).
+      kept = out == Evicted::kDirty ||
+             (options_.evict == EvictMode::kPin && v != 0 && !Errseq::IsSeen(v));
+      if (!kept) inodes_.erase(it);
     }
-    inodes_.erase(it);
+  }
+  if (kept) {
+    // Its clean pages go all the same, as drop_caches drops every clean page.
+    if (inode->has_data()) inode->mapping().DropCleanPages(SIZE_MAX);
+    return false;
   }
   if (inode->has_data()) inode->mapping().DropAllPages();
   out = Evicted::kYes;

@@ -1174,6 +1174,34 @@ TEST(Api, UnderLegacyTrackingAnODirectReadTakesTheError) {
 }
 
 
+// Evict is drop_caches for one file: it writes nothing back. A file with a dirty page stays in
+// core with its errseq, whatever evict= says, and only its clean pages go (the scenario
+// evict-keeps-a-dirty-file.scn, checked on 6.18). Until 2026-11-28 Evict wrote the file back
+// first, and under evict=linux dropped the error that writeback met: the next opener's fsync
+// returned 0 where Linux's writes the page and fails (found by scripts/scn_fuzz.py).
+TEST(Api, EvictWritesNothingBackAndKeepsADirtyFile) {
+  auto o = Stack::DefaultOptions();
+  o.evict = vfs::EvictMode::kLinux;
+  Stack s(o);
+  int w = s.Open("f", O_RDWR | O_CREAT);
+  ASSERT_EQ(s.Write(w, 0, 8192, 1), 0);
+  ASSERT_EQ(s.Fsync(w), 0);
+  ASSERT_EQ(s.Write(w, 4096, 4096, 2), 0);
+  ASSERT_EQ(s.v().Close(w).err(), 0);
+  s.Fail("0 * write error ENOSPC path=f");
+  vfs::SuperBlock::Evicted why;
+  EXPECT_EQ(*s.sb().Evict("f", &why), false);
+  EXPECT_EQ(why, vfs::SuperBlock::Evicted::kDirty);
+  EXPECT_EQ(HostByte(s.HostPath("f"), 4096), 1) << "nothing written back";
+  EXPECT_EQ(s.sb().WritebackStats().failed_writes, 0u);
+  int n = s.Open("f", O_RDWR);
+  EXPECT_TRUE(s.sb().HasCachedPages(s.v().Fstat(n)->ino)) << "the dirty page stays";
+  EXPECT_EQ(s.Fsync(n), -ENOSPC) << "the page is written now, and fails";
+  s.Heal();
+  ASSERT_EQ(s.v().Close(n).err(), 0);
+  EXPECT_EQ(*s.sb().Evict("f", &why), true) << "clean and told: it goes";
+}
+
 // A fault rule's path that names a host file errseq never opened is resolved to that file
 // (a hard link made on the source). Once the file is removed, a new file the host gives the
 // same inode number is another file: the rule does not fail its writes (until 2026-11-27 it did
