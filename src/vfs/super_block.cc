@@ -1234,18 +1234,23 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
   auto attr = fs_->GetAttr(*norm);
   if (!attr.ok()) return attr.status();
   std::shared_ptr<Inode> inode;
+  bool open;
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr->ino);
-    out = it == inodes_.end() ? Evicted::kNotInCore : Evicted::kOpen;
-    if (it == inodes_.end() || it->second->open_count_ > 0) return false;
+    out = Evicted::kNotInCore;
+    if (it == inodes_.end()) return false;
     inode = it->second;
+    open = inode->open_count_ > 0;
   }
-  if (inode->block_device()) {
-    if (inode->has_data()) inode->mapping().DropCleanPages(SIZE_MAX);  // drop_caches
-    out = Evicted::kDevice;
+  // Whatever is kept, its clean pages go, as drop_caches drops every clean page.
+  auto keep = [&](Evicted reason) {
+    if (inode->has_data()) inode->mapping().DropCleanPages(SIZE_MAX);
+    out = reason;
     return false;
-  }
+  };
+  if (inode->block_device()) return keep(Evicted::kDevice);
+  if (open) return keep(Evicted::kOpen);
   if (inode->has_data()) {
     // drop_caches writes nothing back: a file with dirty pages stays in core, and its errseq
     // with it (Linux keeps an inode whose state says dirty off its LRU). Writeback in flight
@@ -1253,26 +1258,21 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
     inode->mapping().WaitRange(0, UINT64_MAX);
     inode->mapping().FlushDelayedErrors();
   }
-  bool kept = true;
+  Evicted kept = Evicted::kYes;  // decided under inodes_mu_, acted on without it
   {
     std::lock_guard lock(inodes_mu_);
     auto it = inodes_.find(attr->ino);
-    out = Evicted::kOpen;  // or opened again meanwhile
-    if (it != inodes_.end() && it->second == inode && inode->open_count_ == 0) {
-      out = inode->has_data() && inode->mapping().HasDirtyPages() ? Evicted::kDirty
-                                                                  : Evicted::kPinned;
-      const errseq_t v = inode->has_data() ? inode->mapping().wb_err().Load() : 0;
-      // kPinned: kept until somebody is told (SEMANTICS.md §6).
-      kept = out == Evicted::kDirty ||
-             (options_.evict == EvictMode::kPin && v != 0 && !Errseq::IsSeen(v));
-      if (!kept) inodes_.erase(it);
+    if (it == inodes_.end() || it->second != inode || inode->open_count_ > 0) {
+      kept = Evicted::kOpen;  // opened again meanwhile
+    } else if (inode->has_data() && inode->mapping().HasDirtyPages()) {
+      kept = Evicted::kDirty;
+    } else if (inode->has_data() && options_.evict == EvictMode::kPin) {
+      const errseq_t v = inode->mapping().wb_err().Load();
+      if (v != 0 && !Errseq::IsSeen(v)) kept = Evicted::kPinned;  // until somebody is told
     }
+    if (kept == Evicted::kYes) inodes_.erase(it);
   }
-  if (kept) {
-    // Its clean pages go all the same, as drop_caches drops every clean page.
-    if (inode->has_data()) inode->mapping().DropCleanPages(SIZE_MAX);
-    return false;
-  }
+  if (kept != Evicted::kYes) return keep(kept);
   if (inode->has_data()) inode->mapping().DropAllPages();
   out = Evicted::kYes;
   return true;

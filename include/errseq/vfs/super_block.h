@@ -169,12 +169,14 @@ class SuperBlock final : public mm::ErrorObserver {
   Status Link(std::string_view from, std::string_view to);
   Result<std::vector<DirEntry>> ReadDir(std::string_view path);
 
-  // Drops the in-core inode of `path` if no description holds it open and no page of it is
-  // dirty (drop_caches for one file: it writes nothing back, and Linux keeps a dirty inode;
-  // checked on 6.18 with tests/scenarios/evict-keeps-a-dirty-file.scn). Under evict=pin an
-  // inode whose errseq holds an error nobody has seen stays in core too. A block device's inode is never dropped (Linux keeps a bdev's
-  // inode, and its errseq, as long as the device exists): its clean pages are, and kDevice
-  // says so. Returns whether it was evicted; `why` (if given) says which case.
+  // Drops the in-core inode of `path` if no description holds it open and no page of it is dirty
+  // (drop_caches for one file: it writes nothing back, and Linux keeps a dirty inode; checked on
+  // 6.18 with tests/scenarios/evict-keeps-a-dirty-file.scn). Under evict=pin an inode whose
+  // errseq holds an error nobody has seen stays in core too. A file kept for any reason still
+  // loses its clean pages, as drop_caches drops every clean page. A block device's inode is never
+  // dropped (Linux keeps a bdev's inode, and its errseq, as long as the device exists): its clean
+  // pages are, and kDevice says so. Returns whether it was evicted; `why` (if given) says which
+  // case.
   enum class Evicted { kYes, kNotInCore, kOpen, kDirty, kPinned, kDevice };
   Result<bool> Evict(std::string_view path, Evicted* why = nullptr);
   static const char* EvictedName(Evicted e);
