@@ -2178,23 +2178,43 @@ TEST(Mount, StressProcessesWithFaultsToggled) {
 // loop device, 2026-11-27): a direct write's failure is that write's error, recorded nowhere,
 // so no other description's fsync and no syncfs tells it; the source keeps its old bytes.
 // O_DIRECT comes with each WRITE, so fcntl(F_SETFL) switches it either way after the open.
+// A mount for O_DIRECT: the file `f` holds 16 KiB of 1, written and fsynced through `a`
+// (O_RDWR); `b` is a buffered read-only description of it, `d` one opened O_DIRECT with
+// `d_access`; `buf` is `buf_len` bytes aligned for O_DIRECT. `ok` says whether all that worked.
+struct DirectIoMount {
+  DirectIoMount(int d_access, size_t buf_len) : buf(nullptr, &std::free) {
+    if (!m.Start()) return;
+    std::vector<char> ones(16384, 1);
+    a = ::open(f.c_str(), O_RDWR | O_CREAT, 0644);
+    if (a < 0 || ::pwrite(a, ones.data(), ones.size(), 0) != 16384 || ::fsync(a) != 0) return;
+    b = ::open(f.c_str(), O_RDONLY);
+    d = ::open(f.c_str(), d_access | O_DIRECT);
+    void* mem = nullptr;
+    if (::posix_memalign(&mem, 4096, buf_len) != 0) return;
+    buf.reset(static_cast<char*>(mem));
+    ok = b >= 0 && d >= 0;
+  }
+  ~DirectIoMount() { CloseAll(); }
+  void CloseAll() {
+    for (int* fd : {&a, &b, &d}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+  }
+  Mount m;
+  const std::string f = m.Path("f");
+  int a = -1, b = -1, d = -1;
+  std::unique_ptr<char, decltype(&std::free)> buf;
+  bool ok = false;
+};
+
 TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
   SKIP_WITHOUT_FUSE();
-  Mount m;
-  ASSERT_TRUE(m.Start()) << m.Log();
-  const std::string f = m.Path("f");
-  const int a = ::open(f.c_str(), O_RDWR | O_CREAT, 0644);
-  ASSERT_GE(a, 0);
-  const int b = ::open(f.c_str(), O_RDONLY);
-  ASSERT_GE(b, 0);
-  std::vector<char> ones(16384, 1);
-  ASSERT_EQ(::pwrite(a, ones.data(), ones.size(), 0), 16384);
-  ASSERT_EQ(::fsync(a), 0);
-  const int d = ::open(f.c_str(), O_RDWR | O_DIRECT);
-  ASSERT_GE(d, 0) << strerror(errno);
-  void* mem = nullptr;
-  ASSERT_EQ(::posix_memalign(&mem, 4096, 8192), 0);
-  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(mem), &std::free);
+  DirectIoMount t(O_RDWR, 8192);
+  ASSERT_TRUE(t.ok) << t.m.Log();
+  Mount& m = t.m;
+  const int a = t.a, b = t.b, d = t.d;
+  auto& buf = t.buf;
   std::memset(buf.get(), 2, 8192);
   errno = 0;
   EXPECT_EQ(::pwrite(d, buf.get(), 4096, 100), -1);
@@ -2243,9 +2263,7 @@ TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
   EXPECT_EQ(::fsync(b), 0);
   EXPECT_EQ(::fsync(a), 0);
 
-  ::close(a);
-  ::close(b);
-  ::close(d);
+  t.CloseAll();
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 
@@ -2255,21 +2273,11 @@ TEST(Mount, AnODirectWriteFailsOnItsOwnAndTellsNobody) {
 // error nobody was told of fails one direct read and every description's fsync still.
 TEST(Mount, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
   SKIP_WITHOUT_FUSE();
-  Mount m;
-  ASSERT_TRUE(m.Start()) << m.Log();
-  const std::string f = m.Path("f");
-  const int a = ::open(f.c_str(), O_RDWR | O_CREAT, 0644);
-  ASSERT_GE(a, 0);
-  std::vector<char> ones(16384, 1);
-  ASSERT_EQ(::pwrite(a, ones.data(), ones.size(), 0), 16384);
-  ASSERT_EQ(::fsync(a), 0);
-  const int b = ::open(f.c_str(), O_RDONLY);
-  ASSERT_GE(b, 0);
-  const int d = ::open(f.c_str(), O_RDONLY | O_DIRECT);
-  ASSERT_GE(d, 0) << strerror(errno);
-  void* mem = nullptr;
-  ASSERT_EQ(::posix_memalign(&mem, 4096, 4096), 0);
-  std::unique_ptr<char, decltype(&std::free)> buf(static_cast<char*>(mem), &std::free);
+  DirectIoMount t(O_RDONLY, 4096);
+  ASSERT_TRUE(t.ok) << t.m.Log();
+  Mount& m = t.m;
+  const int a = t.a, b = t.b, d = t.d;
+  auto& buf = t.buf;
   // The byte a direct read of [off, off + len) found at its start, or -errno.
   auto direct = [&](off_t off, size_t len) -> int {
     const ssize_t n = ::pread(d, buf.get(), len, off);
@@ -2309,9 +2317,7 @@ TEST(Mount, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
   EXPECT_EQ(errno, EIO);
   ASSERT_EQ(m.Ctl({"heal"}), 0);
 
-  ::close(a);
-  ::close(b);
-  ::close(d);
+  t.CloseAll();
   EXPECT_EQ(m.Unmount(), 0) << m.Log();
 }
 

@@ -1030,6 +1030,15 @@ TEST(Api, AnODirectWriteAfterAnUnseenErrorLeavesItToFsync) {
 
 // What an O_DIRECT read through `fd` gave: its length and the value of every byte read (-1 if
 // they differ, -2 if none), or the negative errno and -2.
+// A page of `value` written at `off` through `fd` to the file "f", whose writeback (by sync)
+// fails with EIO: an error nobody was told of.
+void WriteWithUnseenError(Stack& s, int fd, uint64_t off, int value) {
+  s.Fail("0 * write error EIO path=f");
+  ASSERT_EQ(s.Write(fd, off, 4096, value), 0);
+  s.sb().Sync();
+  s.Heal();
+}
+
 std::pair<int64_t, int> DirectRead(Stack& s, int fd, uint64_t off, size_t len) {
   std::vector<std::byte> b(len);
   auto n = s.v().Pread(fd, b, off);
@@ -1077,10 +1086,7 @@ TEST(Api, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
   EXPECT_EQ(DirectRead(s, d, 4096, 4096), R(4096, 2));
 
   // An error nobody was told of, from another range: one direct read fails with it.
-  s.Fail("0 * write error EIO path=f");
-  ASSERT_EQ(s.Write(a, 8192, 4096, 3), 0);
-  s.sb().Sync();
-  s.Heal();
+  WriteWithUnseenError(s, a, 8192, 3);
   EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
   EXPECT_EQ(DirectRead(s, d, 0, 4096), R(4096, 1));
   EXPECT_EQ(DirectRead(s, d, 8192, 4096), R(4096, 1)) << "the disk's bytes";
@@ -1090,10 +1096,7 @@ TEST(Api, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
   EXPECT_EQ(s.Fsync(d), -EIO);
 
   // An fsync that reported it took the flags: the direct read after it succeeds.
-  s.Fail("0 * write error EIO path=f");
-  ASSERT_EQ(s.Write(a, 0, 4096, 4), 0);
-  s.sb().Sync();
-  s.Heal();
+  WriteWithUnseenError(s, a, 0, 4);
   EXPECT_EQ(s.Fsync(a), -EIO);
   EXPECT_EQ(DirectRead(s, d, 12288, 4096), R(4096, 1));
   EXPECT_EQ(s.Fsync(b), -EIO);
@@ -1108,10 +1111,7 @@ TEST(Api, AnODirectReadGoesToTheDiskAndTakesAnUnseenErrorOnce) {
   EXPECT_EQ(s.Fsync(d), -ENOSPC);
 
   // A read at the end takes nothing; an unaligned one takes the error before it is refused.
-  s.Fail("0 * write error EIO path=f");
-  ASSERT_EQ(s.Write(a, 0, 4096, 6), 0);
-  s.sb().Sync();
-  s.Heal();
+  WriteWithUnseenError(s, a, 0, 6);
   EXPECT_EQ(DirectRead(s, d, 16384, 4096), R(0, -2));
   EXPECT_EQ(DirectRead(s, d, 100, 100).first, -EIO);
   EXPECT_EQ(DirectRead(s, d, 100, 100).first, -EINVAL);
@@ -1147,32 +1147,6 @@ TEST(Api, AnUnalignedODirectReadOfHolesReadsZeros) {
   ASSERT_EQ(s.Fsync(h), 0);
   EXPECT_EQ(DirectRead(s, d, 131172, 100), R(100, 0)) << "unwritten";
 }
-
-// Before 4.13 the legacy flags were the only record: the direct read that takes them is the
-// one told, and an fsync after it is not.
-TEST(Api, UnderLegacyTrackingAnODirectReadTakesTheError) {
-  Stack s(testing::WithProfile(vfs::Profile::kLegacy));
-  const int a = s.Open("f", O_RDWR | O_CREAT);
-  ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
-  ASSERT_EQ(s.Fsync(a), 0);
-  const int d = s.Open("f", O_RDONLY | O_DIRECT);
-  s.Fail("0 * write error EIO path=f");
-  ASSERT_EQ(s.Write(a, 4096, 4096, 2), 0);
-  s.sb().Sync();
-  s.Heal();
-  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
-  EXPECT_EQ(s.Fsync(a), 0);
-  bool read_told = false;
-  for (const vfs::Event& e : s.sb().ledger().Since(0, 1000)) {
-    if (e.kind == vfs::Event::Kind::kReported) {
-      EXPECT_EQ(e.call, "read(O_DIRECT)");
-      EXPECT_EQ(e.err, -EIO);
-      read_told = true;
-    }
-  }
-  EXPECT_TRUE(read_told) << "the ledger says who was told";
-}
-
 
 // Evict is drop_caches for one file: it writes nothing back. A file with a dirty page stays in
 // core with its errseq, whatever evict= says, and only its clean pages go (the scenario
@@ -1344,21 +1318,27 @@ TEST(Api, SyncWritesFilesBackOldestDirtiedFirst) {
       << "f0's fsync leaves it dirtied before f1: f1 written last";
 }
 
-// Under legacy tracking the flags are an error's only record: a direct write that takes them
-// reports them (as before 4.13), or nobody would ever be told.
-TEST(Api, UnderLegacyTrackingADirectWriteReportsTheErrorItTakes) {
+// Under legacy tracking the flags are an error's only record: a direct write or read that takes
+// them reports them (as before 4.13), or nobody would ever be told.
+TEST(Api, UnderLegacyTrackingADirectWriteOrReadReportsTheErrorItTakes) {
   Stack s(testing::WithProfile(vfs::Profile::kLegacy));
   const int a = s.Open("f", O_RDWR | O_CREAT);
   ASSERT_EQ(s.Write(a, 0, 8192, 1), 0);
   ASSERT_EQ(s.Fsync(a), 0);
   const int d = s.Open("f", O_RDWR | O_DIRECT);
-  s.Fail("0 * write error EIO path=f");
-  ASSERT_EQ(s.Write(a, 4096, 4096, 3), 0);
-  s.sb().Sync();
-  s.Heal();
+  WriteWithUnseenError(s, a, 4096, 3);
   EXPECT_EQ(s.Write(d, 0, 4096, 2), -EIO);
   EXPECT_EQ(s.Write(d, 0, 4096, 2), 0);
   EXPECT_EQ(s.Fsync(a), 0) << "taken by the direct write";
+
+  WriteWithUnseenError(s, a, 4096, 4);
+  EXPECT_EQ(DirectRead(s, d, 0, 4096).first, -EIO);
+  EXPECT_EQ(s.Fsync(a), 0) << "taken by the direct read";
+  int told = 0;
+  for (const vfs::Event& e : s.sb().ledger().Since(0, 1000)) {
+    if (e.kind == vfs::Event::Kind::kReported && e.call == "read(O_DIRECT)") ++told;
+  }
+  EXPECT_EQ(told, 1) << "the ledger says who was told";
 }
 
 // A held-back error (delayed policy) of a file that is then removed unopened is recorded, not
