@@ -820,14 +820,15 @@ void SuperBlock::RecordFsError(int err, uint64_t ino, std::string path) {
 
 Status SuperBlock::Syncfs(File& f) {
   // Through a block device's file: the device node's file system, which holds none of the
-  // device's data (Linux: the syncfs of /dev; the device's pages belong to the bdev
-  // pseudo file system, which no syncfs reaches).
+  // device's data and none of this super block's errors (Linux: the syncfs of /dev; the
+  // device's pages belong to the bdev pseudo file system, which no syncfs reaches, and a
+  // device flush that failed at sync(2) is not /dev's error): nothing written, nothing told.
   const bool device = f.inode().block_device();
   Status fs_status = device ? Status::Ok() : SyncWholeFs();
   int err = 0;
   if (options_.profile == Profile::kLegacy) {
     err = fs_status.err();  // before 5.8 syncfs reported only the fs's own sync error
-  } else {
+  } else if (!device) {
     errseq_t cursor;
     {
       std::lock_guard lock(f.mu_);

@@ -403,6 +403,30 @@ TEST(BlockdevFs, AnODirectReadGoesToTheDeviceWithItsErrno) {
   EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
+// A device flush that fails at sync(2) is no error of the device node's file system: syncfs
+// through the device file reports nothing (Linux's syncfs of /dev). The device's fsync flushes
+// again, as blkdev_fsync does, and a flush that succeeds covers what was written before it.
+TEST(BlockdevFs, SyncfsThroughTheDeviceReportsNoFailedFlush) {
+  Disk d(512);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_RDWR);
+  Fill(v, a, 0, 4096, 0x11);
+  Arm(d, block::IoOp::kFlush);
+  d.sb->Sync();
+  EXPECT_EQ(d.sb->WritebackStats().failed_writes, 0u) << "the page itself was written";
+  EXPECT_EQ(v.Syncfs(a).err(), 0);
+  int b = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(v.Syncfs(b).err(), 0);
+  EXPECT_EQ(v.Fsync(a).err(), -EIO) << "the flush fails again";
+  d.faulty->faults().Clear();
+  const uint64_t flushes = d.mem->FlushCount();
+  EXPECT_EQ(v.Fsync(a).err(), 0);
+  EXPECT_GT(d.mem->FlushCount(), flushes);
+  ASSERT_TRUE(v.Close(b).ok());
+  ASSERT_TRUE(v.Close(a).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
 // The kernel keeps a block device's inode, and with it its errseq, as long as the device
 // exists: dropping caches drops its clean pages only, so an unseen error of its last close
 // still reaches the next opener, even where other files' inodes are evicted with theirs.

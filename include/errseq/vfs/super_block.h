@@ -118,8 +118,9 @@ class SuperBlock final : public mm::ErrorObserver {
   Status SyncWritten(File& f, uint64_t offset, uint64_t len, int sync_flags);
   Status SyncFileRange(File& f, uint64_t offset, uint64_t nbytes, unsigned flags);
   // syncfs(2). Through a block device's file it is the syncfs of the file system the device
-  // node lives on, which holds none of the device's pages: nothing is written, and only
-  // errors of this super block's own sync are reported (never the device's writeback errors).
+  // node lives on, which holds none of the device's pages and none of its errors: nothing is
+  // written and nothing reported (not the device's writeback errors, nor a device flush that
+  // failed at sync(2)).
   Status Syncfs(File& f);
   void Sync();  // sync(2): writes everything back, reports nothing, consumes nothing
 
