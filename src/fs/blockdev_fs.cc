@@ -4,16 +4,14 @@
 #include <unistd.h>
 
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "errseq/core/read_file.h"
+#include "errseq/fs/device_readahead.h"
 
 namespace errseq::fs {
 namespace {
@@ -116,14 +114,7 @@ Result<std::unique_ptr<BlockdevFs>> BlockdevFs::Open(std::shared_ptr<block::Bloc
 size_t BlockdevFs::ReadaheadKbOf(const std::string& source) {
   struct stat st;
   if (::stat(source.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return kLoopReadaheadKb;
-  const std::string dev =
-      fmt::format("/sys/dev/block/{}:{}", major(st.st_rdev), minor(st.st_rdev));
-  for (const char* queue : {"/queue/read_ahead_kb", "/../queue/read_ahead_kb"}) {
-    auto text = ReadFile(dev + queue);  // a partition has no queue: its disk's
-    size_t kb = 0;
-    if (text.ok() && std::sscanf(text->c_str(), "%zu", &kb) == 1) return kb;
-  }
-  return kLoopReadaheadKb;
+  return DeviceReadaheadKb(st.st_rdev, kLoopReadaheadKb);
 }
 
 vfs::NodeAttr BlockdevFs::RootAttr() const {

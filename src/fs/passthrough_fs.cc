@@ -29,8 +29,8 @@
 
 #include "errseq/block/direct_writer.h"
 #include "errseq/block/posix_io.h"
-#include "errseq/core/read_file.h"
 #include "errseq/fs/creator.h"
+#include "errseq/fs/device_readahead.h"
 #include "errseq/vfs/path.h"
 
 namespace errseq::fs {
@@ -793,13 +793,8 @@ std::string PassthroughFs::FileIdentity(const std::string& path) {
 
 size_t PassthroughFs::ReadaheadKb() {
   struct stat st;
-  if (::fstat(root_fd_, &st) == 0) {
-    auto text = ReadFile(fmt::format("/sys/class/bdi/{}:{}/read_ahead_kb", major(st.st_dev),
-                                     minor(st.st_dev)));
-    size_t kb = 0;
-    if (text.ok() && std::sscanf(text->c_str(), "%zu", &kb) == 1) return kb;
-  }
-  return FileSystem::ReadaheadKb();
+  if (::fstat(root_fd_, &st) != 0) return FileSystem::ReadaheadKb();
+  return DeviceReadaheadKb(st.st_dev, FileSystem::ReadaheadKb());
 }
 
 void PassthroughFs::Renamed(mm::AddressSpaceOps& data, const std::string& path,

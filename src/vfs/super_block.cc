@@ -409,9 +409,9 @@ Result<size_t> SuperBlock::ReadDirect(File& f, std::span<std::byte> buf, uint64_
   // kiocb_write_and_wait: the range's dirty pages written back and waited for, and the
   // file's legacy flags taken (filemap_check_errors): an error nobody was told of fails this
   // read once, whichever pages it came from, and stays for every description's fsync.
-  m.WriteRange(offset >> mm::kPageShift, (offset + len - 1) >> mm::kPageShift,
-               mm::SyncMode::kAll);
-  if (const int pending = m.legacy().TestAndClear(); pending != 0) {
+  if (const int pending =
+          m.WriteAndWaitRange(offset >> mm::kPageShift, (offset + len - 1) >> mm::kPageShift);
+      pending != 0) {
     Report(f, pending, 0, "read(O_DIRECT)");
     return Status::Error(pending);
   }
@@ -508,8 +508,7 @@ Result<size_t> SuperBlock::WriteDirect(File& f, std::span<const std::byte> buf, 
   auto n = m.Write(offset, buf, false, landed);
   if (!n.ok() || *n == 0) return n;
   const uint64_t end = (offset + *n - 1) >> mm::kPageShift;
-  m.WriteRange(first, end, mm::SyncMode::kAll);
-  if (m.legacy().TestAndClear() == 0) (void)m.InvalidateRange(first, end);
+  if (m.WriteAndWaitRange(first, end) == 0) (void)m.InvalidateRange(first, end);
   return n;
 }
 

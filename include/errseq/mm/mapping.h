@@ -100,6 +100,12 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // returned: the caller learns of them through its errseq cursor.
   void WriteRange(uint64_t first, uint64_t last, SyncMode mode);
   void WriteAll(SyncMode mode) { WriteRange(0, UINT64_MAX, mode); }
+  // filemap_write_and_wait_range: WriteRange(first, last, kAll), then the legacy flags taken
+  // (filemap_check_errors); returns the error they held (0: none).
+  int WriteAndWaitRange(uint64_t first, uint64_t last) {
+    WriteRange(first, last, SyncMode::kAll);
+    return legacy_.TestAndClear();
+  }
   // Waits until no page in [first, last] is under writeback.
   void WaitRange(uint64_t first, uint64_t last);
 
