@@ -731,13 +731,13 @@ void Mapping::NoteWritten(uint64_t len) {
   }
 }
 
-Status Mapping::SyncStore(bool datasync) {
+Status Mapping::SyncStore(bool datasync, StoreSyncError who) {
   std::lock_guard lock(store_sync_mu_);
   // Everything written back before this point is covered by the sync below; what lands
   // meanwhile counts towards the next one.
   unpersisted_.store(0, std::memory_order_relaxed);
   Status s = ops_->Sync(datasync);
-  if (!s.ok()) SetError(s.err(), 0, 0);
+  if (!s.ok() && who == StoreSyncError::kRecord) SetError(s.err(), 0, 0);
   return s;
 }
 

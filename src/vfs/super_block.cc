@@ -742,11 +742,25 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
     mm::Mapping& m = inode.mapping();
     // Write back and wait. Page errors are recorded in the mapping, not returned here.
     m.WriteRange(start >> mm::kPageShift, end >> mm::kPageShift, mm::SyncMode::kAll);
-    // The fs's durability step; its failure means written data may be gone: SyncStore records
-    // it like a failed page write so that every description learns of it.
-    m.SyncStore(datasync).IgnoreError();
-    // Always check and advance, even when writing failed (the cursor must move).
-    err = ReportWbErr(f, call);
+    if (inode.block_device()) {
+      // blkdev_fsync: write back, wait and check the errseq; only then flush the device's
+      // cache. A failed flush is this caller's alone (recorded nowhere: every fsync sends
+      // its own flush), and a device without a cache flush (EOPNOTSUPP) has nothing to lose.
+      err = ReportWbErr(f, call);
+      if (err == 0) {
+        Status s = m.SyncStore(datasync, mm::Mapping::StoreSyncError::kCallerOnly);
+        if (!s.ok() && s.err() != -EOPNOTSUPP) {
+          err = s.err();
+          Report(f, err, 0, call);
+        }
+      }
+    } else {
+      // The fs's durability step; its failure means written data may be gone: SyncStore
+      // records it like a failed page write so that every description learns of it.
+      m.SyncStore(datasync).IgnoreError();
+      // Always check and advance, even when writing failed (the cursor must move).
+      err = ReportWbErr(f, call);
+    }
     if (options_.policy == mm::FailurePolicy::kDelayed) m.FlushDelayedErrors();
   } else if (Directory* d = f.directory()) {
     // The directory's names become durable. Its failure is a failed metadata write: recorded

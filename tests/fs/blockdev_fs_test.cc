@@ -427,6 +427,44 @@ TEST(BlockdevFs, SyncfsThroughTheDeviceReportsNoFailedFlush) {
   EXPECT_TRUE(d.sb->Unmount().ok());
 }
 
+// blkdev_fsync returns a failed cache flush to its caller only: every fsync sends its own flush,
+// so while the flush fails every caller is told, and once it works again a description that did
+// not fsync meanwhile hears nothing (checked on 6.18: a loop device over a file whose fsync
+// fails). A page the device failed to write is every description's, and an fsync that reports
+// it sends no flush. A device without a cache flush (EOPNOTSUPP) reports 0.
+TEST(BlockdevFs, AFailedDeviceFlushIsTheCallersOnly) {
+  Disk d(512);
+  vfs::Vfs& v = *d.v;
+  int a = *v.Open("disk", O_RDWR);
+  int b = *v.Open("disk", O_RDWR);
+  Fill(v, a, 0, 4096, 0x11);
+  Arm(d, block::IoOp::kFlush, -ENOSPC);
+  EXPECT_EQ(v.Fsync(a).err(), -ENOSPC);
+  EXPECT_EQ(v.Fdatasync(a).err(), -ENOSPC) << "its own flush fails again";
+  d.faulty->faults().Clear();
+  EXPECT_EQ(v.Fsync(b).err(), 0) << "the failed flush was a's alone";
+  EXPECT_EQ(v.Fsync(a).err(), 0);
+  int c = *v.Open("disk", O_RDONLY);
+  EXPECT_EQ(v.Fsync(c).err(), 0);
+
+  Arm(d, block::IoOp::kWrite);
+  Fill(v, a, 4096, 4096, 0x22);
+  const uint64_t flushes = d.mem->FlushCount();
+  EXPECT_EQ(v.Fsync(a).err(), -EIO);
+  EXPECT_EQ(d.mem->FlushCount(), flushes) << "no flush after a failed write-back";
+  d.faulty->faults().Clear();
+  EXPECT_EQ(v.Fsync(b).err(), -EIO) << "the failed page write is every description's";
+  EXPECT_EQ(v.Fsync(c).err(), -EIO);
+  EXPECT_EQ(v.Fsync(a).err(), 0);
+
+  Arm(d, block::IoOp::kFlush, -EOPNOTSUPP);
+  Fill(v, a, 0, 4096, 0x33);
+  EXPECT_EQ(v.Fsync(a).err(), 0) << "no cache to flush";
+  d.faulty->faults().Clear();
+  for (int fd : {c, b, a}) ASSERT_TRUE(v.Close(fd).ok());
+  EXPECT_TRUE(d.sb->Unmount().ok());
+}
+
 // The kernel keeps a block device's inode, and with it its errseq, as long as the device
 // exists: dropping caches drops its clean pages only, so an unseen error of its last close
 // still reaches the next opener, even where other files' inodes are evicted with theirs.

@@ -109,12 +109,15 @@ class Mapping : public std::enable_shared_from_this<Mapping> {
   // Waits until no page in [first, last] is under writeback.
   void WaitRange(uint64_t first, uint64_t last);
 
+  // Who hears of a failed store sync: every description (kRecord), or only the caller
+  // (kCallerOnly: a block device's cache flush, which blkdev_fsync returns and records nowhere).
+  enum class StoreSyncError { kRecord, kCallerOnly };
   // The fs's durability step of an fsync (AddressSpaceOps::Sync). Its failure means written
-  // data may be gone: it is recorded with SetError, so every description learns of it. One
-  // store sync at a time per mapping (store_sync_mu_): when a background persist and an fsync
-  // meet, the store's error goes to whichever asks first, and it is recorded before the other
-  // one returns, so an fsync never returns 0 once the store has lost this file's data.
-  Status SyncStore(bool datasync);
+  // data may be gone: with kRecord it is recorded with SetError, so every description learns
+  // of it. One store sync at a time per mapping (store_sync_mu_): when a background persist and
+  // an fsync meet, the store's error goes to whichever asks first, and it is recorded before
+  // the other one returns, so an fsync never returns 0 once the store has lost this file's data.
+  Status SyncStore(bool datasync, StoreSyncError who = StoreSyncError::kRecord);
   // Write-behind, on Writeback's persist thread: AddressSpaceOps::Persist when something was
   // written back since the store's last sync. A failure is recorded like a failed page write.
   // Returns whether the store was asked.
