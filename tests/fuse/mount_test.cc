@@ -1555,6 +1555,35 @@ TEST(Mount, BlockdevImageAsOneFile) {
   EXPECT_TRUE(head == want) << "in the image";
 }
 
+// Through the mount as in the library: a device's failed cache flush fails the fsync that sent
+// it, and no other description hears of it (blkdev_fsync; BlockdevFs.AFailedDeviceFlushIsTheCallersOnly).
+TEST(Mount, ADevicesFailedFlushIsTheFsyncCallersOnly) {
+  SKIP_WITHOUT_FUSE();
+  Mount m({"fs=blockdev"}, /*blockdev_image=*/true);
+  ASSERT_TRUE(m.Start()) << m.Log();
+  const std::string dev = m.Path("src");
+  int a = ::open(dev.c_str(), O_RDWR), b = ::open(dev.c_str(), O_RDWR);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(::pwrite(a, "x", 1, 0), 1);
+  const std::string table = m.src() + ".flush.faults";
+  std::ofstream(table) << "0 * flush error EIO\n";
+  ASSERT_EQ(m.Ctl({"load", table}), 0);
+  EXPECT_EQ(::fsync(a), -1);
+  EXPECT_EQ(errno, EIO);
+  ASSERT_EQ(m.Ctl({"heal"}), 0);
+  EXPECT_EQ(::fsync(b), 0) << "the failed flush was a's alone";
+  EXPECT_EQ(::fsync(a), 0);
+  ::close(a);
+  ::close(b);
+  std::string ev;
+  ASSERT_EQ(m.Ctl({"events"}, &ev), 0);
+  EXPECT_EQ(ev.find("recorded"), std::string::npos) << ev;
+  EXPECT_NE(ev.find("EIO"), std::string::npos) << "the fsync told: " << ev;
+  ::unlink(table.c_str());
+  EXPECT_EQ(m.Unmount(), 0) << m.Log();
+}
+
 TEST(Mount, SharedWritableMmapGoesThroughOurPageCache) {
   SKIP_WITHOUT_FUSE();
   Mount m;
