@@ -213,6 +213,15 @@ bool SuperBlock::HasCachedPages(uint64_t ino) const {
   return inode->has_data() && inode->mapping().CachedPages() > 0;
 }
 
+namespace {
+// Whether the inode's own errseq (its mapping's, or a directory's) holds an error nobody was
+// told of: evict=pin keeps such an inode in core.
+bool HoldsUnseenError(Inode& i) {
+  const errseq_t v = i.has_data() ? i.mapping().wb_err().Load() : i.dir_wb_err().Load();
+  return v != 0 && !Errseq::IsSeen(v);
+}
+}  // namespace
+
 void SuperBlock::ShrinkInodeCache() {
   std::vector<std::shared_ptr<Inode>> dropped;
   {
@@ -224,10 +233,7 @@ void SuperBlock::ShrinkInodeCache() {
       // A block device's inode lives as long as the device (Evict says why).
       bool busy = i.open_count_ > 0 || i.block_device() ||
                   (i.has_data() && (i.mapping().HasDirtyPages() || i.mapping().HasDelayedError()));
-      if (!busy && i.has_data() && options_.evict == EvictMode::kPin) {
-        errseq_t v = i.mapping().wb_err().Load();
-        busy = v != 0 && !Errseq::IsSeen(v);  // pinned: holds an unseen error
-      }
+      if (!busy && options_.evict == EvictMode::kPin) busy = HoldsUnseenError(i);  // pinned
       if (busy) {
         ++it;
       } else {
@@ -296,7 +302,11 @@ void SuperBlock::SampleCursors(File& file) {
   const auto mode_sample = options_.profile == Profile::kErrseq413 ? Errseq::SampleMode::kV4_13
                                                                     : Errseq::SampleMode::kMainline;
   std::lock_guard lock(file.mu_);
-  if (file.inode().has_data()) file.f_wb_err_ = file.inode().mapping().wb_err().Sample(mode_sample);
+  if (file.inode().has_data()) {
+    file.f_wb_err_ = file.inode().mapping().wb_err().Sample(mode_sample);
+  } else if (file.inode().is_dir()) {
+    file.f_wb_err_ = file.inode().dir_wb_err().Sample(mode_sample);
+  }
   file.f_sb_err_ = s_wb_err_.Sample(mode_sample);
   if (options_.md_cursor) {
     if (mm::Mapping* md = fs_->MetadataMapping()) {
@@ -766,12 +776,22 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
     // The directory's names become durable. Its failure is a failed metadata write: recorded
     // in the super block, so that every description's syncfs hears of it (SEMANTICS.md §2:
     // a directory block's failed write is recorded in its inode's mapping and so in the super
-    // block), and returned to this caller. A directory has no mapping here, so another
-    // description's fsync of it is not told (on Linux it would be).
-    if (Status s = d->Sync(datasync); !s.ok()) {
-      RecordFsError(s.err(), inode.ino(), PathOf(inode));
-      err = s.err();
-      Report(f, err, 0, call);
+    // block). The directory's own errseq stands for its mapping's: this caller, and every
+    // other description at its next fsync of the directory, is told once, and a description
+    // opened after somebody was told is not.
+    const Status s = d->Sync(datasync);
+    if (!s.ok()) RecordFsError(s.err(), inode.ino(), PathOf(inode), &inode.dir_wb_err());
+    if (options_.profile == Profile::kLegacy) {
+      err = s.err();  // the flag the failure set is taken by this check at once
+      if (err != 0) Report(f, err, 0, call);
+    } else {
+      errseq_t cursor;
+      {
+        std::lock_guard lock(f.mu_);
+        err = inode.dir_wb_err().CheckAndAdvance(&f.f_wb_err_);
+        cursor = f.f_wb_err_;
+      }
+      if (err != 0) Report(f, err, cursor, call);
     }
   }
   if (options_.profile == Profile::kSticky && err == 0 && Sticky() != 0) {
@@ -822,11 +842,12 @@ Status SuperBlock::SyncWholeFs() {
   return s;
 }
 
-void SuperBlock::RecordFsError(int err, uint64_t ino, std::string path) {
+void SuperBlock::RecordFsError(int err, uint64_t ino, std::string path, Errseq* inode_errseq) {
   Event e;
   e.ino = ino;
   e.err = err;
   e.value = s_wb_err_.Set(err);
+  if (inode_errseq != nullptr) e.value = inode_errseq->Set(err);
   e.path = std::move(path);
   Recorded(std::move(e));
 }
@@ -1280,9 +1301,8 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
       kept = Evicted::kOpen;  // opened again meanwhile
     } else if (inode->has_data() && inode->mapping().HasDirtyPages()) {
       kept = Evicted::kDirty;
-    } else if (inode->has_data() && options_.evict == EvictMode::kPin) {
-      const errseq_t v = inode->mapping().wb_err().Load();
-      if (v != 0 && !Errseq::IsSeen(v)) kept = Evicted::kPinned;  // until somebody is told
+    } else if (options_.evict == EvictMode::kPin && HoldsUnseenError(*inode)) {
+      kept = Evicted::kPinned;  // until somebody is told
     }
     if (kept == Evicted::kYes) inodes_.erase(it);
   }

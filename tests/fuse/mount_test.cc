@@ -1320,7 +1320,7 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
 // fsync(2) of a directory on the mount reaches the source's directory: a program that renames
 // a new file over an old one and fsyncs the directory has the rename on the disk (before,
 // FSYNCDIR answered 0 and did nothing). A dead disk fails it, and the failure is recorded in
-// the super block for syncfs. Through the description, a removed directory is still synced,
+// the super block for syncfs and for the directory, whose other description's fsync is told. Through the description, a removed directory is still synced,
 // and its extended attributes are its own (before: ENOENT where ext4 answers ENODATA).
 TEST(Mount, AnFsyncOfADirectoryReachesTheSourceAndItsFaults) {
   SKIP_WITHOUT_FUSE();
@@ -1336,12 +1336,19 @@ TEST(Mount, AnFsyncOfADirectoryReachesTheSourceAndItsFaults) {
   EXPECT_EQ(::fsync(d), 0) << strerror(errno);
   EXPECT_EQ(::fdatasync(d), 0) << strerror(errno);
 
+  const int d2 = ::open(m.Path("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(d2, 0);
   ASSERT_EQ(m.Ctl({"fail", "write", "device", "EIO"}), 0);
   errno = 0;
   EXPECT_EQ(::fsync(d), -1);
   EXPECT_EQ(errno, EIO) << "a dead disk fails a directory's fsync";
   ASSERT_EQ(m.Ctl({"heal"}), 0);
   EXPECT_EQ(::fsync(d), 0) << strerror(errno);
+  errno = 0;
+  EXPECT_EQ(::fsync(d2), -1) << "the directory's other description is told too";
+  EXPECT_EQ(errno, EIO);
+  EXPECT_EQ(::fsync(d2), 0) << "once";
+  ::close(d2);
   if (m.WaitSyncfsMirror()) {
     errno = 0;
     EXPECT_EQ(::syncfs(other), -1);

@@ -670,6 +670,33 @@ TEST(Api, AnFsyncOfADirectoryReachesItAndFailsWithTheDevice) {
   EXPECT_EQ(s.sb().Stat("e")->mode & 07777, 0700u) << "the new directory";
 }
 
+// A directory's failed sync is recorded for the directory as a failed block of it is on Linux
+// (SEMANTICS.md §2: in its inode's mapping): each description open at the time is told once at
+// its next fsync of the directory, and one opened after that error was seen is not. Under
+// legacy tracking only the failing fsync hears of it.
+TEST(Api, AFailedDirectorySyncIsToldToEveryDescriptionOfItOnce) {
+  for (vfs::Profile profile : {vfs::Profile::kErrseq, vfs::Profile::kLegacy}) {
+    vfs::MountOptions o = Stack::DefaultOptions();
+    o.profile = profile;
+    Stack s(o);
+    const bool legacy = profile == vfs::Profile::kLegacy;
+    ASSERT_TRUE(s.sb().Mkdir("d").ok());
+    const int a = s.Open("d", O_RDONLY | O_DIRECTORY);
+    const int b = s.Open("d", O_RDONLY | O_DIRECTORY);
+    s.Fail("0 * write error ENOSPC");
+    EXPECT_EQ(s.Fsync(a), -ENOSPC);
+    s.Heal();
+    const int late = s.Open("d", O_RDONLY | O_DIRECTORY);
+    EXPECT_EQ(s.Fsync(b), legacy ? 0 : -ENOSPC) << "b was open when it failed";
+    EXPECT_EQ(s.Fsync(b), 0) << "once";
+    EXPECT_EQ(s.Fsync(a), 0) << "a was told by the fsync that failed";
+    EXPECT_EQ(s.Fsync(late), 0) << "opened after a was told";
+    const int other = s.Open("d/x", O_RDWR | O_CREAT);
+    EXPECT_EQ(s.v().Fdatasync(other).err(), 0) << "another file's errseq is its own";
+    for (int fd : {a, b, late, other}) ASSERT_EQ(s.v().Close(fd).err(), 0);
+  }
+}
+
 // The f*xattr calls through a directory's description reach the directory itself, also once
 // it is removed (before, they went by its name: ENOENT where ext4 answers ENODATA).
 TEST(Api, XattrsThroughADirectorysDescriptionOutliveItsName) {

@@ -1,5 +1,6 @@
 // Inode: one file in core (mirrors struct inode): its number, type, times and, for a regular
-// file or a device, its Mapping, which holds i_size and the errseq `wb_err`. A recycled in-core
+// file or a device, its Mapping, which holds i_size and the errseq `wb_err` (a directory's errseq
+// is its own, `dir_wb_err`). A recycled in-core
 // slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
 // chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "errseq/core/errseq.h"
 #include "errseq/mm/mapping.h"
 
 namespace errseq::vfs {
@@ -40,6 +42,11 @@ class Inode {
   const std::shared_ptr<mm::Mapping>& mapping_ptr() const { return mapping_; }
   uint64_t size() const { return mapping_ ? mapping_->size() : 0; }
 
+  // A directory's own errseq: a directory has no Mapping here, but a failed write of its
+  // blocks is recorded for its inode as for a file's pages (SEMANTICS.md §2), so each
+  // description's next fsync of the directory is told once. Unused for other files.
+  Errseq& dir_wb_err() { return dir_wb_err_; }
+
   std::atomic<int64_t> atime_ns{0}, mtime_ns{0}, ctime_ns{0};
   std::atomic<uid_t> uid{0};
   std::atomic<gid_t> gid{0};
@@ -50,6 +57,7 @@ class Inode {
   std::atomic<mode_t> mode_;  // the type bits never change
   const bool block_device_;
   const std::shared_ptr<mm::Mapping> mapping_;
+  Errseq dir_wb_err_;  // atomic (Errseq is thread-safe)
   // The name it was last opened by (fault rules and the ledger name files by it), and the
   // other names (hard links) it is known to have. When path_ is unlinked, one of those takes
   // its place.

@@ -263,8 +263,9 @@ class SuperBlock final : public mm::ErrorObserver {
   Status SyncWholeFs();
   // An error was recorded in the errseqs: tells MountOptions::on_error, then the ledger.
   // A failed sync of the file system or of a directory (no page cache holds it): recorded in
-  // the super block's errseq, for every description's syncfs, and in the ledger.
-  void RecordFsError(int err, uint64_t ino, std::string path);
+  // the super block's errseq, for every description's syncfs, in `inode_errseq` where one is
+  // given (a directory's own, for its descriptions' fsync), and in the ledger.
+  void RecordFsError(int err, uint64_t ino, std::string path, Errseq* inode_errseq = nullptr);
   void Recorded(Event e);
   int Sticky() const { return sticky_err_.load(std::memory_order_acquire); }
   void ShrinkInodeCache();
