@@ -1,7 +1,7 @@
 // Inode: one file in core (mirrors struct inode): its number, type, times and, for a regular
-// file or a device, its Mapping, which holds i_size and the errseq `wb_err` (a directory's errseq
-// is its own, `dir_wb_err`). A recycled in-core
-// slot never exists here: every Inode object is new, so its errseq starts at zero (§2).
+// file or a device, its Mapping, which holds i_size and the errseq `wb_err` (a directory has
+// an errseq of its own, `dir_wb_err`). A recycled in-core slot never exists here: every Inode
+// object is new, so its errseqs start at zero (§2).
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
 // chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
 // owning SuperBlock's `inodes_mu_`. `io_mu_` is the kernel's i_rwsem and invalidate_lock in one:
