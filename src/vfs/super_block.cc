@@ -719,6 +719,13 @@ void SuperBlock::Report(File& f, int err, errseq_t cursor, const char* call) {
   ledger_.Append(std::move(e));
 }
 
+int SuperBlock::CheckAndAdvance(File& f, Errseq& e, errseq_t& cursor, errseq_t* after) {
+  std::lock_guard lock(f.mu_);
+  const int err = e.CheckAndAdvance(&cursor);
+  *after = cursor;
+  return err;
+}
+
 int SuperBlock::ReportWbErr(File& f, const char* call) {
   mm::Mapping& m = f.inode().mapping();
   int err;
@@ -726,17 +733,13 @@ int SuperBlock::ReportWbErr(File& f, const char* call) {
   if (options_.profile == Profile::kLegacy) {
     err = m.legacy().TestAndClear();  // the first caller anywhere gets it
   } else {
-    {
-      std::lock_guard lock(f.mu_);
-      err = m.wb_err().CheckAndAdvance(&f.f_wb_err_);
-      cursor = f.f_wb_err_;
-    }
+    err = CheckAndAdvance(f, m.wb_err(), f.f_wb_err_, &cursor);
     (void)m.legacy().TestAndClear();  // file_check_and_advance_wb_err clears them too
   }
   if (options_.md_cursor) {
     if (mm::Mapping* md = fs_->MetadataMapping()) {
-      std::lock_guard lock(f.mu_);
-      int md_err = md->wb_err().CheckAndAdvance(&f.f_md_wb_err_);
+      errseq_t md_cursor;
+      const int md_err = CheckAndAdvance(f, md->wb_err(), f.f_md_wb_err_, &md_cursor);
       if (err == 0) err = md_err;
     }
   }
@@ -786,11 +789,7 @@ Status SuperBlock::SyncRange(File& f, uint64_t start, uint64_t end, bool datasyn
       if (err != 0) Report(f, err, 0, call);
     } else {
       errseq_t cursor;
-      {
-        std::lock_guard lock(f.mu_);
-        err = inode.dir_wb_err().CheckAndAdvance(&f.f_wb_err_);
-        cursor = f.f_wb_err_;
-      }
+      err = CheckAndAdvance(f, inode.dir_wb_err(), f.f_wb_err_, &cursor);
       if (err != 0) Report(f, err, cursor, call);
     }
   }
@@ -864,11 +863,7 @@ Status SuperBlock::Syncfs(File& f) {
     err = fs_status.err();  // before 5.8 syncfs reported only the fs's own sync error
   } else if (!device) {
     errseq_t cursor;
-    {
-      std::lock_guard lock(f.mu_);
-      err = s_wb_err_.CheckAndAdvance(&f.f_sb_err_);
-      cursor = f.f_sb_err_;
-    }
+    err = CheckAndAdvance(f, s_wb_err_, f.f_sb_err_, &cursor);
     if (err != 0) Report(f, err, cursor, "syncfs");
   }
   FlushDelayedErrors();
