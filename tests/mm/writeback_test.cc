@@ -142,6 +142,23 @@ TEST(Writeback, BackgroundFlusherStartsAboveTheThreshold) {
   }));
 }
 
+// The kick that starts background writeback comes when dirty memory goes above the threshold,
+// where the flusher looks: dirty memory exactly at the threshold is not above it, and the page
+// that then takes it above must still wake the flusher. The periodic wakeup is a minute away,
+// so only the kick can start this writeback.
+TEST(Writeback, ThePageThatCrossesTheBackgroundThresholdWakesTheFlusher) {
+  vfs::MountOptions o;
+  o.writeback.dirty_expire_ms = 60'000;
+  o.writeback.wakeup_ms = 60'000;
+  o.writeback.dirty_background_bytes = 1 << 20;
+  Dev d(o);
+  d.Write(0, 1 << 20);  // exactly the threshold: nothing to do yet
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(d.counting->bytes.load(), 0u);
+  d.Write(1 << 20, 4096);  // above it
+  EXPECT_TRUE(WaitFor([&] { return d.counting->bytes.load() > 0; }, 2000));
+}
+
 TEST(Writeback, WritersAreThrottledSoDirtyMemoryStaysBounded) {
   Dev d(SmallLimits());
   uint64_t peak = 0;
