@@ -381,11 +381,30 @@ class HostFileData final : public mm::AddressSpaceOps {
   // now, and a second copy of a long stream in the host's page cache doubles its memory (and
   // the first touches of it, which are slow on some virtual machines: W4 in
   // docs/benchmarks.md).
+  //
+  // The host keeps a file's pages in large folios (ext4 on 6.18: up to 2 MiB, aligned to their
+  // size), and POSIX_FADV_DONTNEED drops only folios wholly inside its range: ranges the size
+  // of our READs (1004 KiB) cut through nearly every folio and dropped nothing (1021 of 1024
+  // MiB still cached by the host after a W4). So what goes is everything from where the last
+  // drop ended up to a kDropAlign boundary behind the reader: folios never straddle one.
   void Sequential(uint64_t off, uint64_t len, bool hint_readahead = true) {
-    if (next_seq_.exchange(off + len, std::memory_order_relaxed) != off) return;
+    if (next_seq_.exchange(off + len, std::memory_order_relaxed) != off) {
+      // Not the next request of a stream: a new stream, or one served out of order. A new one
+      // starting behind what was dropped drops from its own start again.
+      const uint64_t start = std::max(off & ~(kDropAlign - 1), kDropBehindAfter - kDropBehindLag);
+      uint64_t cur = dropped_to_.load(std::memory_order_relaxed);
+      while (start < cur && !dropped_to_.compare_exchange_weak(cur, start)) {
+      }
+      return;
+    }
     if (hint_readahead) ::readahead(fd_, static_cast<off64_t>(off + len), kReadAhead);
-    if (off >= kDropBehindAfter) {
-      ::posix_fadvise(fd_, static_cast<off_t>(off - kDropBehindLag), static_cast<off_t>(len),
+    if (off < kDropBehindAfter) return;
+    const uint64_t to = (off - kDropBehindLag) & ~(kDropAlign - 1);
+    uint64_t from = dropped_to_.load(std::memory_order_relaxed);
+    while (from < to && !dropped_to_.compare_exchange_weak(from, to)) {
+    }
+    if (from < to) {  // [from, to) is this call's alone
+      ::posix_fadvise(fd_, static_cast<off_t>(from), static_cast<off_t>(to - from),
                       POSIX_FADV_DONTNEED);
     }
   }
@@ -528,9 +547,12 @@ class HostFileData final : public mm::AddressSpaceOps {
   std::unique_ptr<block::DirectWriter> direct_;  // set once, under direct_once_
   static constexpr size_t kReadAhead = 4 << 20;
   static constexpr uint64_t kDropBehindAfter = 32 << 20, kDropBehindLag = 16 << 20;
+  static constexpr uint64_t kDropAlign = 4 << 20;  // a multiple of the host's largest folio
   // Writeback runs at least this long start the host's own writeback at once.
   static constexpr uint64_t kStartWritebackMin = 256 << 10;
   std::atomic<uint64_t> next_seq_{UINT64_MAX};  // where a sequential read would go next
+  // Where the host's cache of a sequential stream was dropped up to (Sequential).
+  std::atomic<uint64_t> dropped_to_{kDropBehindAfter - kDropBehindLag};
   mutable std::mutex mu_;
   std::string path_;                 // GUARDED_BY(mu_)
   std::vector<std::string> others_;  // GUARDED_BY(mu_): its other names (hard links)

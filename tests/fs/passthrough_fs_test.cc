@@ -436,7 +436,9 @@ TEST(PassthroughFs, BackgroundWritesNeverMeetAnFsyncsDirectWrites) {
 }
 
 // A long sequential reader leaves the host's page cache behind it empty (drop-behind past
-// 32 MiB); the start of the stream, and a file read out of order, stay cached.
+// 32 MiB); the start of the stream, and a file read out of order, stay cached. The host reads
+// the file in by its readahead, into large folios, and the reads are 1004 KiB, as errseqfs's
+// spliced READs are: ranges that size dropped no folio they cut through (nearly all of them).
 TEST(PassthroughFs, ALongSequentialReadDropsTheHostPagesBehindIt) {
   Fixture f;
   constexpr size_t kMiB = 1 << 20, kFile = 64 * kMiB;
@@ -448,28 +450,39 @@ TEST(PassthroughFs, ALongSequentialReadDropsTheHostPagesBehindIt) {
   int hfd = ::open((f.dir / "stream").c_str(), O_RDONLY);
   ASSERT_GE(hfd, 0);
   ASSERT_EQ(::fdatasync(hfd), 0);  // clean pages, so that dropping them is possible
+  ASSERT_EQ(::posix_fadvise(hfd, 0, 0, POSIX_FADV_DONTNEED), 0);  // read in by readahead
   auto data = f.fs->OpenData("stream", *f.fs->GetAttr("stream"));
   ASSERT_TRUE(data.ok());
-  std::vector<std::byte> buf(kMiB);
+  constexpr size_t kReadPages = 251;  // 1004 KiB
+  std::vector<std::byte> buf(kReadPages * mm::kPageSize);
   const size_t pages_per_mib = kMiB / mm::kPageSize;
-  std::vector<iovec> iov;
-  for (size_t k = 0; k < pages_per_mib; ++k) iov.push_back({buf.data() + k * mm::kPageSize, mm::kPageSize});
-  for (size_t mib = 0; mib < kFile / kMiB; ++mib) {
-    ASSERT_TRUE((*data)->ReadPages(mib * pages_per_mib, iov).ok());
-  }
-  // Which MiBs of the host file are still in its page cache.
+  auto read_all = [&] {
+    for (size_t first = 0; first < kFile / mm::kPageSize; first += kReadPages) {
+      std::vector<iovec> iov;
+      for (size_t k = 0; k < std::min(kReadPages, kFile / mm::kPageSize - first); ++k) {
+        iov.push_back({buf.data() + k * mm::kPageSize, mm::kPageSize});
+      }
+      ASSERT_TRUE((*data)->ReadPages(first, iov).ok());
+    }
+  };
+  // Which MiBs of the host file are in its page cache.
   void* map = ::mmap(nullptr, kFile, PROT_READ, MAP_SHARED, hfd, 0);
   ASSERT_NE(map, MAP_FAILED);
   std::vector<unsigned char> resident(kFile / mm::kPageSize);
-  ASSERT_EQ(::mincore(map, kFile, resident.data()), 0);
   auto cached = [&](size_t mib) {
     size_t n = 0;
     for (size_t k = 0; k < pages_per_mib; ++k) n += resident[mib * pages_per_mib + k] & 1;
     return n;
   };
-  EXPECT_EQ(cached(8), pages_per_mib) << "before the drop-behind starts";
-  EXPECT_EQ(cached(30), 0u) << "well behind the reader";
-  EXPECT_EQ(cached(40), 0u) << "well behind the reader";
+  // The second time the stream starts again from the beginning, and what it reads in again
+  // behind it goes again.
+  for (const char* pass : {"first read", "second read"}) {
+    read_all();
+    ASSERT_EQ(::mincore(map, kFile, resident.data()), 0);
+    EXPECT_EQ(cached(8), pages_per_mib) << pass << ": before the drop-behind starts";
+    EXPECT_EQ(cached(30), 0u) << pass << ": well behind the reader";
+    EXPECT_EQ(cached(40), 0u) << pass << ": well behind the reader";
+  }
   ::munmap(map, kFile);
   ::close(hfd);
 }
