@@ -164,9 +164,14 @@ void SuperBlock::Released(File& f) {
     shrink = last && inodes_.size() > options_.inode_cache_limit;
     gone = last && f.inode_->unlinked_;
     device = last && f.inode_->block_device() && f.inode_->has_data();
+    if (device) ++f.inode_->closing_;
   }
   if (gone) Discard(*f.inode_);
-  if (device) LastDeviceClose(*f.inode_);
+  if (device) {
+    LastDeviceClose(*f.inode_);
+    std::lock_guard lock(inodes_mu_);
+    --f.inode_->closing_;
+  }
   // Files held open can grow the cache past its limit; it shrinks back as they are closed
   // (each cached file holds host descriptors), not only when the next file comes in.
   if (shrink) ShrinkInodeCache();
@@ -1271,7 +1276,9 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
     out = Evicted::kNotInCore;
     if (it == inodes_.end()) return false;
     inode = it->second;
-    open = inode->open_count_ > 0;
+    // A device whose last close is still writing it back counts as open: on Linux that close
+    // (blkdev_release) is over before close(2) returns.
+    open = inode->open_count_ > 0 || inode->closing_ > 0;
   }
   // Whatever is kept, its clean pages go, as drop_caches drops every clean page.
   auto keep = [&](Evicted reason) {
@@ -1279,8 +1286,8 @@ Result<bool> SuperBlock::Evict(std::string_view path, Evicted* why) {
     out = reason;
     return false;
   };
-  if (inode->block_device()) return keep(Evicted::kDevice);
   if (open) return keep(Evicted::kOpen);
+  if (inode->block_device()) return keep(Evicted::kDevice);
   if (inode->has_data()) {
     // drop_caches writes nothing back: a file with dirty pages stays in core, and its errseq
     // with it (Linux keeps an inode whose state says dirty off its LRU). Writeback in flight

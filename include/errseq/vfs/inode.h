@@ -3,11 +3,12 @@
 // an errseq of its own, `dir_wb_err`). A recycled in-core slot never exists here: every Inode
 // object is new, so its errseqs start at zero (§2).
 // Thread-safety: the identity fields are const; mode, owner and times are atomics (chmod and
-// chown change them); `path_`, `other_names_`, `open_count_` and `unlinked_` are guarded by the
-// owning SuperBlock's `inodes_mu_`. `io_mu_` is the kernel's i_rwsem and invalidate_lock in one:
-// reads and writes hold it shared, truncate, fallocate and O_DIRECT writes exclusive, so that
-// a page read in from the store can never carry bytes from before a truncate or punch that was
-// under way, nor a cached page hide what a direct write put in the store.
+// chown change them); `path_`, `other_names_`, `open_count_`, `closing_` and `unlinked_` are
+// guarded by the owning SuperBlock's `inodes_mu_`. `io_mu_` is the kernel's i_rwsem and
+// invalidate_lock in one: reads and writes hold it shared, truncate, fallocate and O_DIRECT
+// writes exclusive, so that a page read in from the store can never carry bytes from before a
+// truncate or punch that was under way, nor a cached page hide what a direct write put in the
+// store.
 #pragma once
 
 #include <sys/stat.h>
@@ -64,6 +65,9 @@ class Inode {
   std::string path_;     // GUARDED_BY(SuperBlock::inodes_mu_)
   std::vector<std::string> other_names_;  // GUARDED_BY(SuperBlock::inodes_mu_)
   int open_count_ = 0;   // GUARDED_BY(SuperBlock::inodes_mu_)
+  // A block device's last closes still writing it back and dropping its pages
+  // (SuperBlock::LastDeviceClose): the device counts as open until they are done.
+  int closing_ = 0;      // GUARDED_BY(SuperBlock::inodes_mu_)
   bool unlinked_ = false;  // GUARDED_BY(SuperBlock::inodes_mu_)
   // Lock order: before SuperBlock::inodes_mu_ and the Mapping's lock. Writeback never takes it.
   mutable std::shared_mutex io_mu_;
