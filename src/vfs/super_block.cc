@@ -727,7 +727,7 @@ void SuperBlock::Report(File& f, int err, errseq_t cursor, const char* call) {
 int SuperBlock::CheckAndAdvance(File& f, Errseq& e, errseq_t& cursor, errseq_t* after) {
   std::lock_guard lock(f.mu_);
   const int err = e.CheckAndAdvance(&cursor);
-  *after = cursor;
+  if (after != nullptr) *after = cursor;
   return err;
 }
 
@@ -743,8 +743,7 @@ int SuperBlock::ReportWbErr(File& f, const char* call) {
   }
   if (options_.md_cursor) {
     if (mm::Mapping* md = fs_->MetadataMapping()) {
-      errseq_t md_cursor;
-      const int md_err = CheckAndAdvance(f, md->wb_err(), f.f_md_wb_err_, &md_cursor);
+      const int md_err = CheckAndAdvance(f, md->wb_err(), f.f_md_wb_err_);
       if (err == 0) err = md_err;
     }
   }

@@ -35,6 +35,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mount_support.h"
@@ -340,6 +341,10 @@ std::string BytesOf(int fd, uint64_t from, uint64_t to) {
   return buf;
 }
 
+bool AllZeros(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
 // SEEK_DATA and SEEK_HOLE answers may differ: a file system may call zeros data, or a range
 // of allocated zeros a hole (ext4's unwritten extents are data or not depending on its page
 // cache). Acceptable when what the mount calls a hole reads as zeros on the plain side.
@@ -363,8 +368,7 @@ bool SeekAnswersAgree(const Op& op, const Outcome& mounted, const Outcome& plain
     const off_t next = ::lseek(mfd, static_cast<off_t>(from), SEEK_DATA);
     to = next >= 0 ? static_cast<uint64_t>(next) : size;
   }
-  const std::string bytes = BytesOf(pfd, from, to);
-  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+  return AllZeros(BytesOf(pfd, from, to));
 }
 
 // An O_DIRECT read at a position or of a length that is no multiple of 512, which ext4
@@ -386,7 +390,7 @@ bool UnalignedDirectReadOfZeros(const Op& op, const Outcome& got, const Outcome&
                         ? static_cast<off_t>(op.off)
                         : ::lseek(pfd, 0, SEEK_CUR) - static_cast<off_t>(want.value.size());
   return ((static_cast<uint64_t>(pos) | op.len) & 511) != 0 &&
-         std::all_of(want.value.begin(), want.value.end(), [](char c) { return c == 0; });
+         AllZeros(want.value);
 }
 
 // The other way round: the plain file system refuses (EINVAL) an unaligned O_DIRECT read that
@@ -418,23 +422,19 @@ bool UnalignedDirectReadServedAroundZeros(const Op& op, const Outcome& got, cons
     if (d < 0 || static_cast<uint64_t>(d) >= end) break;
     const off_t h = ::lseek(pfd, d, SEEK_HOLE);
     const uint64_t data_end = h < 0 ? size : static_cast<uint64_t>(h);
-    // The data range's blocks that hold more than zeros, in runs; each run's part of the read
+    // The data range's runs of blocks that hold more than zeros: each run's part of the read
     // must be aligned, as ext4 asks of a written extent's part.
-    for (uint64_t b = static_cast<uint64_t>(d) / kBlock * kBlock; ok && b < data_end && b < end;) {
-      const std::string bytes = BytesOf(pfd, b, std::min(b + kBlock, size));
-      if (std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; })) {
-        b += kBlock;
-        continue;
+    uint64_t run = UINT64_MAX;  // where the current run began
+    for (uint64_t b = static_cast<uint64_t>(d) / kBlock * kBlock;; b += kBlock) {
+      const bool inside = b < data_end && b < end;
+      const bool data = inside && !AllZeros(BytesOf(pfd, b, std::min(b + kBlock, size)));
+      if (data && run == UINT64_MAX) run = b;
+      if (!data && run != UINT64_MAX) {
+        const uint64_t s = std::max(run, pos), e = std::min(b, end);
+        ok = ok && (s >= e || (((s - pos) | s | e) & 511) == 0);
+        run = UINT64_MAX;
       }
-      uint64_t run_end = b + kBlock;
-      while (run_end < data_end && run_end < end) {
-        const std::string next = BytesOf(pfd, run_end, std::min(run_end + kBlock, size));
-        if (std::all_of(next.begin(), next.end(), [](char c) { return c == 0; })) break;
-        run_end += kBlock;
-      }
-      const uint64_t s = std::max(b, pos), e = std::min(run_end, end);
-      ok = s >= e || (((s - pos) | s | e) & 511) == 0;
-      b = run_end;
+      if (!inside) break;
     }
     at = data_end;
   }

@@ -1320,8 +1320,9 @@ TEST(Mount, ARemovedDirectoryIsStillDescribedToWhoeverHasItOpen) {
 // fsync(2) of a directory on the mount reaches the source's directory: a program that renames
 // a new file over an old one and fsyncs the directory has the rename on the disk (before,
 // FSYNCDIR answered 0 and did nothing). A dead disk fails it, and the failure is recorded in
-// the super block for syncfs and for the directory, whose other description's fsync is told. Through the description, a removed directory is still synced,
-// and its extended attributes are its own (before: ENOENT where ext4 answers ENODATA).
+// the super block for syncfs and for the directory, whose other description's fsync is told.
+// Through the description, a removed directory is still synced, and its extended attributes
+// are its own (before: ENOENT where ext4 answers ENODATA).
 TEST(Mount, AnFsyncOfADirectoryReachesTheSourceAndItsFaults) {
   SKIP_WITHOUT_FUSE();
   Mount m({"xattr=on"});

@@ -241,9 +241,9 @@ class SuperBlock final : public mm::ErrorObserver {
   // The reporting step of fsync: the file's cursor (or the legacy flags, by profile).
   int ReportWbErr(File& f, const char* call);
   // One of f's cursors (f_wb_err_, f_sb_err_, f_md_wb_err_) checked against `e` and advanced,
-  // under f.mu_: the error to report (0: none), and the cursor after it in *after (for the
-  // ledger).
-  int CheckAndAdvance(File& f, Errseq& e, errseq_t& cursor, errseq_t* after);
+  // under f.mu_: the error to report (0: none), and the cursor after it in *after if given
+  // (for the ledger).
+  int CheckAndAdvance(File& f, Errseq& e, errseq_t& cursor, errseq_t* after = nullptr);
   void Report(File& f, int err, errseq_t cursor, const char* call);
   static void CountUnwrittenBlocks(Inode& i, NodeAttr& a);
   // At open: the description's cursors start at what its file and this super block hold now.
