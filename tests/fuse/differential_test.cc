@@ -396,9 +396,11 @@ bool UnalignedDirectReadOfZeros(const Op& op, const Outcome& got, const Outcome&
 // The other way round: the plain file system refuses (EINVAL) an unaligned O_DIRECT read that
 // errseqfs serves, because a block of zeros in the range is a written block on the plain side
 // and a hole in errseqfs's source (seed 3091, 2026-11-28: blocks 0-1 data, block 2 zeros,
-// written on one side, a hole on the other; a read of 10000 bytes at 0). Accepted when the
-// mount gave the file's bytes and the plain side, with its blocks of zeros taken for holes,
-// would have allowed the read: its refusal came from zeros alone.
+// written on one side, a hole on the other; a read of 10000 bytes at 0). The cause is ext4's
+// large folios: a mapped write into a folio that was truncated while dirty allocates the whole
+// folio, zeros included, and errseqfs's source never holds such a folio (docs/errseqfs.md).
+// Accepted when the mount gave the file's bytes and the plain side, with its blocks of zeros
+// taken for holes, would have allowed the read: its refusal came from zeros alone.
 bool UnalignedDirectReadServedAroundZeros(const Op& op, const Outcome& got, const Outcome& want,
                                           int pfd) {
   if ((op.kind != Kind::kPread && op.kind != Kind::kRead) || got.err != 0 ||
