@@ -77,5 +77,27 @@ TEST(Runner, WrongExpectationIsReportedWithItsLine) {
   EXPECT_EQ(results[0].mismatches[1].actual, "byte at +0 is 0x01");
 }
 
+// The kernel loses an error nobody was told of when it evicts the inode; errseq keeps the inode
+// in core until somebody is told. A LibTarget made with EvictMode::kLinux must answer as the
+// kernel does (errseq-conform --evict linux, which scripts/scn_fuzz.py uses), the default one
+// as errseq does. The same scenario, expecting the kernel's answers, runs on both.
+TEST(Runner, EvictLinuxLosesAnUnseenErrorAsTheKernelDoes) {
+  auto sc = ParseScenario("name evicted\nopen w f rdwr creat\nwrite w 0 4k 1\nfsync w\n"
+                          "fail write data f\nwrite w 0 4k 2\nclose w\nsync\nheal\nevict f\n"
+                          "open n f rdwr\nfsync n\n", "t.scn");
+  ASSERT_TRUE(sc.ok());
+  LibTarget linux_like(vfs::EvictMode::kLinux);
+  auto as_linux = RunScenario(*sc, linux_like);
+  ASSERT_EQ(as_linux.size(), 1u);
+  EXPECT_EQ(as_linux[0].outcome, RunResult::Outcome::kPass);
+  LibTarget pinning;
+  auto as_errseq = RunScenario(*sc, pinning);
+  ASSERT_EQ(as_errseq.size(), 1u);
+  EXPECT_EQ(as_errseq[0].outcome, RunResult::Outcome::kFail);
+  ASSERT_EQ(as_errseq[0].mismatches.size(), 1u);
+  EXPECT_EQ(as_errseq[0].mismatches[0].line, 12);
+  EXPECT_EQ(as_errseq[0].mismatches[0].actual, "EIO");
+}
+
 }  // namespace
 }  // namespace errseq::conform

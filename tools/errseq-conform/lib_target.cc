@@ -26,7 +26,7 @@ std::span<const std::byte> Bytes(const std::vector<uint8_t>& v) {
 
 }  // namespace
 
-LibTarget::LibTarget() = default;
+LibTarget::LibTarget(vfs::EvictMode evict) : evict_(evict) {}
 LibTarget::~LibTarget() { Stop().IgnoreError(); }
 
 Status LibTarget::Start(const Mode& mode) {
@@ -37,6 +37,7 @@ Status LibTarget::Start(const Mode& mode) {
   options_ = vfs::MountOptions();
   options_.profile = *profile;
   options_.policy = *policy;
+  options_.evict = evict_;
   std::string tmpl = (std::filesystem::temp_directory_path() / "errseq-conform-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) return Status::FromErrno(errno, "mkdtemp failed");
   dir_ = tmpl;

@@ -1,7 +1,9 @@
 // LibTarget: runs scenarios in-process on the errseq library. A passthrough file system on a
 // fresh temporary directory serves the paths; a blockdev file system on a 1 MiB MemoryDevice
 // serves "@dev". One FaultInjector serves both (path rules for `fail ... data PATH`, path-less
-// rules for `fail ... device`). Supports every profile and policy, evict and remount.
+// rules for `fail ... device`). Supports every profile and policy, evict and remount. Its
+// inodes are evicted the errseq way (an unseen error pins the inode) unless it is made with
+// EvictMode::kLinux, which loses the error as Linux does (for comparisons with the kernel).
 #pragma once
 
 #include <map>
@@ -17,7 +19,7 @@ namespace errseq::conform {
 
 class LibTarget final : public Target {
  public:
-  LibTarget();
+  explicit LibTarget(vfs::EvictMode evict = vfs::EvictMode::kPin);
   ~LibTarget() override;
 
   std::string Name() const override { return "lib"; }
@@ -56,6 +58,7 @@ class LibTarget final : public Target {
   vfs::Vfs& V(bool dev) { return dev ? *dev_vfs_ : *vfs_; }
   Handle* Find(int h);
 
+  const vfs::EvictMode evict_;
   vfs::MountOptions options_;
   std::string dir_;
   std::shared_ptr<block::FaultInjector> faults_;

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
   std::string target_name = "lib";
   std::string json_path;
   std::vector<std::string> paths;
-  std::string root, ctl_socket, errseqfs_bin, errseqfs_options;
+  std::string root, ctl_socket, errseqfs_bin, errseqfs_options, evict;
   app.add_option("--target", target_name,
                  "where to run: lib (the in-process library) or mount (through errseqfs)")
       ->check(CLI::IsMember({"lib", "mount"}));
@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
                  "next to errseq-conform)");
   app.add_option("--errseqfs-options", errseqfs_options,
                  "mount target: more -o options for every errseqfs it launches (e.g. io_uring=on)");
+  app.add_option("--evict", evict,
+                 "pin (errseq's default: an unseen error keeps its inode in core) or linux (the "
+                 "inode and its unseen error go, as on Linux: for comparing with the kernel); "
+                 "lib, and the errseqfs mounts the mount target launches")
+      ->check(CLI::IsMember({"pin", "linux"}));
   app.add_option("--json", json_path, "also write the results as JSON to this file");
   app.add_option("paths", paths, "scenario files or directories of .scn files")->required();
   try {
@@ -60,10 +65,16 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<errseq::conform::Target> target;
   if (target_name == "lib") {
-    target = std::make_unique<errseq::conform::LibTarget>();
+    target = std::make_unique<errseq::conform::LibTarget>(
+        evict == "linux" ? errseq::vfs::EvictMode::kLinux : errseq::vfs::EvictMode::kPin);
   } else if (!root.empty() || !ctl_socket.empty()) {
     if (root.empty() || ctl_socket.empty()) {
       std::fprintf(stderr, "errseq-conform: --root and --ctl go together\n");
+      return 2;
+    }
+    if (!evict.empty()) {
+      std::fprintf(stderr, "errseq-conform: --evict: an existing mount evicts the way it was "
+                           "mounted (errseqfs -o evict=)\n");
       return 2;
     }
     target = std::make_unique<errseq::conform::MountTarget>(root, ctl_socket);
@@ -77,6 +88,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "errseq-conform: no errseqfs at %s (give --errseqfs)\n",
                    errseqfs_bin.c_str());
       return 2;
+    }
+    // errseqfs takes the last of repeated options: --errseqfs-options cannot undo --evict.
+    if (!evict.empty()) {
+      errseqfs_options = (errseqfs_options.empty() ? "" : errseqfs_options + ",") + "evict=" + evict;
     }
     target = std::make_unique<errseq::conform::MountTarget>(
         errseq::conform::MountTarget::Errseqfs{errseqfs_bin, errseqfs_options});
