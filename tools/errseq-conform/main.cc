@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "errseq/vfs/options.h"
 #include "lib_target.h"
 #include "mount_target.h"
 #include "runner.h"
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<errseq::conform::Target> target;
   if (target_name == "lib") {
     target = std::make_unique<errseq::conform::LibTarget>(
-        evict == "linux" ? errseq::vfs::EvictMode::kLinux : errseq::vfs::EvictMode::kPin);
+        *errseq::vfs::ParseEvictMode(evict.empty() ? "pin" : evict));  // checked by IsMember
   } else if (!root.empty() || !ctl_socket.empty()) {
     if (root.empty() || ctl_socket.empty()) {
       std::fprintf(stderr, "errseq-conform: --root and --ctl go together\n");
@@ -91,7 +92,8 @@ int main(int argc, char** argv) {
     }
     // errseqfs takes the last of repeated options: --errseqfs-options cannot undo --evict.
     if (!evict.empty()) {
-      errseqfs_options = (errseqfs_options.empty() ? "" : errseqfs_options + ",") + "evict=" + evict;
+      if (!errseqfs_options.empty()) errseqfs_options += ",";
+      errseqfs_options += "evict=" + evict;
     }
     target = std::make_unique<errseq::conform::MountTarget>(
         errseq::conform::MountTarget::Errseqfs{errseqfs_bin, errseqfs_options});
