@@ -341,6 +341,13 @@ std::string BytesOf(int fd, uint64_t from, uint64_t to) {
   return buf;
 }
 
+// Whether `fd` is an open O_DIRECT description.
+bool IsDirect(int fd) {
+  if (fd < 0) return false;
+  const int fl = ::fcntl(fd, F_GETFL);
+  return fl >= 0 && (fl & O_DIRECT) != 0;
+}
+
 bool AllZeros(std::string_view bytes) {
   return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
@@ -381,11 +388,9 @@ bool SeekAnswersAgree(const Op& op, const Outcome& mounted, const Outcome& plain
 bool UnalignedDirectReadOfZeros(const Op& op, const Outcome& got, const Outcome& want,
                                 int pfd) {
   if ((op.kind != Kind::kPread && op.kind != Kind::kRead) || got.err != EINVAL ||
-      want.err != 0 || pfd < 0) {
+      want.err != 0 || !IsDirect(pfd)) {
     return false;
   }
-  const int fl = ::fcntl(pfd, F_GETFL);
-  if (fl < 0 || !(fl & O_DIRECT)) return false;
   const off_t pos = op.kind == Kind::kPread
                         ? static_cast<off_t>(op.off)
                         : ::lseek(pfd, 0, SEEK_CUR) - static_cast<off_t>(want.value.size());
@@ -404,11 +409,9 @@ bool UnalignedDirectReadOfZeros(const Op& op, const Outcome& got, const Outcome&
 bool UnalignedDirectReadServedAroundZeros(const Op& op, const Outcome& got, const Outcome& want,
                                           int pfd) {
   if ((op.kind != Kind::kPread && op.kind != Kind::kRead) || got.err != 0 ||
-      want.err != EINVAL || pfd < 0) {
+      want.err != EINVAL || !IsDirect(pfd)) {
     return false;
   }
-  const int fl = ::fcntl(pfd, F_GETFL);
-  if (fl < 0 || !(fl & O_DIRECT)) return false;
   const off_t here = ::lseek(pfd, 0, SEEK_CUR);  // the failed read moved nothing
   const uint64_t pos = op.kind == Kind::kPread ? op.off : static_cast<uint64_t>(here);
   if (((pos | op.len) & 511) == 0 || got.value != BytesOf(pfd, pos, pos + got.value.size())) {
@@ -452,14 +455,12 @@ bool UnalignedDirectReadServedAroundZeros(const Op& op, const Outcome& got, cons
 // direct reads and writes (EINVAL unless aligned), errseqfs through its cache (the kernel's
 // COPY_FILE_RANGE does not say whether a description is O_DIRECT; docs/errseqfs.md).
 bool UnalignedDirectWrite(const Op& op, int pfd, int pfd2) {
-  auto direct = [](int fd) { return fd >= 0 && (::fcntl(fd, F_GETFL) & O_DIRECT) != 0; };
-  if (op.kind == Kind::kCopyRange) return direct(pfd) || direct(pfd2);
+  if (op.kind == Kind::kCopyRange) return IsDirect(pfd) || IsDirect(pfd2);
   if ((op.kind != Kind::kPwrite && op.kind != Kind::kWrite && op.kind != Kind::kPwritev) ||
-      pfd < 0) {
+      !IsDirect(pfd)) {
     return false;
   }
-  const int fl = ::fcntl(pfd, F_GETFL);
-  if (fl < 0 || !(fl & O_DIRECT)) return false;
+  const int fl = ::fcntl(pfd, F_GETFL);  // O_APPEND, for a write at the file position
   uint64_t pos = op.off, len = op.len;
   if (op.kind == Kind::kPwritev) len += op.len / 2 + 1;
   struct stat st;
